@@ -1,0 +1,56 @@
+"""blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022)."""
+
+import warnings as _warnings
+
+# guided_diffusion and clip warn about deprecated APIs of their own at import time; nothing a user
+# of blendlab can act on, so import them once here with those warnings silenced.
+with _warnings.catch_warnings():
+    _warnings.filterwarnings("ignore", category=FutureWarning, module="guided_diffusion")
+    _warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    _warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import clip as _clip  # noqa: F401
+    import guided_diffusion.nn as _gd_nn  # noqa: F401
+
+from .errors import BlendlabError, CheckpointError, DownloadError, InputError, WeightsNotFoundError
+from .models import Models, load_models
+from .images import load_image, sample_image, save_image, to_pil, to_pil_list
+from .masks import (
+    box_mask,
+    dilate_mask,
+    ellipse_mask,
+    extend_canvas,
+    invert_mask,
+    load_mask,
+)
+from .sampler import BlendedSampler, EditConfig, EditResult, StepState, edit
+from .hooks import ProgressBar, Recorder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlendlabError",
+    "CheckpointError",
+    "DownloadError",
+    "InputError",
+    "WeightsNotFoundError",
+    "Models",
+    "load_models",
+    "load_image",
+    "sample_image",
+    "save_image",
+    "to_pil",
+    "to_pil_list",
+    "load_mask",
+    "box_mask",
+    "ellipse_mask",
+    "dilate_mask",
+    "invert_mask",
+    "extend_canvas",
+    "EditConfig",
+    "StepState",
+    "BlendedSampler",
+    "EditResult",
+    "edit",
+    "Recorder",
+    "ProgressBar",
+]

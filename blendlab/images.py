@@ -1,0 +1,239 @@
+"""Images at the edges of the library: load, validate, convert, save.
+
+Inside blendlab an image is a ``(B, 3, H, W)`` float tensor in ``[-1, 1]``. This module is the only
+place that converts from and to files, PIL images and numpy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+__all__ = [
+    "ImageLike",
+    "load_image",
+    "to_pil",
+    "to_pil_list",
+    "pil_to_tensor",
+    "save_image",
+    "atomic_write",
+    "sample_image",
+    "SAMPLE_IMAGES",
+]
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; pass the path of an image file (PNG or JPEG)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return ImageOps.exif_transpose(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InputError(
+            f"could not read image {path}: {exc}. The file is not a readable image or is corrupt; "
+            "re-export it as PNG or JPEG."
+        ) from None
+
+
+def _array_to_rgb01(arr: np.ndarray) -> np.ndarray:
+    """Any 2-D/3-D array (uint8, uint16, bool, float in [0,1]) -> float32 (H, W, 3) in [0, 1]."""
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # CHW -> HWC
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise InputError(
+            f"image array of shape {arr.shape} not understood; expected (H, W), (H, W, 3) or (H, W, 4)"
+        )
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.float32)
+    elif arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        arr = arr.astype(np.float32) / 65535.0
+    elif np.issubdtype(arr.dtype, np.integer):
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = arr.astype(np.float32) / top
+    else:
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise InputError("image array contains NaN or infinity")
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
+            raise InputError(
+                f"float image values must lie in [0, 1] (got {arr.min():.3g}..{arr.max():.3g}); "
+                "divide by 255 for 8-bit data"
+            )
+    channels = arr.shape[-1]
+    if channels in (1, 2):  # grey (+ alpha): alpha dropped, as PIL's convert("RGB") does
+        arr = np.repeat(arr[..., :1], 3, axis=-1)
+    elif channels == 4:  # RGBA: alpha dropped, as the reference's convert("RGB") does
+        arr = arr[..., :3]
+    return np.ascontiguousarray(arr)
+
+
+def _pil_to_rgb01(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit single channel: PIL's convert("RGB") would clip at 255, so scale ourselves.
+        arr = np.asarray(im)
+        if im.mode == "F":
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        else:
+            arr = arr.astype(np.uint16 if arr.max(initial=0) <= 65535 else np.uint32)
+            if arr.dtype == np.uint32:
+                arr = (arr / arr.max()).astype(np.float32)
+        return _array_to_rgb01(arr)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def pil_to_tensor(im: Image.Image) -> torch.Tensor:
+    """PIL image (any mode) -> (1, 3, H, W) float in [-1, 1]."""
+    arr = _pil_to_rgb01(im)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).mul(2).sub(1).contiguous()
+
+
+def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """Load an image as a ``(1, 3, H, W)`` float tensor in ``[-1, 1]``.
+
+    Args:
+        src: a path, a PIL image, a numpy array ((H, W), (H, W, 3|4), uint8/uint16/float in [0, 1]),
+            or a tensor already in blendlab's convention ((3, H, W) or (1, 3, H, W) in [-1, 1]).
+        size: resize to ``size x size`` (or ``(H, W)``) with Lanczos, as the reference does: the image
+            is stretched, not cropped. ``None`` keeps the size.
+
+    Conversions (documented, not errors): phone photos are rotated by their EXIF orientation;
+    grayscale becomes RGB; an alpha channel is dropped (as ``PIL.Image.convert("RGB")`` in the
+    reference); 16-bit images are scaled to [0, 1] from 65535, not clipped. The input is never modified.
+    """
+    if isinstance(src, torch.Tensor):
+        t = src.detach().to("cpu", torch.float32)
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        if t.dim() != 4 or t.shape[:2] != (1, 3):
+            raise InputError(
+                f"image tensor of shape {tuple(src.shape)} not understood; expected (3, H, W) or "
+                "(1, 3, H, W) in [-1, 1]"
+            )
+        if not torch.isfinite(t).all():
+            raise InputError("image tensor contains NaN or infinity")
+        t = t.clone()
+        if size is None:
+            return t
+        im = to_pil(t)
+    elif isinstance(src, Image.Image):
+        im = src
+    elif isinstance(src, np.ndarray):
+        arr = _array_to_rgb01(src)
+        im = Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8)) if size is not None else None
+        if im is None:
+            return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).mul(2).sub(1).contiguous()
+    elif isinstance(src, (str, os.PathLike)):
+        im = _open(src)
+    else:
+        raise InputError(
+            f"cannot load an image from {type(src).__name__}; pass a path, PIL image, numpy array "
+            "or tensor"
+        )
+    if im.width == 0 or im.height == 0:
+        raise InputError("image is empty (0 pixels wide or high)")
+    if size is not None:
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        if im.mode not in ("RGB", "L"):
+            im = Image.fromarray((_pil_to_rgb01(im) * 255.0 + 0.5).astype(np.uint8))
+        if im.size != (hw[1], hw[0]):
+            im = im.resize((hw[1], hw[0]), Image.LANCZOS)
+    return pil_to_tensor(im)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image ``(3, H, W)`` or ``(1, 3, H, W)`` in [-1, 1] -> RGB PIL image (values clamped)."""
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise InputError(f"to_pil takes one image, got a batch of {image.shape[0]}; use to_pil_list")
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise InputError(f"to_pil expects (3, H, W), got {tuple(image.shape)}")
+    arr = image.detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
+    arr = arr.permute(1, 2, 0).cpu().numpy()
+    if arr.shape[-1] == 1:
+        return Image.fromarray(arr[..., 0], mode="L")
+    return Image.fromarray(arr, mode="RGB")
+
+
+def to_pil_list(images: torch.Tensor) -> list[Image.Image]:
+    """A batch ``(B, 3, H, W)`` in [-1, 1] -> list of PIL images."""
+    return [to_pil(im) for im in images]
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` then move the file into place, so ``path`` is never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike) -> Path:
+    """Save an image (tensor in [-1, 1] or PIL) atomically; the format follows the suffix."""
+    im = image if isinstance(image, Image.Image) else to_pil(image)
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot tell the image format of {path}; use a .png or .jpg name")
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt))
+
+
+def _grace_hopper() -> Image.Image:
+    from matplotlib import cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        return Image.open(f).convert("RGB")
+
+
+def _shapes(size: int = 256) -> Image.Image:
+    """A synthetic scene made by code: sky gradient, grass, a sun and a red box."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    img = np.zeros((size, size, 3), np.float32)
+    img[..., 0] = 0.35 + 0.3 * y
+    img[..., 1] = 0.55 + 0.3 * y
+    img[..., 2] = 0.95 - 0.2 * y
+    ground = y > 0.62
+    img[ground] = np.stack([0.2 + 0.1 * x, 0.55 - 0.15 * y, 0.15 + 0 * x], -1)[ground]
+    sun = (x - 0.8) ** 2 + (y - 0.2) ** 2 < 0.01
+    img[sun] = (1.0, 0.9, 0.3)
+    box = (abs(x - 0.42) < 0.14) & (y > 0.48) & (y < 0.76)
+    img[box] = (0.8, 0.15, 0.1)
+    return Image.fromarray((img.clip(0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+SAMPLE_IMAGES = {"grace_hopper": _grace_hopper, "shapes": _shapes}
+
+
+def sample_image(name: str = "grace_hopper", size: int | None = None) -> torch.Tensor:
+    """A sample photo that needs no network: "grace_hopper" (ships with matplotlib) or "shapes"."""
+    if name not in SAMPLE_IMAGES:
+        raise InputError(f"unknown sample image {name!r}; choose one of {', '.join(SAMPLE_IMAGES)}")
+    return load_image(SAMPLE_IMAGES[name](), size=size)

@@ -1,0 +1,423 @@
+"""Algorithm 1 of Blended Diffusion, one reverse step at a time.
+
+    x_T' ~ q(x_T' | x0)                        start from the input, noised to the first kept step
+    for t = T', ..., 1:
+        x̂0, μ, Σ   = p_θ(x_t)                   ONE UNet forward, with grad w.r.t. x_t
+        g          = −∇_{x_t} L_guidance(x̂0, x_t)
+        x_fg       ~ N(μ + Σ g, Σ)               DDPM (condition_mean); DDIM uses condition_score
+        x_bg       ~ q(x_t | x0)                  the input noised to this step's level
+        x_{t−1}    = x_fg ⊙ m + x_bg ⊙ (1 − m)
+    result = x̂0 ⊙ m + x0 ⊙ (1 − m)             (enforce_background)
+
+The semantics follow the authors' reference implementation (omriav/blended-diffusion) on top of
+guided_diffusion: the same flags and defaults, ``q_sample`` of the input at the current ``t`` for the
+background (one noise draw shared by the batch), the final background paste. Differences: the UNet
+runs once per step instead of twice, every random draw comes from one ``torch.Generator``, and
+kornia's augmentations are seeded from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from .errors import InputError
+from .guidance import GuidanceLoss, encode_text
+from .masks import check_mask
+
+__all__ = ["EditConfig", "StepState", "BlendedSampler", "EditResult", "edit", "Hook", "create_diffusion"]
+
+
+@dataclasses.dataclass
+class EditConfig:
+    """Every flag of the reference ``main.py``: same names, same defaults (plus a few extras).
+
+    ``model_output_size`` picks the model in the CLI (256 -> "256-uncond", 512 -> "512-cond"); the
+    sampler itself works at ``models.image_size``. ``ddim_eta`` is an extra (the reference uses 0).
+    """
+
+    prompt: str = ""
+    init_image: str | None = None
+    mask: str | None = None
+    skip_timesteps: int = 25
+    local_clip_guided_diffusion: bool = False
+    ddim: bool = False
+    timestep_respacing: str = "100"
+    model_output_size: int = 256
+    aug_num: int = 8
+    clip_guidance_lambda: float = 1000
+    range_lambda: float = 50
+    lpips_sim_lambda: float = 1000
+    l2_sim_lambda: float = 10000
+    background_preservation_loss: bool = False
+    invert_mask: bool = False
+    enforce_background: bool = True
+    seed: int | None = 404
+    gpu_id: int = 0
+    output_path: str = "output"
+    output_file: str = "output.png"
+    iterations_num: int = 8
+    batch_size: int = 4
+    save_video: bool = False
+    export_assets: bool = False
+    ddim_eta: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.prompt, str):
+            raise InputError(f"prompt must be a string, got {type(self.prompt).__name__}")
+        for name in ("aug_num", "iterations_num", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.skip_timesteps < 0:
+            raise InputError(f"skip_timesteps must be >= 0, got {self.skip_timesteps}")
+        if self.model_output_size not in (256, 512):
+            raise InputError(f"model_output_size must be 256 or 512, got {self.model_output_size}")
+        n = self.num_steps_total()
+        if self.skip_timesteps >= n:
+            raise InputError(
+                f"skip_timesteps={self.skip_timesteps} leaves no step of the {n} respaced steps "
+                f"(timestep_respacing={self.timestep_respacing!r}); use fewer skipped steps"
+            )
+        if not 0 <= self.ddim_eta <= 1:
+            raise InputError(f"ddim_eta must be in [0, 1], got {self.ddim_eta}")
+
+    def num_steps_total(self) -> int:
+        """Number of respaced steps, before skipping."""
+        from guided_diffusion.respace import space_timesteps
+
+        try:
+            return len(space_timesteps(1000, str(self.timestep_respacing)))
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"timestep_respacing={self.timestep_respacing!r} is not understood ({exc}); "
+                "use a step count such as '100', 'ddim50' or section counts '10,10,10'"
+            ) from None
+
+    @property
+    def num_steps(self) -> int:
+        """Reverse steps actually run: respaced steps minus skipped ones."""
+        return self.num_steps_total() - self.skip_timesteps
+
+    @property
+    def guided(self) -> bool:
+        """Whether any guidance gradient is computed (the reference returns zeros for an empty prompt)."""
+        if self.prompt == "":
+            return False
+        return bool(
+            self.clip_guidance_lambda
+            or self.range_lambda
+            or (self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda))
+        )
+
+    def replace(self, **changes) -> "EditConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass
+class StepState:
+    """What one reverse step saw and produced. Image tensors are (B, 3, H, W) in model space.
+
+    Fields:
+        index: step number from 0.  t: timestep index in ``sampler.diffusion`` (counts down).
+        x_t: input of this step.  pred_x0: x̂0 the UNet predicted from x_t (the loss's input).
+        pred_x0_guided: for DDIM the x̂0 after ``condition_score`` (the reference's result);
+            the same tensor as pred_x0 for DDPM.
+        grad: −∇_{x_t} of the total guidance loss (zeros when unguided).
+        fg: guided x_{t−1} before blending.  bg: the input noised by ``q_sample`` at this t.
+        x_prev: x_{t−1} after blending (``fg`` in local_clip_guided_diffusion mode). A hook or a
+            loop over ``steps()`` may replace it; the next step starts from the replaced tensor.
+        mask: (1, 1, H, W) the blend used.  alpha_bar: ᾱ_t.  num_steps: steps in this trajectory.
+        iteration: which of ``cfg.iterations_num`` batches (set by :func:`edit`).  y: class labels of a class-conditional model, else None.
+        loss_tensors: unweighted loss terms as 0-d tensors (kept on device until read).
+        clip_per_sample: (B,) view-averaged CLIP distance of each sample, when CLIP guidance is on.
+    """
+
+    index: int
+    t: int
+    x_t: torch.Tensor
+    pred_x0: torch.Tensor
+    pred_x0_guided: torch.Tensor
+    grad: torch.Tensor
+    fg: torch.Tensor
+    bg: torch.Tensor
+    x_prev: torch.Tensor
+    mask: torch.Tensor
+    alpha_bar: float
+    num_steps: int = 0
+    iteration: int = 0
+    y: torch.Tensor | None = None
+    loss_tensors: dict = dataclasses.field(default_factory=dict)
+    clip_per_sample: torch.Tensor | None = None
+
+    @property
+    def losses(self) -> dict[str, float]:
+        """Loss terms as floats: "clip", "range", and "l2"/"lpips" in baseline mode."""
+        return {k: float(v) for k, v in self.loss_tensors.items()}
+
+
+Hook = Callable[[StepState], "StepState | None"]
+
+
+def create_diffusion(models, timestep_respacing: str):
+    """The guided_diffusion ``SpacedDiffusion`` of a model bundle at a respacing (e.g. "100")."""
+    from guided_diffusion.script_util import create_gaussian_diffusion
+
+    return create_gaussian_diffusion(**models.diffusion_config, timestep_respacing=timestep_respacing)
+
+
+def _const(fn_value: torch.Tensor):
+    """A guided_diffusion cond_fn that returns an already computed gradient."""
+    return lambda x, t, **kwargs: fn_value
+
+
+class BlendedSampler:
+    """Blended Diffusion for one batch: iterate :meth:`steps` or call :meth:`run`.
+
+    Args:
+        models: from :func:`blendlab.load_models`.
+        image: (1, 3, H, W) in [-1, 1] at ``models.image_size``.
+        mask: (1, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
+        cfg: the :class:`EditConfig`.
+        generator: a ``torch.Generator`` on ``models.device``; default: seeded from ``cfg.seed``.
+
+    ``sampler.init_image`` and ``sampler.mask`` are the tensors actually used; ``sampler.diffusion``
+    is the guided_diffusion ``SpacedDiffusion``.
+    """
+
+    def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None):
+        self.models = models
+        self.cfg = cfg
+        device = models.device
+        size = models.image_size
+        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise InputError(f"image must be a (1, 3, H, W) tensor, got {shape}; use blendlab.load_image")
+        if tuple(image.shape[-2:]) != (size, size):
+            raise InputError(
+                f"image is {tuple(image.shape[-2:])} but the {models.preset!r} model works at "
+                f"{size}x{size}; load it with load_image(..., size=models.image_size)"
+            )
+        if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[0] not in (1, cfg.batch_size):
+            raise InputError(
+                f"mask batch {mask.shape[0]} does not match batch_size {cfg.batch_size}; "
+                "pass one (1, 1, H, W) mask for the whole batch"
+            )
+        check_mask(mask, image, allow_empty=True)
+        self.init_image = image.to(device=device, dtype=torch.float32)
+        self.mask = (1.0 - mask if cfg.invert_mask else mask).to(device=device, dtype=torch.float32)
+        check_mask(self.mask, image)
+        self.diffusion = create_diffusion(models, cfg.timestep_respacing)
+        if generator is None:
+            generator = torch.Generator(device=device)
+            generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
+        self.generator = generator
+        self.iteration = 0
+        self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided else None
+        self.loss = (
+            GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
+        )
+
+    # -- randomness -------------------------------------------------------------------------
+    def _randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator, device=self.models.device)
+
+    @property
+    def timesteps(self) -> list[int]:
+        """Indices into ``self.diffusion`` visited by the reverse process, high to low."""
+        return list(range(self.diffusion.num_timesteps - self.cfg.skip_timesteps))[::-1]
+
+    def initial_noise(self) -> torch.Tensor:
+        return self._randn(self.cfg.batch_size, 3, *self.init_image.shape[-2:])
+
+    def start(self, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x at the first kept step: ``q_sample(x0, t_start, noise)`` for the whole batch."""
+        if noise is None:
+            noise = self.initial_noise()
+        b = noise.shape[0]
+        t0 = torch.full((b,), self.timesteps[0], device=noise.device, dtype=torch.long)
+        return self.diffusion.q_sample(self.init_image.expand(b, -1, -1, -1), t0, noise=noise)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def steps(self, hooks: Iterable[Hook] = (), x_start: torch.Tensor | None = None) -> Iterator[StepState]:
+        """Yield one :class:`StepState` per reverse step.
+
+        After each step, every hook is called with the state; a hook returning a StepState replaces
+        it. The loop continues from ``state.x_prev`` as it is *after* the yield, so code iterating
+        over ``steps()`` may also assign ``state.x_prev``.
+        """
+        cfg, diffusion, models = self.cfg, self.diffusion, self.models
+        hooks = list(hooks)
+        x = self.start() if x_start is None else x_start
+        b = x.shape[0]
+        seeds = torch.randint(0, 2**62, (len(self.timesteps),), generator=self.generator,
+                              device=self.generator.device).tolist()
+        blend = not cfg.local_clip_guided_diffusion
+        for index, i in enumerate(self.timesteps):
+            t = torch.full((b,), i, device=x.device, dtype=torch.long)
+            model_kwargs = {}
+            y = None
+            if models.num_classes is not None:  # the reference draws a random class every step
+                y = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
+                model_kwargs["y"] = y
+            state = self.step(index, i, t, x, model_kwargs, seeds[index], blend)
+            state.y = y
+            for hook in hooks:
+                new = hook(state)
+                if new is not None:
+                    state = new
+            yield state
+            x = state.x_prev
+
+    def step(self, index, i, t, x, model_kwargs, seed, blend=True) -> StepState:
+        """One reverse step from ``x`` at spaced timestep ``i`` (see the module docstring)."""
+        cfg, diffusion = self.cfg, self.diffusion
+        x = x.detach()
+        terms: dict = {}
+        per_sample = None
+        if self.loss is not None:
+            with torch.enable_grad():
+                x_in = x.requires_grad_()
+                out = diffusion.p_mean_variance(self.models.unet, x_in, t, clip_denoised=False,
+                                                model_kwargs=model_kwargs)
+                fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
+                total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed)
+                grad = -torch.autograd.grad(total, x_in)[0]
+                per_sample = self.loss.per_sample_clip if "clip" in terms else None
+            out = {k: v.detach() for k, v in out.items()}
+            x = x.detach()
+        else:
+            with torch.no_grad():
+                out = diffusion.p_mean_variance(self.models.unet, x, t, clip_denoised=False,
+                                                model_kwargs=model_kwargs)
+            grad = torch.zeros_like(x)
+        with torch.no_grad():
+            if cfg.ddim:
+                fg, pred_guided = self._ddim_update(out, x, t, grad, model_kwargs)
+            else:
+                mean = diffusion.condition_mean(_const(grad), out, x, t, model_kwargs=model_kwargs)
+                noise = self._randn(*x.shape)
+                nonzero = 0.0 if i == 0 else 1.0
+                fg = mean + nonzero * torch.exp(0.5 * out["log_variance"]) * noise
+                pred_guided = out["pred_xstart"]
+            t_bg = torch.tensor(i, device=x.device)
+            bg = diffusion.q_sample(self.init_image, t_bg, noise=self._randn(*self.init_image.shape))
+            bg = bg.expand(x.shape[0], -1, -1, -1)
+            x_prev = fg * self.mask + bg * (1 - self.mask) if blend else fg
+        return StepState(
+            index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
+            grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=self.mask,
+            alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
+            iteration=self.iteration, loss_tensors=terms,
+            clip_per_sample=per_sample,
+        )
+
+    def _ddim_update(self, out, x, t, grad, model_kwargs):
+        """DDIM (eq. 12 of Song et al.) with the score conditioned by ``grad`` (condition_score)."""
+        from guided_diffusion.gaussian_diffusion import _extract_into_tensor
+
+        diffusion = self.diffusion
+        if self.loss is not None:
+            out = diffusion.condition_score(_const(grad), out, x, t, model_kwargs=model_kwargs)
+        eps = diffusion._predict_eps_from_xstart(x, t, out["pred_xstart"])
+        alpha_bar = _extract_into_tensor(diffusion.alphas_cumprod, t, x.shape)
+        alpha_bar_prev = _extract_into_tensor(diffusion.alphas_cumprod_prev, t, x.shape)
+        eta = self.cfg.ddim_eta
+        sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
+        sample = out["pred_xstart"] * torch.sqrt(alpha_bar_prev) + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps
+        if eta > 0 and int(t[0]) != 0:
+            sample = sample + sigma * self._randn(*x.shape)
+        return sample, out["pred_xstart"]
+
+    def final_images(self, state: StepState) -> torch.Tensor:
+        """The result of a finished trajectory: the last x̂0, with the input pasted outside the mask
+        when ``enforce_background`` (and not in local_clip_guided_diffusion mode), as the reference."""
+        pred = state.pred_x0_guided
+        if self.cfg.enforce_background and not self.cfg.local_clip_guided_diffusion:
+            pred = self.init_image * (1 - self.mask) + pred * self.mask
+        return pred
+
+    def run(self, hooks: Iterable[Hook] = ()) -> torch.Tensor:
+        """Run every step; return :meth:`final_images` of the last one, (B, 3, H, W) in [-1, 1]."""
+        state = None
+        for state in self.steps(hooks):
+            pass
+        return self.final_images(state)
+
+
+@dataclasses.dataclass
+class EditResult:
+    """What :func:`edit` returns.
+
+    Attributes:
+        images: (N, 3, H, W) in [-1, 1], N = iterations_num × batch_size, in sampling order.
+        distances: (N,) masked CLIP distance of each image to the prompt (lower = better).
+        ranked: ``[(PIL.Image, distance), ...]`` best first.
+        order: indices into ``images``, best first.
+        init_image, mask: the tensors the edit used; cfg: the config.
+    """
+
+    images: torch.Tensor
+    distances: torch.Tensor
+    init_image: torch.Tensor
+    mask: torch.Tensor
+    cfg: EditConfig
+    models: object = dataclasses.field(repr=False, default=None)
+
+    @property
+    def order(self) -> list[int]:
+        return torch.argsort(self.distances, stable=True).tolist()
+
+    @property
+    def ranked(self) -> list:
+        from .images import to_pil
+
+        return [(to_pil(self.images[i]), float(self.distances[i])) for i in self.order]
+
+    def sample_name(self, i: int) -> str:
+        """Reference file naming: ``<stem>_i_<iteration>_b_<batch index>.png``."""
+        stem = self.cfg.output_file.rsplit(".", 1)[0]
+        return f"{stem}_i_{i // self.cfg.batch_size}_b_{i % self.cfg.batch_size}.png"
+
+    def save_ranked(self, folder) -> list:
+        """Write every image to ``folder`` named by its CLIP distance (``0.7731`` -> ``07731_...``),
+        as the reference's ``ranked/`` folder; atomic writes. Returns the paths, best first."""
+        from pathlib import Path
+
+        from .images import save_image
+
+        paths = []
+        for i in self.order:
+            dist = f"{float(self.distances[i]):.4f}".replace(".", "")
+            paths.append(save_image(self.images[i], Path(folder) / f"{dist}_{self.sample_name(i)}"))
+        return paths
+
+
+def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, progress: bool = True,
+         generator: torch.Generator | None = None) -> EditResult:
+    """Run ``cfg.iterations_num`` batches of Blended Diffusion and rank the samples by CLIP.
+
+    One generator (seeded from ``cfg.seed``) drives all iterations, so the whole set is reproducible.
+    ``hooks`` are called after every step of every iteration (``state.iteration`` tells which).
+    """
+    from .guidance import masked_clip_distance
+    from .hooks import ProgressBar
+
+    hooks = list(hooks)
+    if progress:
+        hooks.append(ProgressBar())
+    if generator is None:
+        generator = torch.Generator(device=models.device)
+        generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
+    images = []
+    sampler = None
+    for iteration in range(cfg.iterations_num):
+        sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
+        sampler.iteration = iteration
+        images.append(sampler.run(hooks))
+    images = torch.cat(images).detach()
+    text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
+    distances = masked_clip_distance(models.clip, images, text_embed, sampler.mask)
+    return EditResult(images=images, distances=distances.cpu(), init_image=sampler.init_image,
+                      mask=sampler.mask, cfg=cfg, models=models)

@@ -1,0 +1,226 @@
+"""Algorithm 1 against guided_diffusion's own math, the blend, hooks and reproducibility."""
+
+import pytest
+import torch
+
+import blendlab as bl
+from blendlab.guidance import encode_text, masked_clip_distance
+
+from conftest import fast_cfg
+
+
+class NoiseTape:
+    """Records every tensor a sampler draws, in order."""
+
+    def __init__(self, sampler):
+        self.draws = []
+        self.seeds = []
+        original = sampler._randn
+
+        def randn(*shape):
+            x = original(*shape)
+            self.draws.append(x.clone())
+            return x
+
+        sampler._randn = randn
+        loss_call = sampler.loss.__call__ if sampler.loss is not None else None
+        if loss_call is not None:
+            tape = self
+
+            class Recording(type(sampler.loss)):
+                def __call__(self, x_t, pred_x0, fac, seed=None):
+                    tape.seeds.append(seed)
+                    return super().__call__(x_t, pred_x0, fac, seed=seed)
+
+            sampler.loss.__class__ = Recording
+
+
+def reference_cond_fn(sampler, seeds):
+    """The reference implementation's cond_fn: re-runs the UNet with grad (two forwards per step)."""
+    diffusion = sampler.diffusion
+    calls = iter(seeds)
+
+    def cond_fn(x, t_scaled, **kwargs):
+        # SpacedDiffusion hands cond_fn the *original* timestep rescaled to [0, 1000); the reference
+        # maps it back to the spaced index with this floor (its unscale_timestep).
+        t = (t_scaled * (diffusion.num_timesteps / 1000)).long()
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            out = diffusion.p_mean_variance(sampler.models.unet, x, t, clip_denoised=False,
+                                            model_kwargs=kwargs)
+            fac = float(diffusion.sqrt_one_minus_alphas_cumprod[int(t[0])])
+            loss, _ = sampler.loss(x, out["pred_xstart"], fac, seed=next(calls))
+            return -torch.autograd.grad(loss, x)[0]
+
+    return cond_fn
+
+
+@pytest.mark.parametrize("ddim", [False, True])
+def test_full_mask_unblended_trajectory_equals_guided_diffusion_loop(tiny, image, monkeypatch, ddim):
+    cfg = fast_cfg(local_clip_guided_diffusion=True, ddim=ddim)
+    full = bl.masks.full_mask(tiny.image_size)
+    with pytest.warns(UserWarning, match="whole image"):
+        sampler = bl.BlendedSampler(tiny, image, full, cfg)
+    tape = NoiseTape(sampler)
+    ours = list(sampler.steps())
+    assert len(ours) == cfg.num_steps == 8
+    # Draw order: initial noise, then per step [step noise (DDPM only)], bg noise.
+    initial = tape.draws[0]
+    per_step = 1 if ddim else 2
+    step_noise = [tape.draws[1 + k * per_step] for k in range(len(ours))] if not ddim else []
+
+    noise_iter = iter(step_noise)
+    real_randn_like = torch.randn_like
+
+    def fake_randn_like(x, *a, **k):
+        if ddim:  # DDIM with eta = 0 multiplies its noise by zero
+            return real_randn_like(x, *a, **k)
+        return next(noise_iter)
+
+    loop = sampler.diffusion.ddim_sample_loop_progressive if ddim else sampler.diffusion.p_sample_loop_progressive
+    monkeypatch.setattr(torch, "randn_like", fake_randn_like)
+    theirs = list(loop(
+        tiny.unet, (cfg.batch_size, 3, 32, 32), noise=initial, clip_denoised=False,
+        cond_fn=reference_cond_fn(sampler, tape.seeds), model_kwargs={},
+        skip_timesteps=cfg.skip_timesteps, init_image=sampler.init_image.expand(cfg.batch_size, -1, -1, -1),
+    ))
+    monkeypatch.undo()
+    assert len(theirs) == len(ours)
+    for s, o in zip(ours, theirs):
+        torch.testing.assert_close(s.pred_x0, o["pred_xstart"], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(s.x_prev, o["sample"], rtol=1e-5, atol=1e-5)
+        assert torch.equal(s.x_prev, s.fg)  # baseline mode: no blend
+    assert not torch.allclose(ours[0].grad, torch.zeros_like(ours[0].grad))
+
+
+def test_grad_equals_two_forward_computation(tiny, image, mask):
+    cfg = fast_cfg(range_lambda=50)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    tape = NoiseTape(sampler)
+    states = list(sampler.steps())
+    cond_fn = reference_cond_fn(sampler, tape.seeds)
+    timestep_map = torch.tensor(sampler.diffusion.timestep_map)
+    for s in states[:3]:
+        original_t = timestep_map[torch.full((cfg.batch_size,), s.t)].float()
+        expected = cond_fn(s.x_t, original_t * (1000.0 / 1000))
+        torch.testing.assert_close(s.grad, expected, rtol=1e-5, atol=1e-6)
+        assert set(s.losses) == {"clip", "range"}
+
+
+def test_blend_is_exact_and_background_has_forward_statistics(tiny, image, mask):
+    cfg = fast_cfg(timestep_respacing="30", skip_timesteps=0)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    standardized = []
+    for s in sampler.steps():
+        assert torch.equal(s.x_prev, s.fg * sampler.mask + s.bg * (1 - sampler.mask))
+        a = torch.tensor(s.alpha_bar)
+        assert s.alpha_bar == pytest.approx(float(sampler.diffusion.alphas_cumprod[s.t]))
+        eps = (s.bg - a.sqrt() * sampler.init_image) / (1 - a).sqrt()
+        assert torch.equal(s.bg[0], s.bg[1])  # one noise draw shared by the batch, as the reference
+        standardized.append(eps[0])
+    eps = torch.stack(standardized)
+    assert abs(eps.mean().item()) < 0.03
+    assert eps.std().item() == pytest.approx(1.0, abs=0.03)
+
+
+def test_enforce_background_pastes_input_bit_for_bit(tiny, image, mask, cfg):
+    result = bl.edit(tiny, image, mask, cfg, progress=False)
+    outside = (mask == 0).expand_as(result.images)
+    assert torch.equal(result.images[outside], image.expand_as(result.images)[outside])
+    assert not torch.equal(result.images[~outside], image.expand_as(result.images)[~outside])
+    loose = bl.edit(tiny, image, mask, cfg.replace(enforce_background=False), progress=False)
+    assert not torch.equal(loose.images[outside], image.expand_as(loose.images)[outside])
+
+
+def test_one_unet_forward_per_step(tiny, image, mask, cfg):
+    calls = []
+    handle = tiny.unet.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        n = sum(1 for _ in bl.BlendedSampler(tiny, image, mask, cfg).steps())
+        assert len(calls) == n == cfg.num_steps
+        calls.clear()
+        n = sum(1 for _ in bl.BlendedSampler(tiny, image, mask, cfg.replace(ddim=True)).steps())
+        assert len(calls) == n
+    finally:
+        handle.remove()
+    assert all(not p.requires_grad for p in tiny.unet.parameters())
+
+
+def test_guidance_lowers_clip_distance(tiny, image, mask):
+    cfg = fast_cfg(batch_size=4, clip_guidance_lambda=3000)
+    guided = bl.edit(tiny, image, mask, cfg, progress=False)
+    unguided = bl.edit(tiny, image, mask, cfg.replace(clip_guidance_lambda=0, range_lambda=0), progress=False)
+    text = encode_text(tiny.clip, "rock")
+    d_guided = masked_clip_distance(tiny.clip, guided.images, text, mask)
+    d_unguided = masked_clip_distance(tiny.clip, unguided.images, text, mask)
+    assert d_guided.mean() < d_unguided.mean() - 0.02
+
+
+def test_empty_prompt_is_unguided(tiny, image, mask):
+    sampler = bl.BlendedSampler(tiny, image, mask, fast_cfg(prompt=""))
+    states = list(sampler.steps())
+    assert all(torch.count_nonzero(s.grad) == 0 and s.losses == {} for s in states)
+
+
+def test_same_seed_same_result_and_hooks_change_trajectory(tiny, image, mask, cfg):
+    a = bl.edit(tiny, image, mask, cfg, progress=False)
+    b = bl.edit(tiny, image, mask, cfg, progress=False)
+    assert torch.equal(a.images, b.images)
+    c = bl.edit(tiny, image, mask, cfg.replace(seed=8), progress=False)
+    assert not torch.equal(a.images, c.images)
+
+    def brighten(state):
+        if state.index == 1:
+            state.x_prev = state.x_prev + 0.5 * state.mask
+        return state
+
+    d = bl.edit(tiny, image, mask, cfg, hooks=[brighten], progress=False)
+    assert not torch.equal(a.images, d.images)
+
+
+def test_loop_may_replace_x_prev(tiny, image, mask, cfg):
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    seen = []
+    for state in sampler.steps():
+        seen.append(state.x_t)
+        if state.index == 0:
+            state.x_prev = torch.zeros_like(state.x_prev)
+    assert torch.equal(seen[1], torch.zeros_like(seen[1]))
+
+
+def test_global_rng_untouched_and_generator_drives_everything(tiny, image, mask, cfg):
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    bl.edit(tiny, image, mask, cfg, progress=False)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_class_conditional_draws_random_class_each_step(tiny_cond, image, mask, cfg):
+    states = list(bl.BlendedSampler(tiny_cond, image, mask, cfg).steps())
+    ys = torch.stack([s.y for s in states])
+    assert ys.shape == (cfg.num_steps, cfg.batch_size)
+    assert ys.min() >= 0 and ys.max() < tiny_cond.num_classes
+    assert len(torch.unique(ys)) > 1
+
+
+def test_edit_result_ranking(tiny, image, mask, tmp_path):
+    cfg = fast_cfg(iterations_num=2)
+    result = bl.edit(tiny, image, mask, cfg, progress=False)
+    assert result.images.shape == (4, 3, 32, 32)
+    dists = [d for _, d in result.ranked]
+    assert dists == sorted(dists) and len(dists) == 4
+    expected = masked_clip_distance(tiny.clip, result.images, encode_text(tiny.clip, "rock"), result.mask)
+    torch.testing.assert_close(result.distances, expected)
+    paths = result.save_ranked(tmp_path / "ranked")
+    assert [p.name.split("_")[0] for p in paths] == [f"{d:.4f}".replace(".", "") for d in dists]
+    assert {p.name.split("_", 1)[1] for p in paths} == {
+        "output_i_0_b_0.png", "output_i_0_b_1.png", "output_i_1_b_0.png", "output_i_1_b_1.png"}
+
+
+def test_invert_mask_and_baseline_losses(tiny, image, mask):
+    sampler = bl.BlendedSampler(tiny, image, mask, fast_cfg(invert_mask=True))
+    assert torch.equal(sampler.mask, 1 - mask)
+    assert torch.equal(mask, bl.box_mask(32, (0.25, 0.25, 0.75, 0.75)))  # input untouched
+    cfg = fast_cfg(background_preservation_loss=True, local_clip_guided_diffusion=True)
+    state = next(bl.BlendedSampler(tiny, image, mask, cfg).steps())
+    assert set(state.losses) == {"clip", "range", "l2", "lpips"}
