@@ -64,7 +64,7 @@ def load_mask(
 
     Args:
         src: path, PIL image, numpy array or tensor ((H, W), (1, H, W) or (1, 1, H, W)).
-        size: resize to ``size x size`` (or ``(H, W)``) with NEAREST, as the reference does.
+        size: resize to ``size x size`` (or ``(H, W)``) with PIL's NEAREST, as the reference does.
         invert: swap edit and keep (background replacement).
 
     Binarisation follows the reference: image files are read as RGB and the first channel is
@@ -91,17 +91,19 @@ def load_mask(
         raise InputError(
             f"cannot load a mask from {type(src).__name__}; pass a path, PIL image, array or tensor"
         )
-    mask = torch.from_numpy(arr.astype(np.float32))[None, None]
     if size is not None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
-        if tuple(mask.shape[-2:]) != hw:
-            mask = F.interpolate(mask, size=hw, mode="nearest")
+        if arr.shape != hw:  # PIL's NEAREST, as the reference (it samples pixel centres)
+            im = Image.fromarray(arr.astype(np.uint8) * 255).resize((hw[1], hw[0]), Image.NEAREST)
+            arr = np.asarray(im) > 0
+    mask = torch.from_numpy(arr.astype(np.float32))[None, None]
     if invert:
         mask = 1.0 - mask
     return mask.contiguous()
 
 
-def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_empty: bool = False) -> None:
+def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_empty: bool = False,
+               warn_full: bool = True) -> None:
     """Validate a mask for an edit; raise :class:`InputError` with the fix, or warn for a full mask."""
     if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[1] != 1:
         shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
@@ -118,7 +120,7 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_e
             "mask is empty: nothing would be edited. Paint the region to edit white (1); "
             "if you passed invert_mask, your mask covered the whole image."
         )
-    if torch.all(mask > 0):
+    if warn_full and torch.all(mask > 0):
         warnings.warn(
             "mask covers the whole image: blending keeps nothing of the input "
             "(this is CLIP-guided diffusion of the whole image)",

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .download import RemoteFile, blendlab_home, ensure_file
+from .download import RemoteFile, ensure_file
 from .errors import CheckpointError, InputError
 
 __all__ = [
@@ -392,11 +392,7 @@ def load_models(
         clip_net = build_tiny_clip()
         clip_name = "tiny"
     else:
-        path = ensure_file(
-            clip_remote_file(clip_model),
-            cache_dir=Path(cache_dir) if cache_dir else blendlab_home() / "clip",
-            progress=progress,
-        )
+        path = ensure_file(clip_remote_file(clip_model), cache_dir=cache_dir, progress=progress)
         clip_net = _load_clip(path, device)
         clip_name = clip_model
 

@@ -204,7 +204,7 @@ class BlendedSampler:
                 f"mask batch {mask.shape[0]} does not match batch_size {cfg.batch_size}; "
                 "pass one (1, 1, H, W) mask for the whole batch"
             )
-        check_mask(mask, image, allow_empty=True)
+        check_mask(mask, image, allow_empty=True, warn_full=False)
         self.init_image = image.to(device=device, dtype=torch.float32)
         self.mask = (1.0 - mask if cfg.invert_mask else mask).to(device=device, dtype=torch.float32)
         check_mask(self.mask, image)
