@@ -131,45 +131,66 @@ class GuidanceLoss:
         text_embed: (1, D) CLIP embedding of the prompt.
 
     Calling it returns ``(total, terms)``: the weighted scalar loss to differentiate and a dict of
-    *unweighted* detached scalar tensors ("clip", "range", "l2", "lpips"; only those in use).
+    *unweighted* detached scalar tensors ("clip", "range", "l2", "lpips", "typography"; only those
+    in use). ``typography_embed`` (1, D) is CLIP's embedding of the prompt rendered as text, needed
+    when ``cfg.anti_typography_lambda`` is non-zero.
     ``per_sample_clip`` of the last call holds each sample's view-averaged distance (B,).
     """
 
-    def __init__(self, models, cfg, init_image, mask, text_embed):
+    def __init__(self, models, cfg, init_image, mask, text_embed, typography_embed=None):
         self.models = models
         self.cfg = cfg
         self.init_image = init_image
         self.mask = mask
         self.text_embed = text_embed
+        self.typography_embed = typography_embed
         self.augment = ExtendingAugmentations(models.clip_size, cfg.aug_num)
         self.per_sample_clip: torch.Tensor | None = None
 
-    def clip_distances(self, x_in: torch.Tensor, seed: int | None) -> torch.Tensor:
-        """(B,) view-averaged spherical distance of the masked ``x_in`` to the prompt."""
-        views = self.augment(x_in * self.mask, seed=seed)
+    def view_embeddings(self, x_in: torch.Tensor, seed: int | None, mask=None) -> torch.Tensor:
+        """CLIP embeddings of the augmented views of the masked ``x_in``: (V, B, D)."""
+        views = self.augment(x_in * (self.mask if mask is None else mask), seed=seed)
         embeds = self.models.clip.encode_image(clip_normalize(views.add(1).div(2))).float()
-        dists = spherical_distance(embeds, self.text_embed)
-        b = x_in.shape[0]
-        return dists.view(-1, b).mean(dim=0)  # views are view-major: row v holds view v of all samples
+        return embeds.view(-1, x_in.shape[0], embeds.shape[-1])  # views are view-major
 
-    def __call__(self, x_t, pred_x0, fac: float, seed: int | None = None):
+    def clip_distances(self, x_in: torch.Tensor, seed: int | None, mask=None) -> torch.Tensor:
+        """(B,) view-averaged spherical distance of the masked ``x_in`` to the prompt."""
+        embeds = self.view_embeddings(x_in, seed, mask)
+        return spherical_distance(embeds.flatten(0, 1), self.text_embed).view(embeds.shape[:2]).mean(0)
+
+    def __call__(self, x_t, pred_x0, fac: float, seed: int | None = None, mask=None):
+        """``mask`` overrides ``self.mask`` for this call (the sampler passes the rows that survived
+        pruning)."""
         cfg = self.cfg
+        mask = self.mask if mask is None else mask
         x_in = pred_x0 * fac + x_t * (1 - fac)
         total = x_t.new_zeros(())
         terms: dict[str, torch.Tensor] = {}
-        if cfg.clip_guidance_lambda != 0:
-            per_sample = self.clip_distances(x_in, seed)
-            self.per_sample_clip = per_sample.detach()
-            clip_loss = per_sample.sum()
-            total = total + clip_loss * cfg.clip_guidance_lambda
-            terms["clip"] = clip_loss.detach()
+        typo_lambda = getattr(cfg, "anti_typography_lambda", 0)
+        if cfg.clip_guidance_lambda != 0 or typo_lambda:
+            embeds = self.view_embeddings(x_in, seed, mask)  # all views in one CLIP call
+            flat = embeds.flatten(0, 1)
+            if cfg.clip_guidance_lambda != 0:
+                per_sample = spherical_distance(flat, self.text_embed).view(embeds.shape[:2]).mean(0)
+                self.per_sample_clip = per_sample.detach()
+                clip_loss = per_sample.sum()
+                total = total + clip_loss * cfg.clip_guidance_lambda
+                terms["clip"] = clip_loss.detach()
+            if typo_lambda:
+                # Anti-typography (beyond the paper): cosine similarity of the views to CLIP's
+                # embedding of the prompt *rendered as text*; minimising it steers away from
+                # painting the words themselves.
+                sim = F.cosine_similarity(flat, self.typography_embed, dim=-1)
+                typo = sim.view(embeds.shape[:2]).mean(0).sum()
+                total = total + typo * typo_lambda
+                terms["typography"] = typo.detach()
         if cfg.range_lambda != 0:
             r = range_loss(pred_x0).sum()
             total = total + r * cfg.range_lambda
             terms["range"] = r.detach()
         if cfg.background_preservation_loss:
             # As the reference: the masked-out x_in is compared with the *whole* input image.
-            background = x_in * (1 - self.mask)
+            background = x_in * (1 - mask)
             if cfg.lpips_sim_lambda:
                 lp = self.models.lpips()(background, self.init_image).sum()
                 total = total + lp * cfg.lpips_sim_lambda

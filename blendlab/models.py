@@ -160,7 +160,18 @@ class Models:
     unet_config: dict
     diffusion_config: dict
     clip_name: str
+    precision: str = "fp32"
+    channels_last: bool = False
+    compiled: Any = dataclasses.field(default=None, repr=False)
     _lpips: Any = dataclasses.field(default=None, repr=False)
+
+    @property
+    def runner(self):
+        """The callable the sampler runs as the UNet: ``unet`` itself, or a wrapper that adds
+        bf16 autocast, channels_last inputs and/or the ``torch.compile``-d module."""
+        if self.precision != "bf16" and not self.channels_last and self.compiled is None:
+            return self.unet
+        return UNetRunner(self)
 
     @property
     def clip_size(self) -> int:
@@ -190,6 +201,28 @@ class Models:
                 kwargs.update(pnet_rand=True)
             self._lpips = lpips.LPIPS(**kwargs).to(self.device).eval().requires_grad_(False)
         return self._lpips
+
+
+class UNetRunner:
+    """Calls the UNet the fast way a :class:`Models` asks for; returns float32 like the UNet."""
+
+    def __init__(self, models: Models):
+        self.models = models
+
+    def __call__(self, x, timesteps, **kwargs):
+        m = self.models
+        fn = m.compiled if m.compiled is not None else m.unet
+        if m.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if m.precision == "bf16":
+            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                out = fn(x, timesteps, **kwargs)
+        else:
+            out = fn(x, timesteps, **kwargs)
+        return out.float()
+
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 def default_device() -> torch.device:
@@ -349,7 +382,9 @@ def load_models(
     unet_path: str | os.PathLike | None = None,
     clip_path: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
-    use_fp16: bool | None = None,
+    precision: str = "auto",
+    channels_last: bool = False,
+    compile: bool | str = False,
     progress: bool = True,
 ) -> Models:
     """Build the UNet and CLIP of a preset, downloading real weights on first use.
@@ -362,15 +397,21 @@ def load_models(
         unet_path / clip_path: local files to use instead of the cache/download (also for tiny:
             a state dict saved from the tiny UNet, a tiny CLIP as state dict or TorchScript).
         cache_dir: where downloads go; default ``$BLENDLAB_HOME/checkpoints`` (~/.cache/blendlab).
-        use_fp16: UNet in fp16; default True on CUDA (as the reference), False on CPU.
+        precision: "auto" (fp16 UNet on CUDA as the reference, fp32 on CPU), "fp32", "fp16"
+            (guided_diffusion's ``convert_to_fp16``; CUDA only) or "bf16" (autocast; CUDA or CPU).
+        channels_last: run the UNet in channels-last memory format (faster convolutions on GPUs).
+        compile: ``torch.compile`` the UNet (True, or a backend name such as "inductor"/"eager").
     """
     preset = preset or os.environ.get("BLENDLAB_MODELS") or "256-uncond"
     _check_preset(preset)
     device = torch.device(device) if device is not None else default_device()
-    if use_fp16 is None:
-        use_fp16 = device.type == "cuda"
-    if use_fp16 and device.type != "cuda":
-        raise InputError("use_fp16=True needs a CUDA device; on CPU leave use_fp16 unset (fp32)")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        precision = "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise InputError("precision='fp16' needs a CUDA device; on CPU use 'fp32' or 'bf16'")
+    use_fp16 = precision == "fp16"
     spec = PRESETS[preset]
     # guided_diffusion fixes the UNet's compute dtype at construction, so use_fp16 goes in here.
     config = dict(unet_config(preset), use_fp16=bool(use_fp16))
@@ -399,6 +440,11 @@ def load_models(
     unet = unet.to(device).eval().requires_grad_(False)
     if use_fp16:
         unet.convert_to_fp16()
+    if channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
+    compiled = None
+    if compile:
+        compiled = torch.compile(unet, **({} if compile is True else {"backend": compile}))
     clip_net = clip_net.to(device).eval().requires_grad_(False)
     return Models(
         unet=unet,
@@ -409,4 +455,7 @@ def load_models(
         unet_config=config,
         diffusion_config=diffusion_config(),
         clip_name=clip_name,
+        precision=precision,
+        channels_last=channels_last,
+        compiled=compiled,
     )

@@ -35,7 +35,15 @@ class EditConfig:
     """Every flag of the reference ``main.py``: same names, same defaults (plus a few extras).
 
     ``model_output_size`` picks the model in the CLI (256 -> "256-uncond", 512 -> "512-cond"); the
-    sampler itself works at ``models.image_size``. ``ddim_eta`` is an extra (the reference uses 0).
+    sampler itself works at ``models.image_size``.
+
+    Extras beyond the reference (defaults keep the paper's behaviour):
+        ddim_eta: DDIM stochasticity (the reference uses 0).
+        anti_typography_lambda: weight of a loss pushing the masked views away from CLIP's
+            embedding of the prompt rendered as text (see :mod:`blendlab.typography`); 0 = off.
+        prune_at, keep: progressive pruning. After ``round(prune_at * num_steps)`` steps the batch
+            is ranked by the (unaugmented, masked) CLIP distance of x̂0 and only the best ``keep``
+            samples continue, so many candidates cost far less than as many full samples.
     """
 
     prompt: str = ""
@@ -63,6 +71,9 @@ class EditConfig:
     save_video: bool = False
     export_assets: bool = False
     ddim_eta: float = 0.0
+    anti_typography_lambda: float = 0.0
+    prune_at: float | None = None
+    keep: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):
@@ -82,6 +93,15 @@ class EditConfig:
             )
         if not 0 <= self.ddim_eta <= 1:
             raise InputError(f"ddim_eta must be in [0, 1], got {self.ddim_eta}")
+        if self.anti_typography_lambda < 0:
+            raise InputError("anti_typography_lambda must be >= 0 (0 = the paper's behaviour)")
+        if (self.prune_at is None) != (self.keep is None):
+            raise InputError("progressive pruning needs both prune_at (a fraction of the steps) and keep")
+        if self.prune_at is not None:
+            if not 0 < self.prune_at < 1:
+                raise InputError(f"prune_at must be a fraction of the steps in (0, 1), got {self.prune_at}")
+            if not 1 <= self.keep <= self.batch_size:
+                raise InputError(f"keep must be between 1 and batch_size={self.batch_size}, got {self.keep}")
 
     def num_steps_total(self) -> int:
         """Number of respaced steps, before skipping."""
@@ -99,6 +119,13 @@ class EditConfig:
     def num_steps(self) -> int:
         """Reverse steps actually run: respaced steps minus skipped ones."""
         return self.num_steps_total() - self.skip_timesteps
+
+    @property
+    def prune_index(self) -> int | None:
+        """Index of the step after which the batch is pruned, or None."""
+        if self.prune_at is None:
+            return None
+        return min(self.num_steps - 1, max(0, round(self.prune_at * self.num_steps) - 1))
 
     @property
     def guided(self) -> bool:
@@ -132,6 +159,9 @@ class StepState:
         iteration: which of ``cfg.iterations_num`` batches (set by :func:`edit`).  y: class labels of a class-conditional model, else None.
         loss_tensors: unweighted loss terms as 0-d tensors (kept on device until read).
         clip_per_sample: (B,) view-averaged CLIP distance of each sample, when CLIP guidance is on.
+        sample_ids: (B,) which samples of the initial batch these rows are (changes after pruning).
+        kept, prune_scores: at the prune step only: the rows that continue (best first) and every
+            row's masked CLIP distance of x̂0 that chose them.
     """
 
     index: int
@@ -150,6 +180,9 @@ class StepState:
     y: torch.Tensor | None = None
     loss_tensors: dict = dataclasses.field(default_factory=dict)
     clip_per_sample: torch.Tensor | None = None
+    sample_ids: torch.Tensor | None = None
+    kept: torch.Tensor | None = None
+    prune_scores: torch.Tensor | None = None
 
     @property
     def losses(self) -> dict[str, float]:
@@ -214,9 +247,15 @@ class BlendedSampler:
             generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
         self.generator = generator
         self.iteration = 0
-        self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided else None
+        self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
+        typography_embed = None
+        if cfg.guided and cfg.anti_typography_lambda:
+            from .typography import text_render_embedding
+
+            typography_embed = text_render_embedding(models.clip, cfg.prompt)
         self.loss = (
-            GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
+            GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed, typography_embed)
+            if cfg.guided else None
         )
 
     # -- randomness -------------------------------------------------------------------------
@@ -247,49 +286,67 @@ class BlendedSampler:
         it. The loop continues from ``state.x_prev`` as it is *after* the yield, so code iterating
         over ``steps()`` may also assign ``state.x_prev``.
         """
-        cfg, diffusion, models = self.cfg, self.diffusion, self.models
+        cfg, models = self.cfg, self.models
         hooks = list(hooks)
         x = self.start() if x_start is None else x_start
-        b = x.shape[0]
+        ids = torch.arange(x.shape[0], device=x.device)
+        mask = self.mask
         seeds = torch.randint(0, 2**62, (len(self.timesteps),), generator=self.generator,
                               device=self.generator.device).tolist()
         blend = not cfg.local_clip_guided_diffusion
+        prune_index = cfg.prune_index
         for index, i in enumerate(self.timesteps):
+            b = x.shape[0]
             t = torch.full((b,), i, device=x.device, dtype=torch.long)
             model_kwargs = {}
             y = None
             if models.num_classes is not None:  # the reference draws a random class every step
                 y = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
                 model_kwargs["y"] = y
-            state = self.step(index, i, t, x, model_kwargs, seeds[index], blend)
+            state = self.step(index, i, t, x, model_kwargs, seeds[index], blend, mask)
             state.y = y
+            state.sample_ids = ids
+            if index == prune_index and cfg.keep < b:
+                state.prune_scores = self.prune_scores(state)
+                state.kept = torch.argsort(state.prune_scores, stable=True)[: cfg.keep]
             for hook in hooks:
                 new = hook(state)
                 if new is not None:
                     state = new
             yield state
             x = state.x_prev
+            if state.kept is not None:
+                x, ids = x[state.kept], ids[state.kept]
+                if mask.shape[0] > 1:
+                    mask = mask[state.kept]
 
-    def step(self, index, i, t, x, model_kwargs, seed, blend=True) -> StepState:
+    def prune_scores(self, state: StepState) -> torch.Tensor:
+        """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
+        from .guidance import masked_clip_distance
+
+        return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask)
+
+    def step(self, index, i, t, x, model_kwargs, seed, blend=True, mask=None) -> StepState:
         """One reverse step from ``x`` at spaced timestep ``i`` (see the module docstring)."""
         cfg, diffusion = self.cfg, self.diffusion
+        mask = self.mask if mask is None else mask
         x = x.detach()
         terms: dict = {}
         per_sample = None
         if self.loss is not None:
             with torch.enable_grad():
                 x_in = x.requires_grad_()
-                out = diffusion.p_mean_variance(self.models.unet, x_in, t, clip_denoised=False,
+                out = diffusion.p_mean_variance(self.models.runner, x_in, t, clip_denoised=False,
                                                 model_kwargs=model_kwargs)
                 fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
-                total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed)
+                total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask)
                 grad = -torch.autograd.grad(total, x_in)[0]
                 per_sample = self.loss.per_sample_clip if "clip" in terms else None
             out = {k: v.detach() for k, v in out.items()}
             x = x.detach()
         else:
             with torch.no_grad():
-                out = diffusion.p_mean_variance(self.models.unet, x, t, clip_denoised=False,
+                out = diffusion.p_mean_variance(self.models.runner, x, t, clip_denoised=False,
                                                 model_kwargs=model_kwargs)
             grad = torch.zeros_like(x)
         with torch.no_grad():
@@ -304,10 +361,10 @@ class BlendedSampler:
             t_bg = torch.tensor(i, device=x.device)
             bg = diffusion.q_sample(self.init_image, t_bg, noise=self._randn(*self.init_image.shape))
             bg = bg.expand(x.shape[0], -1, -1, -1)
-            x_prev = fg * self.mask + bg * (1 - self.mask) if blend else fg
+            x_prev = fg * mask + bg * (1 - mask) if blend else fg
         return StepState(
             index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
-            grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=self.mask,
+            grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
             iteration=self.iteration, loss_tensors=terms,
             clip_per_sample=per_sample,
@@ -335,14 +392,17 @@ class BlendedSampler:
         when ``enforce_background`` (and not in local_clip_guided_diffusion mode), as the reference."""
         pred = state.pred_x0_guided
         if self.cfg.enforce_background and not self.cfg.local_clip_guided_diffusion:
-            pred = self.init_image * (1 - self.mask) + pred * self.mask
+            pred = self.init_image * (1 - state.mask) + pred * state.mask
         return pred
 
     def run(self, hooks: Iterable[Hook] = ()) -> torch.Tensor:
-        """Run every step; return :meth:`final_images` of the last one, (B, 3, H, W) in [-1, 1]."""
+        """Run every step; return :meth:`final_images` of the last one, (B, 3, H, W) in [-1, 1].
+        ``self.last_state`` keeps the final StepState (its ``sample_ids`` say which samples survived
+        pruning)."""
         state = None
         for state in self.steps(hooks):
             pass
+        self.last_state = state
         return self.final_images(state)
 
 
@@ -356,6 +416,7 @@ class EditResult:
         ranked: ``[(PIL.Image, distance), ...]`` best first.
         order: indices into ``images``, best first.
         init_image, mask: the tensors the edit used; cfg: the config.
+        sample_ids: ``(iteration, batch index)`` of each image (with pruning, only the survivors).
     """
 
     images: torch.Tensor
@@ -364,6 +425,7 @@ class EditResult:
     mask: torch.Tensor
     cfg: EditConfig
     models: object = dataclasses.field(repr=False, default=None)
+    sample_ids: list = dataclasses.field(default_factory=list)
 
     @property
     def order(self) -> list[int]:
@@ -378,7 +440,15 @@ class EditResult:
     def sample_name(self, i: int) -> str:
         """Reference file naming: ``<stem>_i_<iteration>_b_<batch index>.png``."""
         stem = self.cfg.output_file.rsplit(".", 1)[0]
-        return f"{stem}_i_{i // self.cfg.batch_size}_b_{i % self.cfg.batch_size}.png"
+        it, b = self.sample_ids[i] if self.sample_ids else divmod(i, self.cfg.batch_size)
+        return f"{stem}_i_{it}_b_{b}.png"
+
+    def rank_by(self, metric: str = "masked_clip") -> list:
+        """``[(PIL.Image, score), ...]`` best first under another ranking metric
+        (see :mod:`blendlab.ranking`: masked_clip, whole_clip, psnr, lpips, textness)."""
+        from .ranking import rank_by
+
+        return rank_by(self, metric)
 
     def save_ranked(self, folder) -> list:
         """Write every image to ``folder`` named by its CLIP distance (``0.7731`` -> ``07731_...``),
@@ -410,14 +480,18 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
     if generator is None:
         generator = torch.Generator(device=models.device)
         generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    images = []
+    images, ids = [], []
     sampler = None
     for iteration in range(cfg.iterations_num):
         sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
         sampler.iteration = iteration
         images.append(sampler.run(hooks))
+        ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
     images = torch.cat(images).detach()
     text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
-    distances = masked_clip_distance(models.clip, images, text_embed, sampler.mask)
-    return EditResult(images=images, distances=distances.cpu(), init_image=sampler.init_image,
-                      mask=sampler.mask, cfg=cfg, models=models)
+    masks = sampler.mask
+    if masks.shape[0] > 1:  # per-sample masks follow their samples
+        masks = torch.cat([sampler.mask[b:b + 1] for _, b in ids])
+    distances = masked_clip_distance(models.clip, images, text_embed, masks)
+    return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=sampler.init_image.cpu(),
+                      mask=sampler.mask.cpu(), cfg=cfg, models=models, sample_ids=ids)

@@ -141,6 +141,27 @@ def test_clip_remote_file_carries_official_hash():
         M.clip_remote_file("ViT-Z/99")
 
 
-def test_fp16_needs_cuda():
+def test_fp16_needs_cuda_and_precision_is_checked():
     with pytest.raises(bl.InputError, match="CUDA"):
-        bl.load_models("tiny", device="cpu", use_fp16=True)
+        bl.load_models("tiny", device="cpu", precision="fp16")
+    with pytest.raises(bl.InputError, match="precision must be one of"):
+        bl.load_models("tiny", device="cpu", precision="int8")
+    assert bl.load_models("tiny", device="cpu").precision == "fp32"
+
+
+@pytest.mark.parametrize("fast", [dict(channels_last=True), dict(compile="eager"), dict(precision="bf16")])
+def test_fast_paths_give_the_same_edit(tiny, image, mask, fast):
+    from conftest import fast_cfg
+
+    cfg = fast_cfg()
+    reference = bl.edit(tiny, image, mask, cfg, progress=False).images
+    models = bl.load_models("tiny", device="cpu", **fast)
+    calls = []
+    handle = models.unet.register_forward_hook(lambda *a: calls.append(1))
+    images = bl.edit(models, image, mask, cfg, progress=False).images
+    handle.remove()
+    assert len(calls) == cfg.num_steps  # still one UNet forward per step
+    tol = 0.15 if fast.get("precision") == "bf16" else 1e-4  # bf16 keeps ~3 significant digits
+    torch.testing.assert_close(images, reference, atol=tol, rtol=0)
+    if "precision" in fast:
+        assert not torch.equal(images, reference)

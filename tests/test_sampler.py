@@ -28,9 +28,9 @@ class NoiseTape:
             tape = self
 
             class Recording(type(sampler.loss)):
-                def __call__(self, x_t, pred_x0, fac, seed=None):
+                def __call__(self, x_t, pred_x0, fac, seed=None, **kw):
                     tape.seeds.append(seed)
-                    return super().__call__(x_t, pred_x0, fac, seed=seed)
+                    return super().__call__(x_t, pred_x0, fac, seed=seed, **kw)
 
             sampler.loss.__class__ = Recording
 
@@ -224,3 +224,42 @@ def test_invert_mask_and_baseline_losses(tiny, image, mask):
     cfg = fast_cfg(background_preservation_loss=True, local_clip_guided_diffusion=True)
     state = next(bl.BlendedSampler(tiny, image, mask, cfg).steps())
     assert set(state.losses) == {"clip", "range", "l2", "lpips"}
+
+
+def test_pruning_keeps_the_best_ranked_and_off_reproduces_unpruned(tiny, image, mask):
+    cfg = fast_cfg(batch_size=4)
+    plain = bl.BlendedSampler(tiny, image, mask, cfg)
+    plain_states = list(plain.steps())
+    full = bl.edit(tiny, image, mask, cfg, progress=False)
+    assert torch.equal(full.images, bl.edit(tiny, image, mask, cfg.replace(prune_at=None, keep=None),
+                                             progress=False).images)
+
+    pruned_cfg = cfg.replace(prune_at=0.5, keep=2)
+    sampler = bl.BlendedSampler(tiny, image, mask, pruned_cfg)
+    states = list(sampler.steps())
+    k = pruned_cfg.prune_index
+    assert k == 3
+    prune_state = states[k]
+    # up to the prune step, the trajectory is the unpruned one
+    for a, b in zip(states[: k + 1], plain_states[: k + 1]):
+        assert torch.equal(a.x_prev, b.x_prev)
+    scores = prune_state.prune_scores
+    expected = masked_clip_distance(tiny.clip, prune_state.pred_x0, sampler.text_embed, sampler.mask)
+    torch.testing.assert_close(scores, expected)
+    best = torch.argsort(expected)[:2]
+    assert prune_state.kept.tolist() == best.tolist()
+    after = states[k + 1]
+    assert after.x_t.shape[0] == 2 and torch.equal(after.x_t, prune_state.x_prev[best])
+    assert after.sample_ids.tolist() == best.tolist()
+    result = bl.edit(tiny, image, mask, pruned_cfg.replace(iterations_num=2), progress=False)
+    assert result.images.shape[0] == 4 and len(result.sample_ids) == 4
+    assert {b for _, b in result.sample_ids} <= {0, 1, 2, 3}
+
+
+def test_pruning_config_validation():
+    with pytest.raises(bl.InputError, match="both prune_at"):
+        fast_cfg(prune_at=0.3)
+    with pytest.raises(bl.InputError, match="keep must be between 1 and batch_size=2"):
+        fast_cfg(prune_at=0.3, keep=5)
+    with pytest.raises(bl.InputError, match="prune_at must be a fraction"):
+        fast_cfg(prune_at=1.5, keep=1)
