@@ -1,0 +1,238 @@
+"""``blendlab edit | demo | download``: argparse over the same :class:`EditConfig`.
+
+``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes the
+ranked results to ``<output_path>/ranked/`` named by CLIP distance, as the reference does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+PRESET_FOR_SIZE = {256: "256-uncond", 512: "512-cond"}
+
+DEMO_PROMPT = "a red rose"
+
+
+def _defaults():
+    from .sampler import EditConfig
+
+    return {f.name: f.default for f in dataclasses.fields(EditConfig)}
+
+
+def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
+    d = _defaults()
+    io = p.add_argument_group("inputs")
+    io.add_argument("-p", "--prompt", type=str, required=prompt_required, default=d["prompt"],
+                    help="the text the masked region should match")
+    io.add_argument("-i", "--init_image", type=str, required=prompt_required, default=None,
+                    help="path of the input image")
+    io.add_argument("--mask", type=str, default=None,
+                    help="path of the mask (white = edit); default: the whole image")
+    diff = p.add_argument_group("diffusion")
+    diff.add_argument("--skip_timesteps", type=int, default=d["skip_timesteps"],
+                      help="respaced steps skipped at the start (the input is noised to the first kept one)")
+    diff.add_argument("--local_clip_guided_diffusion", action="store_true",
+                      help="baseline: no blending with the noised input")
+    diff.add_argument("--ddim", action="store_true", help="DDIM instead of DDPM")
+    diff.add_argument("--timestep_respacing", type=str, default=d["timestep_respacing"],
+                      help="how many respaced steps (guided_diffusion respace.py syntax)")
+    diff.add_argument("--model_output_size", type=int, default=d["model_output_size"], choices=[256, 512],
+                      help="256: unconditional model (paper); 512: class-conditional model")
+    loss = p.add_argument_group("guidance")
+    loss.add_argument("--aug_num", type=int, default=d["aug_num"], help="CLIP views per sample (1 unaugmented)")
+    loss.add_argument("--clip_guidance_lambda", type=float, default=d["clip_guidance_lambda"])
+    loss.add_argument("--range_lambda", type=float, default=d["range_lambda"])
+    loss.add_argument("--lpips_sim_lambda", type=float, default=d["lpips_sim_lambda"])
+    loss.add_argument("--l2_sim_lambda", type=float, default=d["l2_sim_lambda"])
+    loss.add_argument("--background_preservation_loss", action="store_true",
+                      help="baseline: L2/LPIPS loss to the input outside the mask")
+    m = p.add_argument_group("mask")
+    m.add_argument("--invert_mask", action="store_true", help="edit outside the mask (background replacement)")
+    m.add_argument("--no_enforce_background", action="store_false", dest="enforce_background",
+                   help="do not paste the input outside the mask at the end")
+    misc = p.add_argument_group("misc")
+    misc.add_argument("--seed", type=int, default=d["seed"])
+    misc.add_argument("--gpu_id", type=int, default=d["gpu_id"])
+    misc.add_argument("--output_path", type=str, default=d["output_path"])
+    misc.add_argument("-o", "--output_file", type=str, default=d["output_file"],
+                      help="file name stem of the outputs, must end in .png")
+    misc.add_argument("--iterations_num", type=int, default=d["iterations_num"])
+    misc.add_argument("--batch_size", type=int, default=d["batch_size"])
+    misc.add_argument("--vid", action="store_true", dest="save_video",
+                      help="save an animated GIF of x̂0 over the steps for every sample")
+    misc.add_argument("--export_assets", action="store_true",
+                      help="also save the input, the mask and every unranked result in assets/")
+    extra = p.add_argument_group("blendlab extras")
+    extra.add_argument("--preset", type=str, default=None,
+                       help="model preset (default from --model_output_size; 'tiny' runs offline)")
+    extra.add_argument("--device", type=str, default=None, help="cpu, cuda, cuda:1 (default: --gpu_id if CUDA)")
+    extra.add_argument("--unet_path", type=str, default=None, help="use this UNet checkpoint file")
+    extra.add_argument("--clip_path", type=str, default=None, help="use this CLIP checkpoint file")
+    extra.add_argument("--no_progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blendlab", description="Blended Diffusion: text-driven editing of natural images")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_edit = sub.add_parser("edit", help="edit an image region with a text prompt (reference flags)")
+    _add_edit_flags(p_edit, prompt_required=True)
+    p_demo = sub.add_parser("demo", help="a complete offline edit on CPU with the tiny preset")
+    p_demo.add_argument("--output_path", default="demo_output")
+    p_demo.add_argument("--preset", default="tiny", help="'tiny' (offline) or a real preset")
+    p_demo.add_argument("--prompt", default=DEMO_PROMPT)
+    p_demo.add_argument("--no_progress", action="store_true")
+    p_dl = sub.add_parser("download", help="fetch the weights of a preset into the cache")
+    p_dl.add_argument("--preset", default="256-uncond", help="256-uncond or 512-cond")
+    p_dl.add_argument("--clip_model", default="ViT-B/16")
+    p_dl.add_argument("--cache_dir", default=None)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    from .sampler import EditConfig
+
+    names = {f.name for f in dataclasses.fields(EditConfig)}
+    return EditConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def _device(args):
+    import torch
+
+    if args.device:
+        return torch.device(args.device)
+    return torch.device(f"cuda:{args.gpu_id}" if torch.cuda.is_available() else "cpu")
+
+
+def run_edit(args) -> Path:
+    from .hooks import Recorder
+    from .images import atomic_write, load_image, save_image
+    from .masks import full_mask, load_mask, mask_to_pil
+    from .models import load_models
+    from .sampler import edit
+
+    cfg = config_from_args(args)
+    if not cfg.output_file.endswith(".png"):
+        raise _usage(f"--output_file must end in .png, got {cfg.output_file!r}")
+    preset = args.preset or PRESET_FOR_SIZE[cfg.model_output_size]
+    models = load_models(preset, device=_device(args), unet_path=args.unet_path,
+                         clip_path=args.clip_path, progress=not args.no_progress)
+    image = load_image(cfg.init_image, size=models.image_size)
+    mask = load_mask(cfg.mask, size=models.image_size) if cfg.mask else full_mask(models.image_size)
+    out = Path(cfg.output_path)
+    hooks = []
+    recorder = None
+    if cfg.save_video:
+        recorder = Recorder(every=1, fields=("pred_x0",), max_mb=1024)
+        hooks.append(recorder)
+    result = edit(models, image, mask, cfg, hooks, progress=not args.no_progress)
+    paths = result.save_ranked(out / "ranked")
+    if cfg.export_assets:
+        assets = out / "assets"
+        save_image(image, assets / cfg.output_file)
+        save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
+        for i in range(result.images.shape[0]):
+            save_image(result.images[i], assets / result.sample_name(i))
+    if recorder is not None:
+        _save_videos(recorder, result, out)
+    summary = {"prompt": cfg.prompt, "preset": models.preset,
+               "ranked": [{"file": str(p), "clip_distance": float(d)}
+                          for p, (_, d) in zip(paths, result.ranked)]}
+    atomic_write(out / "ranked.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    print(f"{len(paths)} results in {out / 'ranked'} (best first: {paths[0].name})")
+    return out
+
+
+def _save_videos(recorder, result, out: Path) -> None:
+    """An animated GIF of x̂0 over the steps per sample (PIL; the reference wrote AVI with OpenCV)."""
+    from .images import atomic_write, to_pil
+
+    b = result.cfg.batch_size
+    for it in range(result.cfg.iterations_num):
+        frames = recorder.field("pred_x0", iteration=it)  # (S, B, 3, h, w)
+        for j in range(b):
+            pil = [to_pil(f[j].float()) for f in frames]
+            name = result.sample_name(it * b + j).replace(".png", ".gif")
+            atomic_write(out / name, lambda tmp, pil=pil: pil[0].save(
+                tmp, format="GIF", save_all=True, append_images=pil[1:], duration=80, loop=0))
+
+
+def run_demo(args) -> Path:
+    """Edit the Grace Hopper photo (ships with matplotlib) offline with the tiny preset."""
+    from .hooks import Recorder
+    from .images import save_image, sample_image
+    from .masks import ellipse_mask, mask_to_pil
+    from .models import load_models
+    from .sampler import EditConfig, edit
+    from .viz import save_step_strip
+
+    models = load_models(args.preset, progress=not args.no_progress)
+    tiny = models.is_tiny
+    cfg = EditConfig(prompt=args.prompt, output_path=args.output_path,
+                     **(dict(timestep_respacing="25", skip_timesteps=10, batch_size=2,
+                             iterations_num=2, aug_num=4) if tiny else {}))
+    image = sample_image("grace_hopper", size=models.image_size)
+    mask = ellipse_mask(models.image_size, center=(0.5, 0.3), radii=(0.22, 0.2))
+    recorder = Recorder(every=max(1, cfg.num_steps // 8), fields=("x_t", "pred_x0", "x_prev"))
+    result = edit(models, image, mask, cfg, [recorder], progress=not args.no_progress)
+    out = Path(args.output_path)
+    paths = result.save_ranked(out / "ranked")
+    save_image(image, out / "input.png")
+    save_image(mask_to_pil(mask), out / "mask.png")
+    strip = save_step_strip(recorder, out / "steps.png", field="pred_x0")
+    print(f"demo ({models.preset}{', random weights: mechanics only' if tiny else ''}): "
+          f"prompt {cfg.prompt!r}, {len(paths)} ranked results in {out / 'ranked'}, steps in {strip}")
+    return out
+
+
+def run_download(args) -> list[Path]:
+    from .download import ensure_file
+    from .models import PRESETS, clip_remote_file
+
+    if args.preset not in PRESETS or PRESETS[args.preset]["checkpoint"] is None:
+        real = [k for k, v in PRESETS.items() if v["checkpoint"] is not None]
+        raise _usage(f"--preset must be one of {', '.join(real)} (tiny needs no download)")
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    paths = [ensure_file(PRESETS[args.preset]["checkpoint"], cache_dir=cache),
+             ensure_file(clip_remote_file(args.clip_model), cache_dir=cache)]
+    for p in paths:
+        print(p)
+    return paths
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage(msg: str) -> _UsageError:
+    return _UsageError(msg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import BlendlabError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "edit":
+            run_edit(args)
+        elif args.command == "demo":
+            run_demo(args)
+        else:
+            run_download(args)
+    except _UsageError as exc:
+        parser.error(str(exc))
+    except (BlendlabError, FileNotFoundError, ValueError) as exc:
+        print(f"blendlab {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""`blendlab edit | demo | download` end to end on the tiny preset, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import blendlab as bl
+from blendlab.cli import build_parser, config_from_args, main
+
+FAST = ["--preset", "tiny", "--timestep_respacing", "10", "--skip_timesteps", "4", "--batch_size", "2",
+        "--iterations_num", "1", "--aug_num", "2", "--no_progress"]
+
+
+@pytest.fixture
+def files(tmp_path):
+    img = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "img.png")
+    m = np.zeros((48, 64), np.uint8)
+    m[10:30, 20:50] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    return tmp_path
+
+
+def test_parser_flags_and_defaults_match_edit_config():
+    args = build_parser().parse_args(["edit", "-p", "rock", "-i", "x.png"])
+    assert config_from_args(args) == bl.EditConfig(prompt="rock", init_image="x.png")
+    args = build_parser().parse_args(["edit", "-p", "rock", "-i", "x.png", "--no_enforce_background",
+                                      "--invert_mask", "--ddim", "--vid", "--export_assets", "-o", "a.png"])
+    cfg = config_from_args(args)
+    assert not cfg.enforce_background and cfg.invert_mask and cfg.ddim and cfg.save_video
+    assert cfg.export_assets and cfg.output_file == "a.png"
+
+
+def test_edit_end_to_end(files):
+    out = files / "out"
+    before = (files / "img.png").read_bytes()
+    code = main(["edit", "-p", "rock", "-i", str(files / "img.png"), "--mask", str(files / "mask.png"),
+                 "--output_path", str(out), "--export_assets", "--vid", *FAST])
+    assert code == 0
+    ranked = sorted((out / "ranked").iterdir())
+    assert len(ranked) == 2
+    summary = json.loads((out / "ranked.json").read_text())
+    dists = [r["clip_distance"] for r in summary["ranked"]]
+    assert dists == sorted(dists)
+    for r in summary["ranked"]:
+        name = r["file"].rsplit("/", 1)[1]
+        assert name.startswith(f"{r['clip_distance']:.4f}".replace(".", "") + "_output_i_0_b_")
+    assert Image.open(ranked[0]).size == (32, 32)
+    assets = {p.name for p in (out / "assets").iterdir()}
+    assert {"output.png", "output_mask.png", "output_i_0_b_0.png", "output_i_0_b_1.png"} <= assets
+    gif = Image.open(out / "output_i_0_b_0.gif")
+    assert gif.n_frames == 6  # one frame per step (10 respaced - 4 skipped)
+    assert (files / "img.png").read_bytes() == before  # input untouched
+    # outside the mask the result is the (resized) input: enforce_background
+    result = bl.load_image(ranked[0])
+    mask = bl.load_mask(files / "mask.png", size=32)
+    image = bl.load_image(files / "img.png", size=32)
+    assert torch.allclose(result * (1 - mask), image * (1 - mask), atol=1 / 127.5 + 1e-6)
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--output_path", str(out), "--no_progress"]) == 0
+    assert len(list((out / "ranked").glob("*.png"))) == 4
+    strip = Image.open(out / "steps.png")
+    assert strip.size[0] > strip.size[1] > 0
+    assert (out / "input.png").exists() and (out / "mask.png").exists()
+
+
+def test_console_script_runs(files):
+    proc = subprocess.run([sys.executable, "-m", "blendlab.cli", "edit", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--skip_timesteps" in proc.stdout and "--invert_mask" in proc.stdout
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("missing_image", "image file not found"),
+    ("corrupt_image", "could not read image"),
+    ("empty_mask", "mask is empty"),
+    ("bad_output", "must end in .png"),
+])
+def test_edit_bad_input_is_a_clear_error(files, capsys, case, expected):
+    args = ["edit", "-p", "rock", "-i", str(files / "img.png"), "--mask", str(files / "mask.png"),
+            "--output_path", str(files / "out"), *FAST]
+    if case == "missing_image":
+        args[4] = str(files / "nope.png")
+    elif case == "corrupt_image":
+        (files / "bad.png").write_bytes(b"\x89PNG garbage")
+        args[4] = str(files / "bad.png")
+    elif case == "empty_mask":
+        Image.fromarray(np.zeros((48, 64), np.uint8)).save(files / "mask.png")
+    elif case == "bad_output":
+        args += ["-o", "result.jpg"]
+    if case == "bad_output":
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2
+    else:
+        assert main(args) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert not (files / "out" / "ranked").exists() or not any((files / "out" / "ranked").iterdir())
+
+
+def test_download_offline_names_the_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
+    assert main(["download", "--cache_dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "256x256_diffusion_uncond.pt" in err and str(tmp_path) in err
+    with pytest.raises(SystemExit):
+        main(["download", "--preset", "tiny"])
+
+
+def test_download_uses_cache(tmp_path, monkeypatch, capsys, tiny):
+    """With both files already in the cache, download verifies and prints their paths."""
+    monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
+    from blendlab import models as M
+
+    (tmp_path / "256x256_diffusion_uncond.pt").write_bytes(b"x" * 10)
+    clip_file = M.clip_remote_file("ViT-B/16")
+    monkeypatch.setattr(M, "clip_remote_file", lambda name: type(clip_file)(
+        clip_file.filename, clip_file.urls))  # hash unknown: a file the test made stands in
+    (tmp_path / clip_file.filename).write_bytes(b"y" * 10)
+    assert main(["download", "--cache_dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / "256x256_diffusion_uncond.pt"), str(tmp_path / clip_file.filename)]
