@@ -420,10 +420,14 @@ def load_models(
     if tiny and unet_path is None:
         unet = _seeded_tiny_unet(config)
     else:
-        unet = build_unet(config)
+        # find the file first: a missing download should fail before half a billion parameters
+        # are allocated
         path = unet_path
         if path is None:
             path = ensure_file(spec["checkpoint"], cache_dir=cache_dir, progress=progress)
+        elif not Path(path).is_file():
+            raise FileNotFoundError(f"UNet checkpoint not found: {path}")
+        unet = build_unet(config)
         load_unet_checkpoint(unet, path, preset)
 
     if clip_path is not None:
