@@ -137,7 +137,7 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
             return t
         im = to_pil(t)
     elif isinstance(src, Image.Image):
-        im = src
+        im = ImageOps.exif_transpose(src)  # a copy, upright like a phone shows it
     elif isinstance(src, np.ndarray):
         arr = _array_to_rgb01(src)
         im = Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8)) if size is not None else None

@@ -47,6 +47,8 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90° clockwise to display
     im.save(tmp_path / "phone.jpg", exif=exif.tobytes())
     assert bl.load_image(tmp_path / "phone.jpg").shape == (1, 3, 40, 20)
+    with Image.open(tmp_path / "phone.jpg") as pil:
+        assert bl.load_image(pil).shape == (1, 3, 40, 20)
 
 
 def test_bad_images_get_clear_errors(tmp_path):

@@ -1,0 +1,238 @@
+"""The first cell of every notebook: install if needed, pick a device and a model preset, say so.
+
+Paste :data:`INSTALL_SNIPPET` at the top of a notebook, then::
+
+    from blendlab.notebook import setup
+    env = setup()                  # prints a banner: which models, which device, why
+    models = env.load_models()     # cached: later cells may call it again for free
+    cfg = env.config(prompt="a red brick wall")
+
+How the preset is chosen (first rule that applies):
+
+1. ``force_tiny=True`` -> tiny; ``force_tiny=False`` -> real weights.
+2. ``$BLENDLAB_MODELS`` (e.g. ``tiny``) -> that preset, everywhere.
+3. Google Colab -> the paper's ``256-uncond`` weights (downloaded on first use; choose a GPU runtime).
+4. No GPU -> tiny (the real 256x256 model takes hours per edit on a CPU).
+5. GPU and the checkpoints already cached under ``blendlab_home()`` -> real weights.
+6. GPU, nothing cached: real weights if the download host answers, else tiny.
+
+The tiny preset has random weights: every mechanism runs, but its pictures are noise-like. Its
+settings (:data:`TINY_SETTINGS`) are small so that a whole edit takes seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import importlib.util
+import os
+import socket
+import sys
+from typing import Any
+
+import torch
+
+from .errors import InputError
+from .sampler import EditConfig
+
+__all__ = ["REPO_URL", "INSTALL_SNIPPET", "TINY_SETTINGS", "REAL_PRESET", "NotebookEnv", "setup", "in_colab"]
+
+REPO_URL = "https://github.com/blendlab/blendlab"
+
+#: Paste into the first cell of a notebook: installs blendlab from GitHub when it is not importable.
+INSTALL_SNIPPET = f"""\
+import importlib, importlib.util, subprocess, sys
+if importlib.util.find_spec("blendlab") is None:  # e.g. a fresh Colab runtime
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{REPO_URL}"], check=True)
+    importlib.invalidate_caches()
+"""
+
+#: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.
+#: The one place these numbers live (EditorApp and the notebooks read them from here).
+TINY_SETTINGS: dict[str, Any] = dict(
+    timestep_respacing="20",
+    skip_timesteps=10,
+    batch_size=2,
+    iterations_num=1,
+    aug_num=4,
+)
+
+#: The paper's model: what notebooks use with real weights unless ``$BLENDLAB_MODELS`` says otherwise.
+REAL_PRESET = "256-uncond"
+
+_DOWNLOAD_HOST = "openaipublic.blob.core.windows.net"
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its ``google.colab`` package is loaded or importable)."""
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError):  # no "google" package at all, or a half-made module
+        return False
+
+
+def _cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def _is_offline() -> bool:
+    return os.environ.get("BLENDLAB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _network_reachable(host: str = _DOWNLOAD_HOST, timeout: float = 1.5) -> bool:
+    """Can we open a TCP connection to the checkpoint host? (one quick try; no data is sent)"""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def checkpoints_cached(preset: str = REAL_PRESET, clip_model: str = "ViT-B/16") -> bool:
+    """Whether the UNet and CLIP files of ``preset`` are already in the cache (no network)."""
+    from .download import blendlab_home
+    from .models import PRESETS, clip_remote_file
+
+    spec = PRESETS.get(preset)
+    if spec is None or spec["checkpoint"] is None:
+        return spec is not None
+    folder = blendlab_home() / "checkpoints"
+    names = (spec["checkpoint"].filename, clip_remote_file(clip_model).filename)
+    return all((folder / name).is_file() for name in names)
+
+
+@dataclasses.dataclass
+class NotebookEnv:
+    """What :func:`setup` decided. ``load_models()`` builds the models once and caches them."""
+
+    in_colab: bool
+    device: str
+    preset: str
+    reason: str = ""
+    repo_url: str = REPO_URL
+    _models: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def tiny(self) -> bool:
+        """True for the random-weight stand-in: mechanics only, no meaningful pictures."""
+        return self.preset.startswith("tiny")
+
+    def load_models(self):
+        """``blendlab.load_models(self.preset, self.device)``, built on the first call only."""
+        if self._models is None:
+            from .models import load_models
+
+            self._models = load_models(self.preset, device=self.device)
+        return self._models
+
+    def config(self, **overrides) -> EditConfig:
+        """An :class:`EditConfig`: the paper's settings on real weights, :data:`TINY_SETTINGS` in
+        tiny mode; keyword arguments override either."""
+        base: dict[str, Any] = dict(TINY_SETTINGS) if self.tiny else {}
+        if self.preset == "512-cond":
+            base["model_output_size"] = 512
+        base.update(overrides)
+        return EditConfig(**base)
+
+    # -- the banner ---------------------------------------------------------------------------
+    def banner_text(self) -> str:
+        where = "Google Colab" if self.in_colab else "this machine"
+        lines = [f"blendlab: models {self.preset!r} on {self.device} ({where}). {self.reason}".strip()]
+        if self.tiny:
+            lines.append(
+                "TINY MODE: random-weight stand-in models. Every step of the method runs, but the "
+                "pictures are noise-like: results show the mechanics only. For real edits open this "
+                f"notebook in Google Colab with a GPU runtime (Runtime > Change runtime type > GPU); "
+                f"see {self.repo_url}."
+            )
+        elif self.device == "cpu":
+            lines.append(
+                "WARNING: real weights on a CPU are very slow (hours per edit). In Colab choose "
+                "Runtime > Change runtime type > GPU, or call setup(force_tiny=True) to try the mechanics."
+            )
+        return "\n".join(lines)
+
+    def banner_html(self) -> str:
+        head, *rest = self.banner_text().split("\n")
+        colour = "#fff4e5" if (self.tiny or self.device == "cpu") else "#e8f5e9"
+        body = "".join(f"<div style='margin-top:4px'>{html.escape(line)}</div>" for line in rest)
+        return (
+            f"<div style='background:{colour};border:1px solid #ccc;border-radius:4px;padding:6px 10px'>"
+            f"<b>{html.escape(head)}</b>{body}</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.banner_html()
+
+
+def _show_banner(env: NotebookEnv) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:  # pragma: no cover - IPython ships with ipywidgets
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(HTML(env.banner_html()))
+    else:
+        print(env.banner_text())
+
+
+def _enable_colab_widgets() -> None:
+    from google.colab import output  # type: ignore[import-not-found]
+
+    output.enable_custom_widget_manager()  # ipycanvas and other third-party widgets need it
+
+
+def _choose(force_tiny: bool | None, colab: bool, cuda: bool) -> tuple[str, str]:
+    """(preset, reason) following the rules in the module docstring."""
+    from .models import PRESETS
+
+    env_preset = os.environ.get("BLENDLAB_MODELS", "").strip()
+    if env_preset and env_preset not in PRESETS:
+        raise InputError(
+            f"BLENDLAB_MODELS={env_preset!r} is not a model preset; use one of {', '.join(sorted(PRESETS))}"
+        )
+    if force_tiny is True:
+        return "tiny", "Chosen by setup(force_tiny=True)."
+    if force_tiny is False:
+        preset = env_preset if env_preset and not env_preset.startswith("tiny") else REAL_PRESET
+        return preset, "Chosen by setup(force_tiny=False)."
+    if env_preset:
+        return env_preset, f"Chosen by BLENDLAB_MODELS={env_preset}."
+    if colab:
+        return REAL_PRESET, "Colab: the paper's model (downloaded on first use)."
+    if not cuda:
+        return "tiny", "No GPU found, so the tiny preset (the real model would take hours on a CPU)."
+    if checkpoints_cached(REAL_PRESET):
+        return REAL_PRESET, "GPU found and the checkpoints are cached."
+    if _is_offline() or not _network_reachable():
+        return "tiny", "GPU found, but the checkpoints are not cached and the download host is unreachable."
+    return REAL_PRESET, "GPU found; the checkpoints will be downloaded on first use."
+
+
+def setup(repo_url: str | None = None, force_tiny: bool | None = None, *, banner: bool = True) -> NotebookEnv:
+    """Prepare a notebook: Colab widgets, device, model preset; show a banner; return a NotebookEnv.
+
+    Args:
+        repo_url: where readers get blendlab (shown in the banner); default :data:`REPO_URL`.
+        force_tiny: True/False to force the tiny preset or real weights; None decides automatically
+            (see the module docstring).
+        banner: display the HTML banner (text outside IPython).
+    """
+    colab = in_colab()
+    if colab:
+        _enable_colab_widgets()
+    cuda = _cuda_available()
+    preset, reason = _choose(force_tiny, colab, cuda)
+    env = NotebookEnv(
+        in_colab=colab,
+        device="cuda" if cuda else "cpu",
+        preset=preset,
+        reason=reason,
+        repo_url=repo_url or REPO_URL,
+    )
+    if banner:
+        _show_banner(env)
+    return env

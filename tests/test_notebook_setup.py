@@ -1,0 +1,146 @@
+"""notebook.setup(): mode selection, Colab widgets, configs, banner, install snippet. No network."""
+
+import importlib.util
+import subprocess
+import sys
+import types
+
+import pytest
+
+import blendlab as bl
+from blendlab import notebook
+from blendlab.download import blendlab_home
+from blendlab.models import PRESETS, clip_remote_file
+
+REAL_IN_COLAB = notebook.in_colab  # the autouse fixture replaces it
+
+
+@pytest.fixture(autouse=True)
+def no_network_no_colab(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("setup() tried the network")
+
+    monkeypatch.setattr(notebook, "_network_reachable", refuse)
+    monkeypatch.delenv("BLENDLAB_MODELS", raising=False)
+    for name in ("google.colab", "google.colab.output"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(notebook, "in_colab", lambda: "google.colab" in sys.modules)
+
+
+def cache_checkpoints():
+    folder = blendlab_home() / "checkpoints"
+    folder.mkdir(parents=True)
+    for name in (PRESETS["256-uncond"]["checkpoint"].filename, clip_remote_file("ViT-B/16").filename):
+        (folder / name).write_bytes(b"x")
+
+
+def test_env_var_wins(monkeypatch):
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: True)
+    cache_checkpoints()
+    monkeypatch.setenv("BLENDLAB_MODELS", "tiny")
+    env = notebook.setup(banner=False)
+    assert env.tiny and env.preset == "tiny" and "BLENDLAB_MODELS" in env.reason
+    monkeypatch.setenv("BLENDLAB_MODELS", "huge")
+    with pytest.raises(bl.InputError, match="256-uncond"):
+        notebook.setup(banner=False)
+
+
+def test_no_gpu_and_nothing_cached_is_tiny(monkeypatch):
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
+    assert not notebook.checkpoints_cached()
+    env = notebook.setup(banner=False)
+    assert env.tiny and env.device == "cpu" and not env.in_colab and "GPU" in env.reason
+
+
+def test_gpu_cases(monkeypatch):
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: True)
+    monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
+    env = notebook.setup(banner=False)  # nothing cached and offline
+    assert env.tiny and env.device == "cuda" and "unreachable" in env.reason
+    monkeypatch.delenv("BLENDLAB_OFFLINE")
+    monkeypatch.setattr(notebook, "_network_reachable", lambda: True)  # a stand-in: no real probe
+    env = notebook.setup(banner=False)
+    assert env.preset == "256-uncond" and not env.tiny and "downloaded" in env.reason
+    monkeypatch.setattr(notebook, "_network_reachable", lambda: False)
+    assert notebook.setup(banner=False).tiny
+    cache_checkpoints()
+    assert notebook.checkpoints_cached()
+    env = notebook.setup(banner=False)
+    assert env.preset == "256-uncond" and "cached" in env.reason
+
+
+def test_force_tiny(monkeypatch):
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
+    assert notebook.setup(force_tiny=True, banner=False).tiny
+    env = notebook.setup(force_tiny=False, banner=False)
+    assert env.preset == "256-uncond" and env.device == "cpu"
+    assert "WARNING" in env.banner_text() and "GPU" in env.banner_text()
+
+
+def test_colab_enables_the_custom_widget_manager(monkeypatch):
+    calls = []
+    google = types.ModuleType("google")
+    colab = types.ModuleType("google.colab")
+    output = types.ModuleType("google.colab.output")
+    output.enable_custom_widget_manager = lambda: calls.append("enabled")
+    colab.output = output
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: True)
+    env = notebook.setup(banner=False)
+    assert calls == ["enabled"]
+    assert env.in_colab and env.device == "cuda" and env.preset == "256-uncond" and not env.tiny
+
+
+def test_in_colab_detection(monkeypatch):
+    assert REAL_IN_COLAB() is False  # not installed here
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert REAL_IN_COLAB() is True
+
+
+def test_config_differs_by_mode():
+    tiny = notebook.NotebookEnv(in_colab=False, device="cpu", preset="tiny")
+    real = notebook.NotebookEnv(in_colab=True, device="cuda", preset="256-uncond")
+    assert real.config() == bl.EditConfig()
+    cfg = tiny.config()
+    for name, value in notebook.TINY_SETTINGS.items():
+        assert getattr(cfg, name) == value
+    assert cfg != real.config() and cfg.num_steps == 10
+    assert tiny.config(batch_size=1, prompt="rock").batch_size == 1
+    assert real.config(prompt="rock").prompt == "rock"
+    big = notebook.NotebookEnv(in_colab=True, device="cuda", preset="512-cond")
+    assert big.config().model_output_size == 512
+
+
+def test_load_models_is_cached():
+    env = notebook.NotebookEnv(in_colab=False, device="cpu", preset="tiny")
+    models = env.load_models()
+    assert models.preset == "tiny" and models.device.type == "cpu"
+    assert env.load_models() is models
+
+
+def test_banner(monkeypatch, capsys):
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
+    env = notebook.setup(repo_url="https://example.org/blendlab")
+    text = capsys.readouterr().out  # outside IPython the banner is printed
+    assert "TINY MODE" in text and "random" in text and "Colab" in text and "GPU" in text
+    assert "https://example.org/blendlab" in text
+    assert "TINY MODE" in env._repr_html_() and "<script" not in env._repr_html_()
+    env = notebook.NotebookEnv(in_colab=True, device="cuda", preset="256-uncond")
+    assert "TINY" not in env.banner_text() and "WARNING" not in env.banner_text()
+
+
+def test_install_snippet(monkeypatch):
+    runs = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append((a, k)))
+    exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
+    assert runs == []  # blendlab importable: nothing installed
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "blendlab" else real_find_spec(name, *a))
+    exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
+    (args, kwargs), = runs
+    assert args[0][1:4] == ["-m", "pip", "install"] and args[0][-1] == "git+" + notebook.REPO_URL
+    assert kwargs == {"check": True}
