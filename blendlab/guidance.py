@@ -132,8 +132,9 @@ class GuidanceLoss:
 
     Calling it returns ``(total, terms)``: the weighted scalar loss to differentiate and a dict of
     *unweighted* detached scalar tensors ("clip", "range", "l2", "lpips", "typography"; only those
-    in use). ``typography_embed`` (1, D) is CLIP's embedding of the prompt rendered as text, needed
-    when ``cfg.anti_typography_lambda`` is non-zero.
+    in use). ``typography_embed`` (1, D) is the direction of the prompt rendered as text
+    (:func:`blendlab.typography.typography_direction`), needed when ``cfg.anti_typography_lambda``
+    is non-zero.
     ``per_sample_clip`` of the last call holds each sample's view-averaged distance (B,).
     """
 
@@ -177,10 +178,10 @@ class GuidanceLoss:
                 total = total + clip_loss * cfg.clip_guidance_lambda
                 terms["clip"] = clip_loss.detach()
             if typo_lambda:
-                # Anti-typography (beyond the paper): cosine similarity of the views to CLIP's
-                # embedding of the prompt *rendered as text*; minimising it steers away from
+                # Anti-typography (beyond the paper): how much more each view looks like the
+                # prompt *written out* than like neutral writing; minimising it steers away from
                 # painting the words themselves.
-                sim = F.cosine_similarity(flat, self.typography_embed, dim=-1)
+                sim = F.normalize(flat, dim=-1) @ self.typography_embed[0]
                 typo = sim.view(embeds.shape[:2]).mean(0).sum()
                 total = total + typo * typo_lambda
                 terms["typography"] = typo.detach()

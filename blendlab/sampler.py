@@ -40,7 +40,8 @@ class EditConfig:
     Extras beyond the reference (defaults keep the paper's behaviour):
         ddim_eta: DDIM stochasticity (the reference uses 0).
         anti_typography_lambda: weight of a loss pushing the masked views away from CLIP's
-            embedding of the prompt rendered as text (see :mod:`blendlab.typography`); 0 = off.
+            embedding of the prompt rendered as text, relative to neutral words rendered as text
+            (:func:`blendlab.typography.typography_direction`); 0 = off.
         prune_at, keep: progressive pruning. After ``round(prune_at * num_steps)`` steps the batch
             is ranked by the (unaugmented, masked) CLIP distance of x̂0 and only the best ``keep``
             samples continue, so many candidates cost far less than as many full samples.
@@ -250,9 +251,9 @@ class BlendedSampler:
         self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
         typography_embed = None
         if cfg.guided and cfg.anti_typography_lambda:
-            from .typography import text_render_embedding
+            from .typography import typography_direction
 
-            typography_embed = text_render_embedding(models.clip, cfg.prompt)
+            typography_embed = typography_direction(models.clip, cfg.prompt)
         self.loss = (
             GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed, typography_embed)
             if cfg.guided else None

@@ -29,11 +29,7 @@ def mask(tiny):
     return bl.box_mask(tiny.image_size, (0.25, 0.25, 0.75, 0.75))
 
 
-def fast_cfg(**kw):
-    base = dict(prompt="rock", timestep_respacing="12", skip_timesteps=4, batch_size=2,
-                iterations_num=1, aug_num=3, seed=7)
-    base.update(kw)
-    return bl.EditConfig(**base)
+from _fast import fast_cfg  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture

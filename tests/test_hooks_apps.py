@@ -6,7 +6,7 @@ import torch
 import blendlab as bl
 from blendlab import apps
 
-from conftest import fast_cfg
+from _fast import fast_cfg
 
 
 def test_recorder_every_k_downscaled_on_cpu(tiny, image, mask):

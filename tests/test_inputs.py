@@ -8,7 +8,7 @@ from PIL import Image
 import blendlab as bl
 from blendlab.masks import check_mask, dilate_mask, erode_mask, extend_canvas, full_mask
 
-from conftest import fast_cfg
+from _fast import fast_cfg
 
 
 def _rgb(h=40, w=60):

@@ -151,7 +151,7 @@ def test_fp16_needs_cuda_and_precision_is_checked():
 
 @pytest.mark.parametrize("fast", [dict(channels_last=True), dict(compile="eager"), dict(precision="bf16")])
 def test_fast_paths_give_the_same_edit(tiny, image, mask, fast):
-    from conftest import fast_cfg
+    from _fast import fast_cfg
 
     cfg = fast_cfg()
     reference = bl.edit(tiny, image, mask, cfg, progress=False).images

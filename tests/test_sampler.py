@@ -6,7 +6,7 @@ import torch
 import blendlab as bl
 from blendlab.guidance import encode_text, masked_clip_distance
 
-from conftest import fast_cfg
+from _fast import fast_cfg
 
 
 class NoiseTape:
