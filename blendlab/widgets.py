@@ -516,7 +516,7 @@ class StepScrubber:
             self.image,
             self.info_html,
             self.caption,
-        ])
+        ], layout=W.Layout(align_items="flex-start"))  # images at their own size, not stretched
         self._render()
 
     def _repr_mimebundle_(self, **kwargs):
@@ -773,7 +773,7 @@ class EditorApp:
             W.HTML("<b>x̂0 preview</b> (current prediction of the clean images)"), self.preview,
             W.HTML("<b>results</b>, best CLIP distance first"), self.gallery,
             self.scrubber_box,
-        ])
+        ], layout=W.Layout(align_items="flex-start"))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,1 @@
+"""Speed benchmarks of blendlab (not part of the installed package); see benchmarks/README.md."""

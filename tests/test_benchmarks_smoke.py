@@ -1,0 +1,133 @@
+"""Smoke tests of benchmarks/: the quickest mode on the tiny preset (a couple of steps).
+
+They check structure and counts, never speed: timings on a shared CPU prove nothing in a unit test.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
+
+from benchmarks import bench_speed, flops  # noqa: E402
+from benchmarks.reference_loop import ReferenceSampler, reference_trainable  # noqa: E402
+
+import blendlab as bl  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread: tiny models gain nothing from two, and two spinning OpenMP threads stall
+    badly when another process holds a core (CI machines are small)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    models, desc = bench_speed.build_models("tiny", "cpu")
+    image, mask = bench_speed.inputs(models)
+    return models, desc, image, mask
+
+
+def test_compare_counts_one_forward_per_step_for_blendlab_and_two_for_reference(setup):
+    models, _, image, mask = setup
+    cfg = bench_speed.bench_config(steps=2, batch=2, aug_num=3)
+    res = bench_speed.compare(models, image, mask, cfg, repeats=1, warmup=0)
+    assert res["steps"] == 2 and res["batch"] == 2
+    fwd = {m: r["forwards_per_step"] for m, r in res["methods"].items()}
+    assert fwd == {"blendlab": [1.0], "reference": [2.0], "recorder": [1.0]}
+    for r in res["methods"].values():
+        assert len(r["seconds"]) == 1 and r["seconds"][0] > 0
+        assert r["s_per_step"] == pytest.approx(r["median_s"] / 2)
+        assert r["s_per_sample"] == pytest.approx(r["median_s"] / 2)
+        assert r["s_per_sample_75_steps"] == pytest.approx(r["s_per_step"] / 2 * 75)
+    ref, ble = res["methods"]["reference"], res["methods"]["blendlab"]
+    assert res["speedup"]["median"] == pytest.approx(ref["seconds"][0] / ble["seconds"][0])
+    assert res["speedup"]["cpu_median"] == pytest.approx(ref["cpu_seconds"][0] / ble["cpu_seconds"][0])
+    assert set(res["recorder_overhead"]) >= {"per_repeat", "median", "cpu_median", "recorded_mb"}
+    # the reference's requires_grad_() on qkv/norm/proj is undone: blendlab's runs are not affected
+    assert not any(p.requires_grad for p in models.unet.parameters())
+
+
+def test_reference_loop_marks_attention_params_and_keeps_the_background(setup):
+    models, _, image, mask = setup
+    with reference_trainable(models.unet) as names:
+        assert names and all(any(k in n for k in ("qkv", "norm", "proj")) for n in names)
+        assert all(p.requires_grad == (n in names) for n, p in models.unet.named_parameters())
+    assert not any(p.requires_grad for p in models.unet.parameters())
+
+    cfg = bench_speed.bench_config(steps=2, batch=2, aug_num=3)
+    image_before = image.clone()
+    torch.manual_seed(3)
+    sampler = ReferenceSampler(models, image, mask, cfg)
+    with bench_speed.ForwardCounter(models.unet) as counter:
+        out = sampler.run()
+    assert counter.calls == 4 and counter.rows == 8  # 2 steps x 2 forwards, batch 2
+    assert out.shape == (2, 3, models.image_size, models.image_size) and torch.isfinite(out).all()
+    outside = (1 - mask).bool().expand_as(out)
+    assert torch.equal(out[outside], image.expand_as(out)[outside])  # enforce_background
+    assert not torch.equal(out, image.expand_as(out))  # ...and the inside was edited
+    assert len(sampler.metrics["clip_loss"]) == 2  # cond_fn ran once per step
+    assert torch.equal(image, image_before)
+
+
+def test_quick_benchmark_result_structure_and_report(setup, monkeypatch):
+    res = bench_speed.run_benchmark(configs=["tiny"], quick=True, memory=False, prune_configs=["tiny"],
+                                    flops=False, device="cpu", warmup=0, log=lambda msg: None)
+    json.dumps(res)  # JSON-ready
+    machine = res["machine"]
+    assert machine["cpu"] and machine["cores"] >= 1 and machine["torch"] == torch.__version__
+    tiny = res["configs"]["tiny"]
+    assert tiny["models"]["unet_params"] == bl.models.count_parameters(setup[0].unet)
+    assert tiny["methods"]["blendlab"]["forwards_per_step"] == [1.0]
+    assert tiny["methods"]["reference"]["forwards_per_step"] == [2.0]
+    names = [t["name"] for t in res["targets"]]
+    assert len(names) == 3 and all(t["status"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
+    assert res["targets"][0]["status"] == "PASS"  # 1 UNet forward per step
+    assert res["targets"][1]["status"] == "n/a"  # no mid config in this run
+    basis = bench_speed.timing_basis(res)
+    assert basis == ("cpu" if torch.get_num_threads() == 1 else "wall")
+    report = bench_speed.format_report(res)
+    assert "[PASS] blendlab: exactly 1 UNet forward per step" in report and machine["cpu"] in report
+
+    prune = res["pruning"]["tiny"]
+    if bench_speed.prune_supported():
+        assert prune["full"]["images"] == prune["candidates"] and prune["pruned"]["images"] == prune["keep"]
+        assert prune["rows_ratio"] == pytest.approx(prune["predicted_ratio"])
+        assert prune["rows_ratio"] < 1
+    else:
+        assert "skipped" in prune
+
+
+def test_pruning_part_says_so_when_edit_config_has_no_prune_at(monkeypatch):
+    monkeypatch.setattr(bench_speed, "prune_supported", lambda: False)
+    res = bench_speed.prune_benchmark(None, None, None)
+    assert "prune_at" in res["skipped"]
+
+
+def test_memory_measurement_reports_growth(setup):
+    mem = bench_speed.measure_memory_here("tiny", "reference", steps=1, batch=1, device="cpu")
+    assert set(mem) == {"kind", "baseline_mb", "peak_mb", "delta_mb"}
+    assert mem["peak_mb"] >= mem["baseline_mb"] > 0 and mem["delta_mb"] >= 0
+
+
+def test_flop_model_counts_the_extra_forward_of_the_reference(setup):
+    models = setup[0]
+    b = flops.step_flops(models, "blendlab", views=3)
+    r = flops.step_flops(models, "reference", views=3)
+    rw = flops.step_flops(models, "reference", views=3, weight_grads=True)
+    assert b["unet_fwd_nograd"] == 0 and b["unet_fwd_grad"] > 0 and b["clip_fwd"] > 0
+    assert r["unet_fwd_nograd"] == r["unet_fwd_grad"] == b["unet_fwd_grad"]
+    assert r["total"] - b["total"] == r["unet_fwd_nograd"]
+    assert rw["unet_bwd"] > r["unet_bwd"]  # weight gradients of qkv/norm/proj cost extra
+    assert not any(p.requires_grad for p in models.unet.parameters())
+    p = flops.pruning_flops(step_total=10.0, clip_image_fwd=0.0, steps=10, candidates=64, keep=8, prune_at=0.3)
+    assert p["steps_before_prune"] == 3 and p["ratio"] == pytest.approx((64 * 3 + 8 * 7) / 640)
+    roof = flops.roofline(65e12, gpus={"T4": 65.0})
+    assert roof["T4"]["s_per_sample"] == pytest.approx(1.0) and roof["T4"]["s_per_64"] == pytest.approx(64.0)
