@@ -1,0 +1,52 @@
+"""Small helpers shared by the widgets: PNG bytes, uint8 arrays, sizes, error display."""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+
+import ipywidgets as W
+import numpy as np
+import torch
+from PIL import Image
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
+    x = image.detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def _enlarge(im: Image.Image, target: int, side: str = "long") -> Image.Image:
+    """Scale up by a whole factor (NEAREST: pixels stay visible) until the long side (or the
+    height, ``side="height"``) is >= target."""
+    ref = im.height if side == "height" else max(im.size)
+    k = max(1, math.ceil(target / ref))
+    return im if k == 1 else im.resize((im.width * k, im.height * k), Image.NEAREST)
+
+
+def _hw(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    h, w = (int(v) for v in size)
+    return h, w
+
+
+def _union(boxes) -> tuple[int, int, int, int]:
+    """Bounding box of (r0, r1, c0, c1) boxes."""
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes),
+            min(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _callback_error(status: W.HTML, exc: BaseException) -> None:
+    status.value = f"<span style='color:#b00020'>{html.escape(f'{type(exc).__name__}: {exc}')}</span>"
+
+
+# == MaskPainter ================================================================================

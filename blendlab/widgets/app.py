@@ -1,0 +1,335 @@
+"""EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery."""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+import warnings
+
+import ipywidgets as W
+import torch
+from PIL import Image
+
+from ..errors import BlendlabError, InputError
+from ..images import SAMPLE_IMAGES, load_image, sample_image
+from ..masks import check_mask
+from ..sampler import EditConfig, edit
+from ._common import _png, _uint8, _enlarge
+from .painter import MaskPainter
+from .scrubber import StepScrubber
+
+SETTINGS = ("skip_timesteps", "timestep_respacing", "aug_num", "clip_guidance_lambda", "range_lambda",
+            "batch_size", "iterations_num", "seed", "ddim", "invert_mask", "local_clip_guided_diffusion")
+
+
+def default_settings(tiny: bool) -> dict:
+    """EditConfig's defaults for :data:`SETTINGS`; with ``tiny`` the notebook TINY_SETTINGS on top."""
+    from ..notebook import TINY_SETTINGS
+
+    base = EditConfig()
+    values = {name: getattr(base, name) for name in SETTINGS}
+    if tiny:
+        values.update({k: v for k, v in TINY_SETTINGS.items() if k in values})
+    return values
+
+
+class EditSettings:
+    """Form widgets for :data:`SETTINGS`; ``values()`` parses them (``InputError`` on bad input)."""
+
+    def __init__(self, tiny: bool = False):
+        self.defaults = default_settings(tiny)
+        style = {"description_width": "150px"}
+        lay = W.Layout(width="300px")
+        self.controls: dict[str, W.Widget] = {}
+        for name, value in self.defaults.items():
+            label = name.replace("_", " ")
+            if isinstance(value, bool):
+                w = W.Checkbox(value=value, description=label, style=style, indent=False)
+            elif name == "seed":
+                w = W.Text(value="" if value is None else str(value), description="seed (empty: random)",
+                           style=style, layout=lay)
+            elif isinstance(value, int):
+                w = W.IntText(value=value, description=label, style=style, layout=lay)
+            elif isinstance(value, float):
+                w = W.FloatText(value=value, description=label, style=style, layout=lay)
+            else:
+                w = W.Text(value=str(value), description=label, style=style, layout=lay)
+            self.controls[name] = w
+        self.widget = W.VBox(list(self.controls.values()))
+
+    def values(self) -> dict:
+        out = {}
+        for name, w in self.controls.items():
+            v = w.value
+            if name == "seed":
+                text = str(v).strip()
+                if text == "":
+                    v = None
+                else:
+                    try:
+                        v = int(text)
+                    except ValueError:
+                        raise InputError(f"seed {text!r} is not a whole number; type one, or leave it "
+                                         "empty for a random seed") from None
+            out[name] = v
+        return out
+
+    def set(self, **values) -> None:
+        for name, v in values.items():
+            if name not in self.controls:
+                raise InputError(f"{name!r} is not an app setting; settings: {', '.join(SETTINGS)}")
+            self.controls[name].value = ("" if v is None else str(v)) if name == "seed" else v
+
+
+class _Stopped(Exception):
+    """Raised by the app's hook when Stop was pressed."""
+
+
+class EditorApp:
+    """Blended Diffusion in one cell: pick an image, paint a mask, type a prompt, press Run.
+
+    Args:
+        models: from :func:`blendlab.load_models` (or a ``NotebookEnv``: its models are loaded).
+        image: optional start image (anything :func:`blendlab.load_image` takes); else a sample.
+        prompt: initial prompt text.
+        preview_every: update the x̂0 preview every k steps (default: about 10 previews per run).
+
+    Settings default to ``EditConfig()`` (the paper's), or to ``blendlab.notebook.TINY_SETTINGS``
+    for tiny models. Run works in a background thread so the page stays live and Stop can cancel
+    between two steps; ``app.run(block=True)`` runs in the caller's thread (scripts, tests).
+    ``app.result`` is the :class:`blendlab.EditResult`; ``app.message`` the status text.
+    """
+
+    def __init__(self, models, image=None, *, prompt: str = "", preview_every: int | None = None,
+                 display_size=None):
+        if hasattr(models, "load_models") and not hasattr(models, "unet"):
+            models = models.load_models()
+        self.models = models
+        self.size = int(models.image_size)
+        self.preview_every = preview_every
+        self.result = None
+        self.recorder = None
+        self.scrubber = None
+        self.steps_done = 0
+        self._thread: threading.Thread | None = None
+        self._stop_flag = threading.Event()
+        self._running = False
+        self._message = ""
+
+        self._sources: dict[str, torch.Tensor] = {}
+        options = []
+        if image is not None:
+            self._sources["given"] = load_image(image, size=self.size)
+            options.append(("your image", "given"))
+        options += [(f"sample: {name}", name) for name in SAMPLE_IMAGES]
+        self.source = W.Dropdown(options=options, value=options[0][1], description="image")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.painter = MaskPainter(self._load_source(self.source.value), display_size=display_size)
+        self.prompt = W.Text(value=prompt, description="prompt",
+                             placeholder="what the masked region should become, e.g. 'a stone wall'",
+                             layout=W.Layout(width="420px"))
+        self.settings = EditSettings(tiny=models.is_tiny)
+        self.record = W.Checkbox(value=False, description="record steps (step scrubber)", indent=False)
+        self.run_button = W.Button(description="Run", button_style="success", icon="play")
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="steps")
+        self.status = W.HTML()
+        self.preview = W.Image(format="png")
+        self.gallery = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.scrubber_box = W.VBox()
+
+        self.source.observe(self._on_source, names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.run_button.on_click(lambda _: self.run(block=False))
+        self.stop_button.on_click(lambda _: self.stop())
+
+        kind = ("tiny random-weight models: mechanics only, pictures are noise-like"
+                if models.is_tiny else "the paper's settings")
+        header = W.HTML(f"<b>Blended Diffusion editor</b> · model {html.escape(models.preset)} "
+                        f"({models.image_size}×{models.image_size}, {html.escape(kind)})")
+        controls = W.VBox([self.prompt, self.settings.widget, self.record,
+                           W.HBox([self.run_button, self.stop_button]), self.progress, self.status])
+        self.widget = W.VBox([
+            header,
+            W.HBox([self.source, self.upload]),
+            W.HBox([self.painter.widget, controls]),
+            W.HTML("<b>x̂0 preview</b> (current prediction of the clean images)"), self.preview,
+            W.HTML("<b>results</b>, best CLIP distance first"), self.gallery,
+            self.scrubber_box,
+        ], layout=W.Layout(align_items="flex-start"))
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- status ---------------------------------------------------------------------------------
+    @property
+    def message(self) -> str:
+        """The status text shown in the app."""
+        return self._message
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self._message = text
+        colour = {"info": "#333", "error": "#b00020", "warn": "#8a5a00"}[kind]
+        self.status.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- image source -----------------------------------------------------------------------------
+    def _load_source(self, key: str) -> torch.Tensor:
+        if key in self._sources:
+            return self._sources[key]
+        return sample_image(key, size=self.size)
+
+    def _on_source(self, change) -> None:
+        try:
+            self.painter.set_image(self._load_source(change["new"]))
+        except (BlendlabError, ValueError, OSError) as exc:
+            self._say(str(exc), "error")
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        f = files[0]
+        self.load_bytes(bytes(f["content"]), name=f.get("name", "upload"))
+
+    def load_bytes(self, data: bytes, name: str = "upload") -> bool:
+        """Use an uploaded file's bytes as the image; False (and a message) if unreadable."""
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                tensor = load_image(im, size=self.size)  # upright by its EXIF orientation
+        except (OSError, SyntaxError, BlendlabError, ValueError) as exc:
+            self._say(f"could not read {name}: {exc}. Upload a PNG or JPEG image.", "error")
+            return False
+        key = f"upload:{name}"
+        self._sources[key] = tensor
+        if key not in [v for _, v in self.source.options]:
+            self.source.options = [*self.source.options, (f"upload: {name}", key)]
+        if self.source.value == key:
+            self.painter.set_image(tensor)
+        else:
+            self.source.value = key
+        self._say(f"loaded {name}, resized to {self.size}×{self.size}")
+        return True
+
+    # -- running --------------------------------------------------------------------------------
+    def config(self) -> EditConfig:
+        """The EditConfig the Run button would use (raises InputError on bad settings)."""
+        extra = {"model_output_size": 512} if self.size == 512 else {}
+        return EditConfig(prompt=self.prompt.value.strip(), **extra, **self.settings.values())
+
+    def _prepare(self):
+        cfg = self.config()
+        if not cfg.prompt and cfg.clip_guidance_lambda:
+            raise InputError("the prompt is empty: type what the masked region should become "
+                             "(or set clip guidance lambda to 0 for unguided sampling)")
+        image, mask = self.painter.image, self.painter.mask
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_mask(1.0 - mask if cfg.invert_mask else mask, image)  # the library's own checks
+        note = "; ".join(str(w.message) for w in caught)
+        return cfg, image, mask, note
+
+    def run(self, block: bool = False, hooks=()):
+        """Start an edit with the current inputs. ``block=True`` runs here and returns the result;
+        otherwise a background thread runs it (returned). Bad inputs are reported in the app."""
+        if self._running:
+            self._say("an edit is already running; press Stop first", "warn")
+            return None
+        try:
+            cfg, image, mask, note = self._prepare()
+        except (BlendlabError, ValueError) as exc:
+            self._say(str(exc), "error")
+            return None
+        self._running = True
+        self._stop_flag.clear()
+        self.result = None
+        self.steps_done = 0
+        self.progress.max = cfg.num_steps * cfg.iterations_num
+        self.progress.value = 0
+        self.gallery.children = ()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._say(f"running {cfg.iterations_num} × {cfg.batch_size} samples, {cfg.num_steps} steps each"
+                  + (f" ({note})" if note else ""))
+        args = (cfg, image, mask, list(hooks), note)
+        if block:
+            self._work(*args)
+            return self.result
+        self._thread = threading.Thread(target=self._work, args=args, daemon=True, name="blendlab-edit")
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask a running edit to stop after the current step."""
+        if self._running:
+            self._stop_flag.set()
+            self._say("stopping after this step ...", "warn")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background run to finish."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _hook(self, cfg: EditConfig):
+        every = self.preview_every or max(1, cfg.num_steps // 10)
+
+        def app_hook(state):
+            self.steps_done += 1
+            self.progress.value = self.steps_done
+            if state.index % every == 0 or state.index == state.num_steps - 1:
+                self._show_preview(state.pred_x0)
+            if self._stop_flag.is_set():
+                raise _Stopped()
+
+        return app_hook
+
+    def _show_preview(self, pred_x0: torch.Tensor) -> None:
+        strip = torch.cat(list(pred_x0.detach().float().cpu()), dim=-1)  # batch side by side
+        im = Image.fromarray(_uint8(strip))
+        self.preview.value = _png(_enlarge(im, 128, side="height"))
+
+    def _work(self, cfg, image, mask, hooks, note="") -> None:
+        t0 = time.perf_counter()
+        recorder = None
+        if self.record.value:
+            from ..hooks import Recorder
+
+            recorder = Recorder(size=min(self.size, 128), max_mb=256)
+            hooks = [recorder, *hooks]
+        try:
+            with warnings.catch_warnings():
+                if note:  # already shown in the status line
+                    warnings.filterwarnings("ignore", message="mask covers the whole image")
+                result = edit(self.models, image, mask, cfg, [*hooks, self._hook(cfg)], progress=False)
+        except _Stopped:
+            self._say(f"stopped after {self.steps_done} steps", "warn")
+        except (BlendlabError, ValueError) as exc:
+            self._say(str(exc), "error")
+        except Exception as exc:  # noqa: BLE001 - shown in the app, never as a traceback
+            self._say(f"the edit failed: {type(exc).__name__}: {exc}", "error")
+        else:
+            self.result = result
+            self._show_gallery(result)
+            best = float(result.distances.min())
+            self._say(f"done: {len(result.images)} images in {time.perf_counter() - t0:.1f} s; "
+                      f"best CLIP distance {best:.4f}")
+        finally:
+            self.recorder = recorder
+            if recorder is not None and recorder.steps:
+                self.scrubber = StepScrubber(recorder, init_image=image)
+                self.scrubber_box.children = (W.HTML("<b>step scrubber</b>"), self.scrubber.widget)
+            self._running = False
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+    def _show_gallery(self, result) -> None:
+        cards = []
+        for rank, (im, dist) in enumerate(result.ranked):
+            img = W.Image(value=_png(_enlarge(im, 128)), format="png")
+            cards.append(W.VBox([img, W.HTML(f"#{rank + 1} · distance {dist:.4f}")],
+                                layout=W.Layout(margin="0 8px 8px 0")))
+        self.gallery.children = tuple(cards)
