@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+
 import sys
 import time
 from pathlib import Path

@@ -433,6 +433,11 @@ class EditResult:
         return torch.argsort(self.distances, stable=True).tolist()
 
     @property
+    def best(self) -> torch.Tensor:
+        """The best-ranked image, (1, 3, H, W) in [-1, 1]."""
+        return self.images[self.order[0]].unsqueeze(0)
+
+    @property
     def ranked(self) -> list:
         from .images import to_pil
 

@@ -209,6 +209,7 @@ def test_edit_result_ranking(tiny, image, mask, tmp_path):
     assert result.images.shape == (4, 3, 32, 32)
     dists = [d for _, d in result.ranked]
     assert dists == sorted(dists) and len(dists) == 4
+    assert torch.equal(result.best[0], result.images[int(torch.argmin(result.distances))])
     expected = masked_clip_distance(tiny.clip, result.images, encode_text(tiny.clip, "rock"), result.mask)
     torch.testing.assert_close(result.distances, expected)
     paths = result.save_ranked(tmp_path / "ranked")

@@ -1,0 +1,354 @@
+"""blendlab.viz: every figure draws exactly the data passed, schedules mark the kept steps, measures."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from PIL import Image
+
+import blendlab as bl
+from blendlab import viz
+from blendlab.guidance import ExtendingAugmentations
+from blendlab.masks import erode_mask
+from blendlab.sampler import create_diffusion
+
+from _fast import fast_cfg
+
+
+def rgb(x):
+    """What a figure should draw for one image tensor in [-1, 1]."""
+    return x.float().add(1).div(2).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def images_of(fig):
+    """AxesImage arrays, axis by axis (one image per axes expected)."""
+    out = []
+    for ax in fig.axes:
+        ims = ax.get_images()
+        assert len(ims) == 1, "each panel draws exactly one image"
+        out.append(np.asarray(ims[0].get_array()))
+    return out
+
+
+def only(rec, *names):
+    """A copy of a recording that kept only some fields."""
+    copy = bl.Recorder(fields=names)
+    copy.steps = [dataclasses.replace(s, fields={k: s.fields[k] for k in names}) for s in rec.steps]
+    return copy
+
+
+@pytest.fixture(scope="module")
+def run(tiny):
+    """One small recorded edit: (result, recorder, cfg)."""
+    image = bl.sample_image("grace_hopper", size=tiny.image_size)
+    mask = bl.box_mask(tiny.image_size, (0.25, 0.25, 0.75, 0.75))
+    cfg = fast_cfg(timestep_respacing="12", skip_timesteps=4)  # 8 steps, batch 2
+    rec = bl.Recorder(dtype=torch.float32)
+    result = bl.edit(tiny, image, mask, cfg, hooks=[rec], progress=False)
+    return result, rec, cfg
+
+
+def test_importable_without_display_and_without_pyplot():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND", "WAYLAND_DISPLAY")}
+    code = ("import sys, blendlab.viz as v; f = v.image_grid(__import__('torch').zeros(2, 3, 4, 4)); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "assert f._repr_png_().startswith(b'\\x89PNG')")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_image_grid_draws_exactly_the_images(image):
+    batch = torch.cat([image, -image, image * 3])  # the third is out of range: clamped when drawn
+    before = batch.clone()
+    fig = viz.image_grid(batch, titles=["a", "b", "c"], ncols=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    for arr, x in zip(images_of(fig), batch):
+        np.testing.assert_array_equal(arr, rgb(x))
+    assert images_of(fig)[2].max() <= 1 and images_of(fig)[2].min() >= 0
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c"]
+    assert torch.equal(batch, before)  # input untouched
+    png = fig._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # mixed list: a PIL image and tensors of different sizes
+    pil = Image.new("RGB", (5, 3), (255, 0, 0))
+    fig = viz.image_grid([image[0], pil, torch.zeros(1, 3, 8, 16)])
+    arrs = images_of(fig)
+    assert arrs[1].shape == (3, 5, 3) and np.allclose(arrs[1][..., 0], 1) and np.allclose(arrs[1][..., 1:], 0)
+    assert arrs[2].shape == (8, 16, 3) and np.allclose(arrs[2], 0.5)
+
+
+def test_image_grid_bad_input_errors_are_clear(image):
+    with pytest.raises(bl.InputError, match="2 titles for 1 images"):
+        viz.image_grid(image, titles=["a", "b"])
+    with pytest.raises(bl.InputError, match=r"\(3, H, W\)"):
+        viz.image_grid([torch.zeros(4, 8, 8)])
+    with pytest.raises(bl.InputError, match="cannot draw a str"):
+        viz.image_grid(["photo.png"])
+    with pytest.raises(bl.InputError, match="at least one image"):
+        viz.image_grid([])
+
+
+def test_mask_overlay_tints_inside_and_outlines(image, mask):
+    fig = viz.mask_overlay(image, mask, color=(1.0, 0.0, 0.0), alpha=0.5)
+    assert len(fig.axes) == 1
+    (arr,) = images_of(fig)
+    base = rgb(image[0])
+    m = mask[0, 0].numpy().astype(bool)
+    np.testing.assert_allclose(arr[~m], base[~m])
+    np.testing.assert_allclose(arr[m], base[m] * 0.5 + np.array([0.5, 0, 0], np.float32), atol=1e-6)
+    assert len(fig.axes[0].collections) >= 1  # the contour outline
+    with pytest.raises(bl.InputError, match="same size"):
+        viz.mask_overlay(image, bl.box_mask(16, (0.1, 0.1, 0.5, 0.5)))
+
+
+def test_step_strip_draws_the_recorded_field(run):
+    _, rec, cfg = run
+    fig = viz.step_strip(rec, field="pred_x0", sample=1, max_steps=None)
+    assert len(fig.axes) == len(rec.steps) == cfg.num_steps
+    for arr, step in zip(images_of(fig), rec.steps):
+        np.testing.assert_array_equal(arr, rgb(step.fields["pred_x0"][1]))
+    # thinned evenly, keeping the first and the last step
+    fig = viz.step_strip(rec, field="x_t", max_steps=3)
+    arrs = images_of(fig)
+    assert len(arrs) == 3
+    np.testing.assert_array_equal(arrs[0], rgb(rec.steps[0].fields["x_t"][0]))
+    np.testing.assert_array_equal(arrs[-1], rgb(rec.steps[-1].fields["x_t"][0]))
+    # gradients are heatmaps of their per-pixel norm; a dict gives one row per recorder
+    fig = viz.step_strip({"a": rec, "b": rec}, field="grad", max_steps=4)
+    arrs = images_of(fig)
+    assert len(arrs) == 8
+    np.testing.assert_allclose(arrs[-1], rec.steps[-1].fields["grad"][0].norm(dim=0).numpy(), rtol=1e-6)
+    assert fig.axes[0].get_ylabel() == "a" and fig.axes[4].get_ylabel() == "b"
+
+
+def test_step_strip_errors(run):
+    _, rec, _ = run
+    with pytest.raises(bl.InputError, match="has no steps"):
+        viz.step_strip(bl.Recorder())
+    with pytest.raises(bl.InputError, match="'fg' was not recorded"):
+        viz.step_strip(only(rec, "x_t"), field="fg")
+    with pytest.raises(bl.InputError, match="sample 5 out of range"):
+        viz.step_strip(rec, sample=5)
+    with pytest.raises(bl.InputError, match="iteration 3 was not recorded"):
+        viz.step_strip(rec, iteration=3)
+
+
+def test_step_panels_show_the_six_tensors_of_a_live_step(tiny, image, mask):
+    sampler = bl.BlendedSampler(tiny, image, mask, fast_cfg())
+    state = next(iter(sampler.steps()))
+    fig = viz.step_panels(state, sample=1)
+    assert len(fig.axes) == 6
+    arrs = images_of(fig)
+    for arr, name in zip(arrs, ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")):
+        value = getattr(state, name)[1]
+        expected = value.norm(dim=0).numpy() if name == "grad" else rgb(value)
+        np.testing.assert_allclose(arr, expected, rtol=1e-6)
+    assert len(fig.axes[-1].collections) >= 1  # mask outline on x_{t-1}
+    assert "max" in fig.axes[2].get_title()
+
+
+def test_step_panels_from_a_recording(run):
+    _, rec, _ = run
+    fig = viz.step_panels(rec.steps[-1], mask=rec.mask)
+    np.testing.assert_array_equal(images_of(fig)[5], rgb(rec.steps[-1].fields["x_prev"][0]))
+    with pytest.raises(bl.InputError, match="'grad' was not recorded"):
+        viz.step_panels(only(rec, "x_t", "pred_x0").steps[0])
+
+
+def test_unguided_step_panel_says_zero(tiny, image, mask):
+    state = next(iter(bl.BlendedSampler(tiny, image, mask, fast_cfg(prompt="")).steps()))
+    fig = viz.step_panels(state)
+    assert "zero" in fig.axes[2].get_title()
+
+
+@pytest.mark.parametrize("respacing,skip", [("20", 10), ("12", 0), ("ddim10", 3), ("100", 25)])
+def test_noise_schedule_marks_exactly_the_kept_steps(tiny, image, mask, respacing, skip):
+    cfg = fast_cfg(timestep_respacing=respacing, skip_timesteps=skip)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    visited = [sampler.diffusion.timestep_map[i] for i in sampler.timesteps]  # what the loop runs
+    fig = viz.noise_schedule(tiny, cfg)
+    assert len(fig.axes) == 2
+    full = create_diffusion(tiny, "")
+    for ax, curve in zip(fig.axes, (full.alphas_cumprod, full.alphas_cumprod / (1 - full.alphas_cumprod))):
+        lines = {line.get_gid(): line for line in ax.get_lines()}
+        kept = lines["kept"]
+        assert list(kept.get_xdata()) == visited and len(visited) == cfg.num_steps
+        np.testing.assert_allclose(kept.get_ydata(), curve[visited])
+        if skip:
+            skipped = list(lines["skipped"].get_xdata())
+            assert len(skipped) == skip and min(skipped) > max(visited)
+        else:
+            assert "skipped" not in lines
+        assert ax.get_yscale() == "log"
+    # a sampler carries its own cfg; keywords override it
+    fig = viz.noise_schedule(sampler, skip_timesteps=0)
+    kept = [l for l in fig.axes[0].get_lines() if l.get_gid() == "kept"][0]
+    assert len(kept.get_xdata()) == cfg.num_steps_total()
+
+
+def test_noise_schedule_errors(tiny):
+    with pytest.raises(bl.InputError, match="skip_timesteps=20"):
+        viz.noise_schedule(tiny, timestep_respacing="20", skip_timesteps=20)
+    with pytest.raises(bl.InputError, match="bl.load_models"):
+        viz.noise_schedule("tiny")
+
+
+def test_noised_inputs_are_q_sample_at_every_kept_step(tiny, image):
+    cfg = fast_cfg(timestep_respacing="20", skip_timesteps=10)
+    fig = viz.noised_inputs(tiny, image, cfg, seed=3)
+    arrs = images_of(fig)
+    assert len(arrs) == cfg.num_steps == 10
+    spaced = create_diffusion(tiny, "20")
+    eps = torch.randn(image.shape, generator=torch.Generator().manual_seed(3))
+    for arr, i in zip(arrs, range(9, -1, -1)):  # first kept step (most noise) first
+        a = float(spaced.alphas_cumprod[i])
+        expected = a**0.5 * image[0] + (1 - a) ** 0.5 * eps[0]
+        np.testing.assert_allclose(arr, rgb(expected), atol=1e-5)
+        assert f"t={spaced.timestep_map[i]}" in fig.axes[9 - i].get_title()
+    assert len(viz.noised_inputs(tiny, image, cfg, max_panels=4).axes) == 4
+    with pytest.raises(bl.InputError, match=r"\(1, 3, H, W\)"):
+        viz.noised_inputs(tiny, image[0], cfg)
+
+
+def test_loss_curves_plot_the_recorded_losses(run):
+    _, rec, _ = run
+    fig = viz.loss_curves(rec)
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"clip", "range"}
+    assert list(lines["clip"].get_ydata()) == [s.losses["clip"] for s in rec.steps]
+    assert list(lines["clip"].get_xdata()) == [s.index + 1 for s in rec.steps]
+    fig = viz.loss_curves({"run": rec, "list": [3.0, 2.0, 1.0]}, term="clip", log=True)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["run", "list"] and fig.axes[0].get_yscale() == "log"
+    assert list(fig.axes[0].get_lines()[1].get_ydata()) == [3.0, 2.0, 1.0]
+    with pytest.raises(bl.InputError, match="'lpips' was not recorded"):
+        viz.loss_curves(rec, term="lpips")
+
+
+def test_loss_curves_of_an_unguided_run_explain(tiny, image, mask):
+    rec = bl.Recorder(fields=("x_t",))
+    bl.edit(tiny, image, mask, fast_cfg(prompt=""), hooks=[rec], progress=False)
+    with pytest.raises(bl.InputError, match="unguided"):
+        viz.loss_curves(rec)
+
+
+def test_ranked_gallery_is_best_first_with_distances(run):
+    result, _, _ = run
+    fig = viz.ranked_gallery(result)
+    arrs = images_of(fig)
+    assert len(arrs) == len(result.images)
+    dists = sorted(float(d) for d in result.distances)
+    for k, (arr, i) in enumerate(zip(arrs, result.order)):
+        np.testing.assert_array_equal(arr, rgb(result.images[i]))
+        assert fig.axes[k].get_title() == f"#{k + 1}  d = {dists[k]:.4f}"
+    # the .ranked list of (PIL, distance) works too, and n limits
+    fig = viz.ranked_gallery(result.ranked, n=1)
+    assert len(fig.axes) == 1
+    with pytest.raises(bl.InputError, match="EditResult"):
+        viz.ranked_gallery(result.images)
+
+
+def test_augmentation_views_are_what_clip_sees(image, mask):
+    fig = viz.augmentation_views(image, mask, size=16, aug_num=5, seed=11)
+    arrs = images_of(fig)
+    assert len(arrs) == 5
+    expected = ExtendingAugmentations(16, 5)(image * mask, seed=11)
+    for arr, view in zip(arrs, expected):
+        np.testing.assert_allclose(arr, rgb(view), atol=1e-6)
+    np.testing.assert_allclose(arrs[0], rgb(F.adaptive_avg_pool2d(image * mask, 16)[0]), atol=1e-6)
+    assert not np.allclose(arrs[1], arrs[0])  # warped
+    again = images_of(viz.augmentation_views(image, mask, size=16, aug_num=5, seed=11))
+    assert all(np.array_equal(a, b) for a, b in zip(arrs, again))  # same seed, same views
+    assert len(viz.augmentation_views(image, size=16, aug_num=1).axes) == 1
+    with pytest.raises(bl.InputError, match="mask is"):
+        viz.augmentation_views(image, bl.box_mask(8, (0, 0, 0.5, 0.5)), size=16)
+    with pytest.raises(ValueError, match="aug_num must be at least 1"):
+        viz.augmentation_views(image, size=16, aug_num=0)
+
+
+def test_gradient_maps_are_norm_heatmaps():
+    g = torch.zeros(2, 3, 4, 4)
+    g[0, 0, 1, 2] = 3.0
+    g[0, 1, 1, 2] = 4.0
+    g[1] = -1.0
+    fig = viz.gradient_maps(g, titles=["x", "y"])
+    a, b = images_of(fig)
+    assert a[1, 2] == pytest.approx(5.0) and a.sum() == pytest.approx(5.0)
+    np.testing.assert_allclose(b, np.full((4, 4), 3**0.5), rtol=1e-6)
+    assert fig.axes[0].get_title().startswith("x\nmax 5")
+
+
+def test_paste_background_and_drift(image, mask):
+    gen = torch.rand(2, 3, 32, 32) * 2 - 1
+    keep = gen.clone(), image.clone(), mask.clone()
+    pasted = viz.paste_background(gen, image, mask)
+    assert torch.equal(pasted * mask, gen * mask)
+    assert torch.equal(pasted * (1 - mask), (image * (1 - mask)).expand(2, -1, -1, -1))
+    assert all(torch.equal(a, b) for a, b in zip(keep, (gen, image, mask)))
+    assert torch.equal(viz.background_drift(pasted, image, mask), torch.zeros(2))
+    shifted = (image * 0.5 + 0.2).expand(2, -1, -1, -1)  # moved by 0.2 in [-1, 1] units = 0.1 in [0, 1]
+    ref = image * 0.5
+    drift = viz.background_drift(shifted, ref, mask)
+    np.testing.assert_allclose(drift.numpy(), [0.01, 0.01], rtol=1e-5)
+    with pytest.raises(bl.InputError, match="no background"):
+        viz.background_drift(shifted, ref, torch.ones_like(mask))
+
+
+def test_seam_strength_sees_a_jump_on_the_border_only():
+    mask = bl.box_mask(32, (0.25, 0.25, 0.75, 0.75))
+    flat = torch.zeros(1, 3, 32, 32)
+    jump = mask.expand(1, 3, -1, -1) * 2 - 1  # black outside, white inside: a hard seam
+    assert float(viz.seam_strength(flat, mask)[0]) == 0
+    s = float(viz.seam_strength(jump, mask)[0])
+    assert s > 0.2
+    # changes away from the border do not move it; smoothing the border lowers it
+    far = jump.clone()
+    far[..., 0:3, 0:3] = 0.3
+    far[..., 15:17, 15:17] = -0.5
+    assert float(viz.seam_strength(far, mask)[0]) == pytest.approx(s)
+    soft = F.avg_pool2d(jump, 5, stride=1, padding=2, count_include_pad=False)
+    assert float(viz.seam_strength(soft, mask)[0]) < s
+    # batch, widths, errors
+    both = torch.cat([flat, jump])
+    assert viz.seam_strength(both, mask).shape == (2,)
+    assert float(viz.seam_strength(jump, mask, width=3)[0]) < s  # a wider band averages in flat pixels
+    with pytest.raises(bl.InputError, match="no border"):
+        viz.seam_strength(jump, torch.zeros_like(mask))
+    with pytest.raises(bl.InputError, match="mask is"):
+        viz.seam_strength(jump, bl.box_mask(16, (0.2, 0.2, 0.6, 0.6)))
+
+
+def test_seam_comparison_figure(image, mask):
+    jump = mask.expand(1, 3, -1, -1) * 2 - 1
+    fig = viz.seam_comparison({"input": image, "jump": jump[0]}, mask)
+    assert len(fig.axes) == 4
+    top_input, bottom_input, top_jump, bottom_jump = fig.axes  # per label: image, then its gradient
+    np.testing.assert_array_equal(np.asarray(top_input.get_images()[0].get_array()), rgb(image[0]))
+    value = float(viz.seam_strength(jump, mask)[0])
+    assert f"seam {value:.3f}" in top_jump.get_title() and value > float(viz.seam_strength(image, mask)[0])
+    grad = np.asarray(bottom_jump.get_images()[0].get_array())
+    ring = (bl.dilate_mask(mask, 1) - erode_mask(mask, 1))[0, 0].numpy()
+    assert grad.shape == (32, 32) and grad.max() > 0 and grad[ring == 0].max() == 0  # the jump is on the border
+    with pytest.raises(bl.InputError, match="dict"):
+        viz.seam_comparison([image], mask)
+
+
+def test_save_step_strip_writes_a_png_atomically(run, tmp_path):
+    _, rec, _ = run
+    path = viz.save_step_strip(rec, tmp_path / "out" / "steps.png", field="pred_x0")
+    assert path == tmp_path / "out" / "steps.png"
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > im.size[1] > 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["steps.png"]  # no temporary left behind
+    with pytest.raises(bl.InputError, match="was not recorded"):
+        viz.save_step_strip(rec, tmp_path / "bad.png", field="pred_x0_guided")
+    assert not (tmp_path / "bad.png").exists()
