@@ -59,6 +59,19 @@ _DIFFUSION = dict(
     rescale_learned_sigmas=False,
 )
 
+#: The tiny stand-in: the same UNet class and options at toy size (32 px, 32 channels).
+_TINY_UNET = dict(
+    image_size=32,
+    num_channels=32,
+    num_res_blocks=1,
+    channel_mult="1,2",
+    attention_resolutions="16",
+    num_head_channels=16,
+    resblock_updown=True,
+    use_scale_shift_norm=True,
+    learn_sigma=True,
+)
+
 _OFFICIAL = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/"
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -86,34 +99,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         description="guided-diffusion 512x512 class-conditional ImageNet model (random class each step)",
     ),
     "tiny": dict(
-        unet=dict(
-            image_size=32,
-            num_channels=32,
-            num_res_blocks=1,
-            channel_mult="1,2",
-            attention_resolutions="16",
-            num_head_channels=16,
-            resblock_updown=True,
-            use_scale_shift_norm=True,
-            learn_sigma=True,
-            class_cond=False,
-        ),
+        unet=dict(_TINY_UNET, class_cond=False),
         checkpoint=None,
         description="tiny random-weight stand-in (mechanics only, CPU, offline)",
     ),
     "tiny-cond": dict(
-        unet=dict(
-            image_size=32,
-            num_channels=32,
-            num_res_blocks=1,
-            channel_mult="1,2",
-            attention_resolutions="16",
-            num_head_channels=16,
-            resblock_updown=True,
-            use_scale_shift_norm=True,
-            learn_sigma=True,
-            class_cond=True,
-        ),
+        unet=dict(_TINY_UNET, class_cond=True),
         checkpoint=None,
         description="tiny class-conditional stand-in for the 512-cond code path (mechanics only)",
     ),
