@@ -104,10 +104,11 @@ class Recorder:
 class ProgressBar:
     """A tqdm.auto bar over the steps: a widget in notebooks, text in terminals.
 
-    Shows the CLIP loss every ``loss_every`` steps (reading it syncs the device, so not every step).
+    With ``loss_every=k`` it also shows the losses every k steps; reading them makes the host wait for
+    the device, so the default (0) does not, and the step loop stays free of host syncs.
     """
 
-    def __init__(self, loss_every: int = 10, **tqdm_kwargs):
+    def __init__(self, loss_every: int = 0, **tqdm_kwargs):
         self.loss_every = loss_every
         self.tqdm_kwargs = tqdm_kwargs
         self.bar = None

@@ -352,7 +352,7 @@ class BlendedSampler:
             grad = torch.zeros_like(x)
         with torch.no_grad():
             if cfg.ddim:
-                fg, pred_guided = self._ddim_update(out, x, t, grad, model_kwargs)
+                fg, pred_guided = self._ddim_update(out, x, t, i, grad, model_kwargs)
             else:
                 mean = diffusion.condition_mean(_const(grad), out, x, t, model_kwargs=model_kwargs)
                 noise = self._randn(*x.shape)
@@ -371,7 +371,7 @@ class BlendedSampler:
             clip_per_sample=per_sample,
         )
 
-    def _ddim_update(self, out, x, t, grad, model_kwargs):
+    def _ddim_update(self, out, x, t, i, grad, model_kwargs):
         """DDIM (eq. 12 of Song et al.) with the score conditioned by ``grad`` (condition_score)."""
         from guided_diffusion.gaussian_diffusion import _extract_into_tensor
 
@@ -384,7 +384,7 @@ class BlendedSampler:
         eta = self.cfg.ddim_eta
         sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
         sample = out["pred_xstart"] * torch.sqrt(alpha_bar_prev) + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps
-        if eta > 0 and int(t[0]) != 0:
+        if eta > 0 and i != 0:  # i is a Python int: no device sync
             sample = sample + sigma * self._randn(*x.shape)
         return sample, out["pred_xstart"]
 

@@ -264,3 +264,15 @@ def test_pruning_config_validation():
         fast_cfg(prune_at=0.3, keep=5)
     with pytest.raises(bl.InputError, match="prune_at must be a fraction"):
         fast_cfg(prune_at=1.5, keep=1)
+
+
+def test_ddim_eta_adds_noise_and_zero_eta_is_deterministic(tiny, image, mask):
+    cfg = fast_cfg(ddim=True)
+    a = bl.edit(tiny, image, mask, cfg, progress=False).images
+    b = bl.edit(tiny, image, mask, cfg.replace(seed=8), progress=False).images
+    # eta = 0: only the start noise and the blend differ between seeds
+    assert not torch.equal(a, b)
+    c = bl.edit(tiny, image, mask, cfg.replace(ddim_eta=1.0), progress=False).images
+    assert not torch.allclose(a, c)
+    with pytest.raises(bl.InputError, match="ddim_eta"):
+        fast_cfg(ddim=True, ddim_eta=2.0)
