@@ -67,13 +67,17 @@ def encode_text(clip_model: torch.nn.Module, prompt: str | list[str]) -> torch.T
     return clip_model.encode_text(tokens).float()
 
 
-def encode_images(clip_model: torch.nn.Module, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """CLIP image embeddings of images in [-1, 1] at any size: bilinear (antialiased) resize to
-    CLIP's input size, then CLIP normalisation (skip it with ``normalize=False``). (N, D) float32."""
+def encode_images(clip_model: torch.nn.Module, x: torch.Tensor, normalize: bool = True,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """CLIP image embeddings of images in [-1, 1] at any size: to [0, 1], times ``mask`` if given
+    (black outside), bilinear (antialiased) resize to CLIP's input size, then CLIP normalisation
+    (skip it with ``normalize=False``). (N, D) float32."""
     from torchvision.transforms import functional as TF
 
     size = int(clip_model.visual.input_resolution)
     x01 = x.add(1).div(2).clamp(0, 1)
+    if mask is not None:
+        x01 = x01 * mask
     if tuple(x01.shape[-2:]) != (size, size):
         x01 = TF.resize(x01, [size, size], antialias=True)
     if normalize:
@@ -219,14 +223,4 @@ def masked_clip_distance(
     views are CLIP-normalised by default (the reference skips that, feeding CLIP out-of-distribution
     inputs); ``normalize=False`` reproduces the reference exactly.
     """
-    from torchvision.transforms import functional as TF
-
-    size = int(clip_model.visual.input_resolution)
-    x01 = images.add(1).div(2).clamp(0, 1)
-    if mask is not None:
-        x01 = x01 * mask
-    x01 = TF.resize(x01, [size, size], antialias=True)
-    if normalize:
-        x01 = clip_normalize(x01)
-    embeds = clip_model.encode_image(x01).float()
-    return spherical_distance(embeds, text_embed)
+    return spherical_distance(encode_images(clip_model, images, normalize, mask), text_embed)

@@ -22,6 +22,8 @@ __all__ = [
     "load_image",
     "to_pil",
     "to_pil_list",
+    "to_rgb01",
+    "to_uint8",
     "pil_to_tensor",
     "save_image",
     "atomic_write",
@@ -161,16 +163,32 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
     return pil_to_tensor(im)
 
 
-def to_pil(image: torch.Tensor) -> Image.Image:
-    """One image ``(3, H, W)`` or ``(1, 3, H, W)`` in [-1, 1] -> RGB PIL image (values clamped)."""
+def _one(image: torch.Tensor, what: str) -> torch.Tensor:
     if image.dim() == 4:
         if image.shape[0] != 1:
-            raise InputError(f"to_pil takes one image, got a batch of {image.shape[0]}; use to_pil_list")
+            raise InputError(f"{what} takes one image, got a batch of {image.shape[0]}; index it (images[i])")
         image = image[0]
     if image.dim() != 3 or image.shape[0] not in (1, 3):
-        raise InputError(f"to_pil expects (3, H, W), got {tuple(image.shape)}")
-    arr = image.detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
-    arr = arr.permute(1, 2, 0).cpu().numpy()
+        raise InputError(f"{what} expects (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+    return image
+
+
+def to_rgb01(image: torch.Tensor) -> np.ndarray:
+    """One image ``(3, H, W)`` / ``(1, 3, H, W)`` in [-1, 1] (any device/dtype) -> ``(H, W, C)``
+    float32 array in [0, 1]: ``(x + 1) / 2``, clamped. What figures draw."""
+    x = _one(image, "to_rgb01").detach().float().add(1).div(2).clamp(0, 1)
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """One image in [-1, 1] -> ``(H, W, C)`` uint8 array (rounded, clamped)."""
+    x = _one(image, "to_uint8").detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image ``(3, H, W)`` or ``(1, 3, H, W)`` in [-1, 1] -> RGB PIL image (values clamped)."""
+    arr = to_uint8(image)
     if arr.shape[-1] == 1:
         return Image.fromarray(arr[..., 0], mode="L")
     return Image.fromarray(arr, mode="RGB")

@@ -32,6 +32,7 @@ import torch
 
 from .errors import DownloadError, InputError
 from .guidance import encode_text, masked_clip_distance
+from .images import to_rgb01
 from .typography import Table, textness
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "score", "order", "rank_by", "compare", "psnr",
@@ -233,7 +234,7 @@ def plot_rank_disagreement(result, metrics: Sequence[str] = DEFAULT_METRICS, mod
     ax.set_title("Where the rankings disagree (thick: largest rank spread)")
     for j, row in enumerate(table):
         sub = fig.add_subplot(gs[1, j])
-        sub.imshow(result.images[row["sample"]].float().add(1).div(2).clamp(0, 1).permute(1, 2, 0).numpy())
+        sub.imshow(to_rgb01(result.images[row["sample"]]))
         sub.set_xticks([])
         sub.set_yticks([])
         sub.set_title(f"#{row['sample']}", fontsize=8, color=colour(row["sample"]))

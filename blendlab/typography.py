@@ -38,6 +38,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from .errors import InputError
 from .guidance import encode_images, encode_text
+from .images import to_rgb01
 
 __all__ = [
     "DEFAULT_FONT", "TEMPLATES", "NEUTRAL_WORDS", "SWEEP_DEFAULTS", "NOTE_COLOR", "Table", "Sweep",
@@ -506,7 +507,7 @@ def textness(clip_model, images, prompt: str, mask: torch.Tensor | None = None,
 
 # -- plots ------------------------------------------------------------------------------------------
 def _thumb(ax, image: torch.Tensor, title: str = "") -> None:
-    ax.imshow(image.detach().float().add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+    ax.imshow(to_rgb01(image))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

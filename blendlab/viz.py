@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure as _MplFigure
 
 from .errors import InputError
+from .images import to_rgb01
 
 __all__ = [
     "Figure",
@@ -87,15 +88,12 @@ def to_rgb(image) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     if not isinstance(image, torch.Tensor):
         raise InputError(f"cannot draw a {type(image).__name__}; pass a (3, H, W) tensor in [-1, 1] or a PIL image")
-    x = image.detach()
-    if x.dim() == 4 and x.shape[0] == 1:
-        x = x[0]
-    if x.dim() != 3 or x.shape[0] != 3:
+    if image.dim() not in (3, 4) or image.shape[-3] != 3 or (image.dim() == 4 and image.shape[0] != 1):
         raise InputError(
             f"expected one image (3, H, W) or (1, 3, H, W) in [-1, 1], got shape {tuple(image.shape)}; "
             "index a batch first (images[i])"
         )
-    return x.float().add(1).div(2).clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    return to_rgb01(image)
 
 
 def grad_magnitude(grad: torch.Tensor) -> np.ndarray:

@@ -7,8 +7,6 @@ import io
 import math
 
 import ipywidgets as W
-import numpy as np
-import torch
 from PIL import Image
 
 
@@ -16,12 +14,6 @@ def _png(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
-    x = image.detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
-    return x.permute(1, 2, 0).cpu().numpy()
 
 
 def _enlarge(im: Image.Image, target: int, side: str = "long") -> Image.Image:

@@ -16,7 +16,8 @@ from ..errors import BlendlabError, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..masks import check_mask
 from ..sampler import EditConfig, edit
-from ._common import _png, _uint8, _enlarge
+from ..images import to_uint8
+from ._common import _png, _enlarge
 from .painter import MaskPainter
 from .scrubber import StepScrubber
 
@@ -290,7 +291,7 @@ class EditorApp:
 
     def _show_preview(self, pred_x0: torch.Tensor) -> None:
         strip = torch.cat(list(pred_x0.detach().float().cpu()), dim=-1)  # batch side by side
-        im = Image.fromarray(_uint8(strip))
+        im = Image.fromarray(to_uint8(strip))
         self.preview.value = _png(_enlarge(im, 128, side="height"))
 
     def _work(self, cfg, image, mask, hooks, note="") -> None:

@@ -14,7 +14,8 @@ from ..errors import InputError
 from ..images import load_image
 from ..masks import load_mask
 
-from ._common import _uint8, _hw, _union, _callback_error
+from ..images import to_uint8
+from ._common import _hw, _union, _callback_error
 
 class MaskPainter:
     """Paint an edit mask over an image with the mouse.
@@ -368,7 +369,7 @@ class MaskPainter:
 
     def _draw_image(self) -> None:
         dw, dh = self.display_size
-        im = Image.fromarray(_uint8(self._image[0]))
+        im = Image.fromarray(to_uint8(self._image[0]))
         resample = Image.NEAREST if dw >= im.width and dh >= im.height else Image.LANCZOS
         rgb = np.asarray(im.resize((dw, dh), resample))
         rgba = np.concatenate([rgb, np.full((dh, dw, 1), 255, np.uint8)], axis=-1)  # RGBA: sent as PNG
@@ -378,7 +379,7 @@ class MaskPainter:
     def composite(self) -> Image.Image:
         """The image with the mask overlay, as on the canvas (a PIL image, for saving or figures)."""
         dw, dh = self.display_size
-        im = Image.fromarray(_uint8(self._image[0])).resize((dw, dh), Image.NEAREST).convert("RGBA")
+        im = Image.fromarray(to_uint8(self._image[0])).resize((dw, dh), Image.NEAREST).convert("RGBA")
         return Image.alpha_composite(im, Image.fromarray(self.overlay_rgba(), "RGBA")).convert("RGB")
 
 

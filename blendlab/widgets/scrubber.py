@@ -12,7 +12,8 @@ from PIL import Image
 from ..errors import InputError
 from ..images import load_image
 
-from ._common import _png, _uint8, _enlarge
+from ..images import to_uint8
+from ._common import _png, _enlarge
 
 _FIELD_LABELS = {
     "x_t": "x_t: input of the step",
@@ -165,7 +166,7 @@ class StepScrubber:
         """(h, w, 3) uint8 of one view of one recorded step, before enlarging."""
         if field == "input":
             size = next(iter(step.fields.values())).shape[-2:]
-            return _uint8(F.interpolate(self._init.float(), size=tuple(size), mode="bilinear",
+            return to_uint8(F.interpolate(self._init.float(), size=tuple(size), mode="bilinear",
                                         antialias=True, align_corners=False)[0])
         if field == "grad":
             mag = step.fields["grad"][sample].float().norm(dim=0)
@@ -175,14 +176,14 @@ class StepScrubber:
 
             return (colormaps["magma"](mag.numpy())[..., :3] * 255 + 0.5).astype(np.uint8)
         if field == "mask":
-            base = _uint8(step.fields["x_prev"][sample]).astype(np.float32)
+            base = to_uint8(step.fields["x_prev"][sample]).astype(np.float32)
             m = self._mask.float()
             if m.shape[-2:] != base.shape[:2]:
                 m = F.interpolate(m, size=base.shape[:2], mode="nearest")
             m = m[0, 0].numpy()[..., None]
             tint = np.array([255, 40, 40], np.float32)
             return (base * (1 - 0.35 * m) + tint * 0.35 * m).round().astype(np.uint8)
-        return _uint8(step.fields[field][sample])
+        return to_uint8(step.fields[field][sample])
 
     def _render(self) -> None:
         step = self.step
