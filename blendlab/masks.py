@@ -28,6 +28,7 @@ __all__ = [
     "full_mask",
     "mask_to_pil",
     "extend_canvas",
+    "paste_background",
     "paste_scribble",
 ]
 
@@ -216,6 +217,16 @@ def extend_canvas(
             out[..., n:, :] = image[..., : h - n, :]
             mask[..., :n, :] = 1
     return out, mask
+
+
+def paste_background(images: torch.Tensor, init_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``images · m + init · (1 − m)``: keep the input outside the mask. The one paste at the end that
+    ``enforce_background`` does; also for results made without it (``local_clip_guided_diffusion``).
+    Inputs are not modified."""
+    if images.shape[-2:] != init_image.shape[-2:] or mask.shape[-2:] != images.shape[-2:]:
+        raise InputError("images, init_image and mask must have the same height and width")
+    m = mask.to(images.device, images.dtype)
+    return images * m + init_image.to(images.device, images.dtype) * (1 - m)
 
 
 def paste_scribble(

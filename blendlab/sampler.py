@@ -25,7 +25,7 @@ import torch
 
 from .errors import InputError
 from .guidance import GuidanceLoss, encode_text
-from .masks import check_mask
+from .masks import check_mask, paste_background
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "EditResult", "edit", "Hook", "create_diffusion"]
 
@@ -393,7 +393,7 @@ class BlendedSampler:
         when ``enforce_background`` (and not in local_clip_guided_diffusion mode), as the reference."""
         pred = state.pred_x0_guided
         if self.cfg.enforce_background and not self.cfg.local_clip_guided_diffusion:
-            pred = self.init_image * (1 - state.mask) + pred * state.mask
+            pred = paste_background(pred, self.init_image, state.mask)
         return pred
 
     def run(self, hooks: Iterable[Hook] = ()) -> torch.Tensor:

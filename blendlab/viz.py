@@ -26,6 +26,7 @@ from matplotlib.figure import Figure as _MplFigure
 
 from .errors import InputError
 from .images import to_rgb01
+from .masks import paste_background  # noqa: F401  (re-exported: used by the lessons)
 
 __all__ = [
     "Figure",
@@ -508,15 +509,6 @@ def gradient_maps(grads, titles: Sequence[str] | None = None, ncols: int | None 
 
 
 # -- seams and background drift -----------------------------------------------------------------
-def paste_background(images: torch.Tensor, init_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``images · m + init · (1 − m)``: the one paste at the end that ``enforce_background`` does,
-    for results made without it (``local_clip_guided_diffusion``). Inputs are not modified."""
-    if images.shape[-2:] != init_image.shape[-2:] or mask.shape[-2:] != images.shape[-2:]:
-        raise InputError("images, init_image and mask must have the same height and width")
-    m = mask.to(images.device, images.dtype)
-    return images * m + init_image.to(images.device, images.dtype) * (1 - m)
-
-
 def _border(mask: torch.Tensor, width: int) -> torch.Tensor:
     from .masks import dilate_mask, erode_mask
 
