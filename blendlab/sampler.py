@@ -217,7 +217,9 @@ class BlendedSampler:
         generator: a ``torch.Generator`` on ``models.device``; default: seeded from ``cfg.seed``.
 
     ``sampler.init_image`` and ``sampler.mask`` are the tensors actually used; ``sampler.diffusion``
-    is the guided_diffusion ``SpacedDiffusion``.
+    is the guided_diffusion ``SpacedDiffusion``; ``sampler.loss`` is the :class:`GuidanceLoss` (None
+    when unguided) and is read at every step, so setting it to None inside a loop over
+    :meth:`steps` stops the guidance from the next step on.
     """
 
     def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None):

@@ -276,3 +276,13 @@ def test_ddim_eta_adds_noise_and_zero_eta_is_deterministic(tiny, image, mask):
     assert not torch.allclose(a, c)
     with pytest.raises(bl.InputError, match="ddim_eta"):
         fast_cfg(ddim=True, ddim_eta=2.0)
+
+
+def test_guidance_can_be_switched_off_mid_loop(tiny, image, mask, cfg):
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    grads = []
+    for state in sampler.steps():
+        grads.append(torch.count_nonzero(state.grad).item())
+        if state.index == 2:
+            sampler.loss = None
+    assert all(g > 0 for g in grads[:3]) and all(g == 0 for g in grads[3:])
