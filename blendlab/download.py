@@ -24,6 +24,8 @@ from blendlab.errors import DownloadError, WeightsNotFoundError
 
 _CHUNK = 1 << 20
 _HEAD_TIMEOUT = 30.0
+#: Seconds a download may go without receiving a byte before it counts as stalled.
+_READ_TIMEOUT = 60.0
 
 
 def blendlab_home() -> pathlib.Path:
@@ -127,7 +129,14 @@ def _fetch(url: str, dest: pathlib.Path, remote: RemoteFile, progress: bool) -> 
     try:
         try:
             expected = _content_length(url)
-            torch.hub.download_url_to_file(url, str(tmp), hash_prefix=None, progress=progress)
+            # torch's download opens its connection with the global default socket timeout; set one
+            # for the transfer so a stalled server fails the URL instead of hanging forever.
+            previous = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(_READ_TIMEOUT)
+            try:
+                torch.hub.download_url_to_file(url, str(tmp), hash_prefix=None, progress=progress)
+            finally:
+                socket.setdefaulttimeout(previous)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise _Failed(_reason(exc)) from exc
         got = tmp.stat().st_size

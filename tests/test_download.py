@@ -48,7 +48,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if route == "/missing" or (route == "/truncated-nohead" and not body):
             self.send_error(404 if route == "/missing" else 405)
             return
-        if route not in {"/ok", "/truncated", "/truncated-nohead", "/wrong"}:
+        if route not in {"/ok", "/truncated", "/truncated-nohead", "/wrong", "/stall"}:
             self.send_error(404)
             return
         data = bytes(reversed(PAYLOAD)) if route == "/wrong" else PAYLOAD
@@ -57,6 +57,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if not body:
+            return
+        if route == "/stall":  # half the bytes, then silence (the connection stays open)
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.server.release.wait(10)  # type: ignore[attr-defined]
             return
         if route.startswith("/truncated"):
             self.wfile.write(data[: len(data) // 2])
@@ -79,12 +84,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> No
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.requests = []  # type: ignore[attr-defined]
+    srv.release = threading.Event()  # type: ignore[attr-defined]
     srv.daemon_threads = True
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     port = srv.server_address[1]
     srv.url = lambda route: f"http://127.0.0.1:{port}{route}"  # type: ignore[attr-defined]
     yield srv
+    srv.release.set()
     srv.shutdown()
     srv.server_close()
     thread.join(timeout=5)
@@ -255,3 +262,15 @@ def test_blendlab_home_env(monkeypatch, tmp_path):
     monkeypatch.delenv("BLENDLAB_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "fakehome"))
     assert blendlab_home() == tmp_path / "fakehome" / ".cache" / "blendlab"
+
+
+def test_stalled_transfer_times_out_and_leaves_nothing(server, cache, monkeypatch):
+    import blendlab.download as dl
+
+    monkeypatch.setattr(dl, "_READ_TIMEOUT", 0.5)
+    before = socket.getdefaulttimeout()
+    remote = RemoteFile(FILENAME, (server.url("/stall"),))
+    with pytest.raises(DownloadError, match="timed out"):
+        ensure_file(remote, cache_dir=cache, progress=False)
+    assert socket.getdefaulttimeout() == before  # the process-wide default is restored
+    assert not (cache / FILENAME).exists() and _leftovers(cache) == []
