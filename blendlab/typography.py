@@ -99,7 +99,13 @@ class Table(list):
 
 
 def _fmt(v, precision: int) -> str:
-    return f"{v:.{precision}f}" if isinstance(v, float) else str(v)
+    """Floats to ``precision`` decimals; tiny non-zero ones (tiny-CLIP text-ness ~1e-4) to
+    ``precision`` significant digits instead of showing as 0.000."""
+    if not isinstance(v, float):
+        return str(v)
+    if v != 0 and abs(v) < 10 ** -precision:
+        return f"{v:.{precision}g}"
+    return f"{v:.{precision}f}"
 
 
 # -- fonts and rendering ----------------------------------------------------------------------------

@@ -311,6 +311,7 @@ def test_table_formatting():
     text = table.to_string()
     assert text.splitlines()[0].split() == ["a", "b"]
     assert "0.123" in text and "inf" in text
+    assert ty._fmt(0.000183, 3) == "0.000183" and ty._fmt(0.0, 3) == "0.000"
     assert "<table>" in table._repr_html_()
     assert table[1]["a"] == 22
 
