@@ -28,6 +28,11 @@ _HEAD_TIMEOUT = 30.0
 _READ_TIMEOUT = 60.0
 
 
+def default_cache_dir() -> pathlib.Path:
+    """Where checkpoints are cached unless told otherwise: ``blendlab_home() / "checkpoints"``."""
+    return blendlab_home() / "checkpoints"
+
+
 def blendlab_home() -> pathlib.Path:
     """``$BLENDLAB_HOME`` if set, else ``~/.cache/blendlab``. Not created here."""
     env = os.environ.get("BLENDLAB_HOME")
@@ -77,7 +82,8 @@ def _problem(path: pathlib.Path, remote: RemoteFile) -> str | None:
     return None
 
 
-def _is_offline(offline: bool | None) -> bool:
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline`` if given, else whether ``$BLENDLAB_OFFLINE`` says so (1/true/yes/on)."""
     if offline is not None:
         return offline
     return os.environ.get("BLENDLAB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -178,7 +184,7 @@ def ensure_file(
             raise WeightsNotFoundError(f"{_label(remote)}: local file {path} is bad: {problem}.")
         return path
 
-    cache = pathlib.Path(cache_dir).expanduser() if cache_dir else blendlab_home() / "checkpoints"
+    cache = pathlib.Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     dest = cache / remote.filename
     urls = "\n".join(f"  {u}" for u in remote.urls) or "  (no URL known)"
     hint = f"Download it from one of:\n{urls}\nand place it at:\n  {dest}"
@@ -187,7 +193,7 @@ def ensure_file(
         problem = _problem(dest, remote)
         if problem is None:
             return dest
-        if _is_offline(offline):
+        if is_offline(offline):
             raise WeightsNotFoundError(
                 f"Cached {_label(remote)} at {dest} is corrupt ({problem}) and we are offline. "
                 f"Replace it with a good copy. {hint}"
@@ -195,7 +201,7 @@ def ensure_file(
         print(f"blendlab: cached {dest} is corrupt ({problem}); downloading again", file=sys.stderr)
         dest.unlink()
         _sidecar(dest).unlink(missing_ok=True)
-    elif _is_offline(offline):
+    elif is_offline(offline):
         raise WeightsNotFoundError(f"{_label(remote)} is not cached and we are offline. {hint}")
 
     try:

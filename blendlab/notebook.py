@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .download import is_offline
 from .errors import InputError
 from .sampler import EditConfig
 
@@ -60,9 +61,6 @@ TINY_SETTINGS: dict[str, Any] = dict(
 #: The paper's model: what notebooks use with real weights unless ``$BLENDLAB_MODELS`` says otherwise.
 REAL_PRESET = "256-uncond"
 
-_DOWNLOAD_HOST = "openaipublic.blob.core.windows.net"
-
-
 def in_colab() -> bool:
     """True inside Google Colab (its ``google.colab`` package is loaded or importable)."""
     if "google.colab" in sys.modules:
@@ -77,12 +75,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _is_offline() -> bool:
-    return os.environ.get("BLENDLAB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+def _network_reachable(host: str | None = None, timeout: float = 1.5) -> bool:
+    """Can we open a TCP connection to the checkpoint host (the real preset's first URL)? One quick
+    try; no data is sent."""
+    if host is None:
+        from urllib.parse import urlsplit
 
+        from .models import PRESETS
 
-def _network_reachable(host: str = _DOWNLOAD_HOST, timeout: float = 1.5) -> bool:
-    """Can we open a TCP connection to the checkpoint host? (one quick try; no data is sent)"""
+        host = urlsplit(PRESETS[REAL_PRESET]["checkpoint"].urls[0]).hostname
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return True
@@ -92,13 +93,13 @@ def _network_reachable(host: str = _DOWNLOAD_HOST, timeout: float = 1.5) -> bool
 
 def checkpoints_cached(preset: str = REAL_PRESET, clip_model: str = "ViT-B/16") -> bool:
     """Whether the UNet and CLIP files of ``preset`` are already in the cache (no network)."""
-    from .download import blendlab_home
+    from .download import default_cache_dir
     from .models import PRESETS, clip_remote_file
 
     spec = PRESETS.get(preset)
     if spec is None or spec["checkpoint"] is None:
         return spec is not None
-    folder = blendlab_home() / "checkpoints"
+    folder = default_cache_dir()
     names = (spec["checkpoint"].filename, clip_remote_file(clip_model).filename)
     return all((folder / name).is_file() for name in names)
 
@@ -207,7 +208,7 @@ def _choose(force_tiny: bool | None, colab: bool, cuda: bool) -> tuple[str, str]
         return "tiny", "No GPU found, so the tiny preset (the real model would take hours on a CPU)."
     if checkpoints_cached(REAL_PRESET):
         return REAL_PRESET, "GPU found and the checkpoints are cached."
-    if _is_offline() or not _network_reachable():
+    if is_offline() or not _network_reachable():
         return "tiny", "GPU found, but the checkpoints are not cached and the download host is unreachable."
     return REAL_PRESET, "GPU found; the checkpoints will be downloaded on first use."
 

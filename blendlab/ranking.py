@@ -47,21 +47,11 @@ def _models(result, models):
     return models
 
 
-def _masks(result) -> torch.Tensor:
-    """One mask per image, (N or 1, 1, H, W), following per-sample masks through sample_ids."""
-    mask = result.mask
-    n = result.images.shape[0]
-    if mask.shape[0] == 1 or mask.shape[0] == n and not getattr(result, "sample_ids", None):
-        return mask
-    ids = getattr(result, "sample_ids", None) or [divmod(i, mask.shape[0]) for i in range(n)]
-    return torch.cat([mask[b:b + 1] for _, b in ids])
-
-
 def _clip_distance(result, models, masked: bool) -> torch.Tensor:
     models = _models(result, models)
     device = models.device
     text = encode_text(models.clip, result.cfg.prompt)
-    mask = _masks(result).to(device) if masked else None
+    mask = result.sample_masks.to(device) if masked else None
     return masked_clip_distance(models.clip, result.images.to(device), text, mask).cpu()
 
 
@@ -94,14 +84,14 @@ def psnr(images: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor | Non
 
 def background_psnr(result, models=None) -> torch.Tensor:
     """(N,) PSNR of each image's background against the input (higher = better)."""
-    return psnr(result.images, result.init_image, _masks(result))
+    return psnr(result.images, result.init_image, result.sample_masks)
 
 
 @torch.no_grad()
 def background_lpips(result, models=None) -> torch.Tensor:
     """(N,) LPIPS between each background and the input's, the masked region blanked (lower = better)."""
     models = _models(result, models)
-    keep = 1 - _masks(result).to(models.device)
+    keep = 1 - result.sample_masks.to(models.device)
     if torch.any(keep.sum(dim=(1, 2, 3)) == 0):
         raise InputError("the mask covers the whole image, so there is no background to compare; "
                          "use a CLIP metric instead of 'lpips'")
@@ -120,7 +110,7 @@ def background_lpips(result, models=None) -> torch.Tensor:
 def text_score(result, models=None) -> torch.Tensor:
     """(N,) text-ness of the masked region (lower = better: the edit did not write the prompt)."""
     models = _models(result, models)
-    return textness(models.clip, result.images, result.cfg.prompt, _masks(result))
+    return textness(models.clip, result.images, result.cfg.prompt, result.sample_masks)
 
 
 #: metric name -> (function(result, models=None) -> (N,) scores, higher_is_better)

@@ -409,6 +409,13 @@ class BlendedSampler:
         return self.final_images(state)
 
 
+def _masks_for(mask: torch.Tensor, ids) -> torch.Tensor:
+    """One mask per ``(iteration, batch index)`` in ``ids``; a single (1, 1, H, W) mask serves all."""
+    if mask.shape[0] == 1:
+        return mask
+    return torch.cat([mask[b:b + 1] for _, b in ids])
+
+
 @dataclasses.dataclass
 class EditResult:
     """What :func:`edit` returns.
@@ -433,6 +440,13 @@ class EditResult:
     @property
     def order(self) -> list[int]:
         return torch.argsort(self.distances, stable=True).tolist()
+
+    @property
+    def sample_masks(self) -> torch.Tensor:
+        """The mask of each image: ``mask`` itself when one mask served the batch, else (N, 1, H, W)
+        with per-sample masks following their samples (through pruning too)."""
+        ids = self.sample_ids or [divmod(i, self.mask.shape[0]) for i in range(self.images.shape[0])]
+        return _masks_for(self.mask, ids)
 
     @property
     def best(self) -> torch.Tensor:
@@ -497,9 +511,6 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
         ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
     images = torch.cat(images).detach()
     text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
-    masks = sampler.mask
-    if masks.shape[0] > 1:  # per-sample masks follow their samples
-        masks = torch.cat([sampler.mask[b:b + 1] for _, b in ids])
-    distances = masked_clip_distance(models.clip, images, text_embed, masks)
+    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids))
     return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=sampler.init_image.cpu(),
                       mask=sampler.mask.cpu(), cfg=cfg, models=models, sample_ids=ids)
