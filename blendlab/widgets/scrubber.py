@@ -169,12 +169,14 @@ class StepScrubber:
             return to_uint8(F.interpolate(self._init.float(), size=tuple(size), mode="bilinear",
                                         antialias=True, align_corners=False)[0])
         if field == "grad":
-            mag = step.fields["grad"][sample].float().norm(dim=0)
-            top = float(mag.max())
-            mag = (mag / top) if top > 0 else mag
             from matplotlib import colormaps
 
-            return (colormaps["magma"](mag.numpy())[..., :3] * 255 + 0.5).astype(np.uint8)
+            from ..viz import grad_magnitude
+
+            mag = grad_magnitude(step.fields["grad"][sample])
+            top = float(mag.max())
+            mag = (mag / top) if top > 0 else mag
+            return (colormaps["magma"](mag)[..., :3] * 255 + 0.5).astype(np.uint8)
         if field == "mask":
             base = to_uint8(step.fields["x_prev"][sample]).astype(np.float32)
             m = self._mask.float()
