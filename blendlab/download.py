@@ -54,7 +54,8 @@ def _label(remote: RemoteFile) -> str:
     return f"{remote.filename} ({remote.description})" if remote.description else remote.filename
 
 
-def _sha256(path: pathlib.Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -76,7 +77,7 @@ def _problem(path: pathlib.Path, remote: RemoteFile) -> str | None:
         expected = (_sidecar(path).read_text().split() or ["<empty sidecar>"])[0]
         source = f"sha256 (recorded in {_sidecar(path).name} at download)"
     if expected is not None:
-        got = _sha256(path)
+        got = sha256_file(path)
         if got.lower() != expected.strip().lower():
             return f"{source} mismatch: expected {expected}, got {got}"
     return None
@@ -152,7 +153,7 @@ def _fetch(url: str, dest: pathlib.Path, remote: RemoteFile, progress: bool) -> 
             raise _Failed(f"got {got} bytes but the server announced {expected}")
         if remote.size is not None and got != remote.size:
             raise _Failed(f"size mismatch: expected {remote.size} bytes, got {got}")
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         if remote.sha256 is not None and digest != remote.sha256.strip().lower():
             raise _Failed(f"sha256 mismatch: expected {remote.sha256}, got {digest}")
         os.replace(tmp, dest)

@@ -4,7 +4,9 @@
 checkpoints on first use (see :mod:`blendlab.download`); ``"tiny"`` builds the *same* classes
 (guided_diffusion ``UNetModel``, ``clip.model.CLIP``) at toy size with a seeded random initialisation.
 The tiny preset exercises every code path on a CPU in seconds, but it has learned nothing: its images
-are noise-like. It is a stand-in for mechanics, never for results.
+are noise-like. It is a stand-in for mechanics, never for results. ``"toy"`` loads the same classes
+trained on the toy world of coloured shapes (:mod:`blendlab.toyworld`); its weights ship inside the
+package, so it too runs offline, and its edits mean something.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .download import RemoteFile, ensure_file
+from .download import RemoteFile, ensure_file, sha256_file
 from .errors import CheckpointError, InputError
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "clip_remote_file",
     "load_unet_checkpoint",
     "count_parameters",
+    "toy_weights",
 ]
 
 #: The reference implementation's model flags (omriav/blended-diffusion, ImageEditor.__init__),
@@ -72,6 +75,21 @@ _TINY_UNET = dict(
     learn_sigma=True,
 )
 
+#: The toy world's UNet (trained here on procedural scenes of coloured shapes, see blendlab.toyworld):
+#: the same UNet class at 32 px, 1.4 M parameters.
+_TOY_UNET = dict(
+    image_size=32,
+    num_channels=32,
+    num_res_blocks=1,
+    channel_mult="1,2,2",
+    attention_resolutions="8",
+    num_head_channels=32,
+    resblock_updown=True,
+    use_scale_shift_norm=True,
+    learn_sigma=True,
+    dropout=0.0,
+)
+
 _OFFICIAL = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/"
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -97,6 +115,12 @@ PRESETS: dict[str, dict[str, Any]] = {
             description="guided-diffusion 512x512 class-conditional ImageNet UNet",
         ),
         description="guided-diffusion 512x512 class-conditional ImageNet model (random class each step)",
+    ),
+    "toy": dict(
+        unet=dict(_TOY_UNET, class_cond=False),
+        checkpoint=None,
+        packaged=True,
+        description="toy world: UNet + CLIP trained here on coloured shapes (CPU, offline, shipped weights)",
     ),
     "tiny": dict(
         unet=dict(_TINY_UNET, class_cond=False),
@@ -176,19 +200,31 @@ class Models:
 
     @property
     def is_tiny(self) -> bool:
+        """The random-weight stand-ins ("tiny", "tiny-cond"): mechanics only."""
         return self.preset.startswith("tiny")
+
+    @property
+    def is_toy(self) -> bool:
+        """The toy world's trained models (preset "toy"): meaningful edits of coloured shapes."""
+        return self.preset == "toy"
+
+    @property
+    def is_local(self) -> bool:
+        """Presets that never download anything (tiny and toy)."""
+        return self.is_tiny or self.is_toy
 
     def lpips(self):
         """The LPIPS(VGG) network for the background-preservation baseline, built on first use.
 
-        Real presets use LPIPS' pretrained VGG (torchvision downloads it once). Tiny presets use a
-        randomly initialised VGG (``pnet_rand=True``) so nothing is downloaded.
+        Real presets use LPIPS' pretrained VGG (torchvision downloads it once). The offline presets
+        (tiny, toy) use a randomly initialised VGG (``pnet_rand=True``) so nothing is downloaded: a
+        deep-feature distance of random features, not the published LPIPS.
         """
         if self._lpips is None:
             import lpips
 
             kwargs = dict(net="vgg", verbose=False)
-            if self.is_tiny:
+            if self.is_local:
                 kwargs.update(pnet_rand=True)
             self._lpips = lpips.LPIPS(**kwargs).to(self.device).eval().requires_grad_(False)
         return self._lpips
@@ -291,6 +327,40 @@ def build_tiny_clip() -> torch.nn.Module:
     return model.float()
 
 
+TOY_WEIGHTS = Path(__file__).resolve().parent / "toyworld" / "weights"
+_VERIFIED: set = set()
+
+
+def toy_weights(kind: str) -> Path:
+    """Path of the shipped toy-world weights ("unet" or "clip"), checked against the sha256 in the
+    JSON card the training script wrote beside them. Raises :class:`CheckpointError` when missing
+    or corrupt."""
+    import json
+
+    path = TOY_WEIGHTS / f"toy_{kind}.pt"
+    card = path.with_suffix(".json")
+    retrain = f"python -m blendlab.toyworld.train_{kind}"
+    if not path.is_file() or not card.is_file():
+        raise CheckpointError(
+            f"the toy world's {kind} weights are missing ({path}); reinstall blendlab, or train them "
+            f"with `{retrain}` (see the README's toy-world section)"
+        )
+    key = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+    if key not in _VERIFIED:
+        try:
+            expected = json.loads(card.read_text())["sha256"]
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"the toy world's card {card} is unreadable ({exc}); reinstall blendlab") from None
+        actual = sha256_file(path)
+        if actual != expected:
+            raise CheckpointError(
+                f"the toy world's {kind} weights {path} are corrupt (sha256 {actual[:12]}… but "
+                f"its card says {expected[:12]}…); reinstall blendlab, or retrain with `{retrain}`"
+            )
+        _VERIFIED.add(key)
+    return path
+
+
 def load_unet_checkpoint(unet: torch.nn.Module, path: str | os.PathLike, preset: str) -> None:
     """Load a guided-diffusion state dict into ``unet``, with errors that say what to do."""
     path = Path(path)
@@ -381,7 +451,8 @@ def load_models(
     """Build the UNet and CLIP of a preset, downloading real weights on first use.
 
     Args:
-        preset: "256-uncond" (the paper's model), "512-cond", "tiny" or "tiny-cond". ``None`` reads
+        preset: "256-uncond" (the paper's model), "512-cond", "toy" (the toy world's trained
+            models, shipped with blendlab), "tiny" or "tiny-cond". ``None`` reads
             the ``BLENDLAB_MODELS`` environment variable and falls back to "256-uncond".
         device: defaults to CUDA when available, else CPU.
         clip_model: CLIP architecture for the real presets ("ViT-B/16" as in the paper).
@@ -406,10 +477,14 @@ def load_models(
     spec = PRESETS[preset]
     # guided_diffusion fixes the UNet's compute dtype at construction, so use_fp16 goes in here.
     config = dict(unet_config(preset), use_fp16=bool(use_fp16))
-    tiny = spec["checkpoint"] is None
+    packaged = bool(spec.get("packaged"))
+    tiny = spec["checkpoint"] is None and not packaged
 
     if tiny and unet_path is None:
         unet = _seeded_tiny_unet(config)
+    elif packaged and unet_path is None:
+        unet = build_unet(config)
+        load_unet_checkpoint(unet, toy_weights("unet"), preset)
     else:
         # find the file first: a missing download should fail before half a billion parameters
         # are allocated
@@ -423,7 +498,10 @@ def load_models(
 
     if clip_path is not None:
         clip_net = _load_clip(Path(clip_path), device)
-        clip_name = "tiny" if tiny else clip_model
+        clip_name = "tiny" if tiny else ("toy" if packaged else clip_model)
+    elif packaged:
+        clip_net = _load_clip(toy_weights("clip"), device)
+        clip_name = "toy"
     elif tiny:
         clip_net = build_tiny_clip()
         clip_name = "tiny"

@@ -15,6 +15,12 @@ def tiny():
 
 
 @pytest.fixture(scope="session")
+def toy():
+    """The toy world's trained models (shipped weights) on CPU."""
+    return bl.load_models("toy", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def tiny_cond():
     return bl.load_models("tiny-cond", device="cpu")
 

@@ -1,0 +1,37 @@
+"""The toy world: a procedural domain of coloured shapes where Blended Diffusion works on a CPU.
+
+Its pieces: the world (:mod:`.world`: scenes, captions), an independent judge (:mod:`.judge`), and
+the training scripts (:mod:`.train_unet`, :mod:`.train_clip`) whose outputs ship in ``weights/`` and
+make the ``"toy"`` preset of :func:`blendlab.load_models`. Everything here is a toy world trained on
+this project's machines; it never stands in for the paper's results.
+"""
+
+from .world import (
+    BACKGROUNDS,
+    COLORS,
+    DEFAULT_SIZE,
+    SHAPES,
+    ToyObject,
+    caption,
+    empty_box,
+    object_mask,
+    random_layout,
+    random_scene,
+    render_scene,
+    scene_caption,
+)
+
+__all__ = [
+    "BACKGROUNDS",
+    "COLORS",
+    "DEFAULT_SIZE",
+    "SHAPES",
+    "ToyObject",
+    "caption",
+    "empty_box",
+    "object_mask",
+    "random_layout",
+    "random_scene",
+    "render_scene",
+    "scene_caption",
+]

@@ -1,0 +1,149 @@
+"""The toy world: scenes, captions, the independent judge, the training scripts, the shipped preset."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import blendlab as bl
+from blendlab import models as models_mod
+from blendlab.download import sha256_file
+from blendlab.toyworld import (
+    BACKGROUNDS, COLORS, SHAPES, ToyObject, caption, empty_box, object_mask, random_layout, random_scene,
+    render_scene, scene_caption,
+)
+from blendlab.toyworld.judge import judge, success_rate
+
+
+def test_world_vocabulary():
+    assert {"red", "green", "blue", "yellow"} <= set(COLORS)
+    assert {"circle", "square", "triangle"} <= set(SHAPES)
+    assert caption("red", "circle") == "a red circle"
+    objs = [ToyObject("red", "circle"), ToyObject("blue", "square", 0.2, 0.2, 0.3)]
+    assert scene_caption(objs, "sand") == "a red circle and a blue square on a sand background"
+
+
+def test_render_scene_shape_range_and_default_size():
+    img = render_scene([ToyObject("yellow", "triangle", 0.5, 0.5, 0.4)])
+    assert img.shape == (1, 3, 32, 32) and img.dtype == torch.float32
+    assert img.min() >= -1 and img.max() <= 1
+    big = render_scene([ToyObject("yellow", "triangle", 0.5, 0.5, 0.4)], size=64, background="black")
+    assert big.shape == (1, 3, 64, 64)
+    # the object's colour is at its centre, the background's at a corner
+    centre = big[0, :, 36, 32].add(1).div(2).mul(255)
+    assert torch.allclose(centre, torch.tensor(COLORS["yellow"], dtype=torch.float32), atol=2)
+    assert big[0, :, 0, 0].add(1).div(2).max() < 0.3  # black background
+
+
+def test_render_scene_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown colour"):
+        ToyObject("purple", "circle")
+    with pytest.raises(ValueError, match="unknown shape"):
+        ToyObject("red", "star")
+    with pytest.raises(ValueError, match="unknown background"):
+        render_scene([], background="plaid")
+
+
+def test_random_scene_is_seeded_and_objects_do_not_overlap():
+    a, objs_a = random_scene(3)
+    b, objs_b = random_scene(3)
+    c, _ = random_scene(4)
+    assert torch.equal(a, b) and objs_a == objs_b and not torch.equal(a, c)
+    for seed in range(40):
+        objs, bg = random_layout(seed, keep_free=(0.5, 0.5, 1.0, 1.0))
+        assert bg in BACKGROUNDS
+        for i, o in enumerate(objs):
+            x0, y0, x1, y1 = o.box
+            assert 0 <= x0 and x1 <= 1 and 0 <= y0 and y1 <= 1
+            assert x1 <= 0.5 or y1 <= 0.5, "keep_free region stays empty"
+            for p in objs[i + 1:]:
+                assert x1 <= p.box[0] or p.box[2] <= x0 or y1 <= p.box[1] or p.box[3] <= y0
+
+
+def test_judge_reads_clean_scenes_exactly():
+    n = 0
+    for seed in range(60):
+        objs, bg = random_layout(seed)
+        img = render_scene(objs, None, bg)
+        for o in objs:
+            v = judge(img, object_mask(o))[0]
+            assert (v.colour, v.shape) == (o.colour, o.shape), (seed, o, v)
+            assert v.holds(o.colour, o.shape) and v.shape_iou > 0.7
+            n += 1
+    assert n > 50
+
+
+def test_judge_sees_nothing_in_an_empty_region_and_is_batched():
+    objs = [ToyObject("red", "circle", 0.25, 0.25, 0.35)]
+    img = render_scene(objs, background="white")
+    mask, box = empty_box(objs, side=0.4)
+    assert box[0] >= 0.4 or box[1] >= 0.4
+    two = torch.cat([img, render_scene([ToyObject("blue", "square", 0.7, 0.7, 0.3)], background="white")])
+    v = judge(two, mask)
+    assert v[0].colour is None and v[0].shape is None and v[0].coverage < 0.08
+    assert (v[1].colour, v[1].shape) == ("blue", "square")
+    assert success_rate(v, "blue", "square") == 0.5
+
+
+def test_judge_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="mask must be"):
+        judge(torch.zeros(1, 3, 32, 32), torch.ones(1, 1, 16, 16))
+
+
+def test_judge_is_independent_of_the_guiding_clip():
+    import ast
+    import inspect
+
+    import blendlab.toyworld.judge as j
+
+    tree = ast.parse(inspect.getsource(j))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "clip" not in names and not any("clip" in m or "models" in m or "guidance" in m for m in mods)
+
+
+# -- training scripts (a few steps; CI never trains) ---------------------------------------------
+
+@pytest.mark.parametrize("kind", ["unet", "clip"])
+def test_training_script_runs_resumes_and_writes_a_card(kind, tmp_path):
+    import importlib
+
+    mod = importlib.import_module(f"blendlab.toyworld.train_{kind}")
+    args = ["--steps", "2", "--batch", "4", "--out", str(tmp_path), "--seed", "1"]
+    mod.main(args)
+    card = json.loads((tmp_path / f"toy_{kind}.json").read_text())
+    assert card["steps"] == 2 and card["data_seed"] == 1 and card["torch_version"] == torch.__version__
+    assert {"wall_minutes", "cpu_minutes", "final_losses", "machine", "sha256"} <= set(card)
+    assert card["final_losses"]["loss"] > 0
+    assert card["sha256"] == sha256_file(tmp_path / f"toy_{kind}.pt")
+    # running again with more steps resumes from the state file
+    mod.main(["--steps", "3", "--batch", "4", "--out", str(tmp_path), "--seed", "1"])
+    card = json.loads((tmp_path / f"toy_{kind}.json").read_text())
+    assert card["steps"] == 3 and card["runs"] == 2
+
+
+def test_training_data_is_a_pure_function_of_seed_and_step():
+    from blendlab.toyworld.train_clip import view_batch, vocabulary
+    from blendlab.toyworld.train_unet import scene_batch
+
+    assert torch.equal(scene_batch(0, 5, 3), scene_batch(0, 5, 3))
+    assert not torch.equal(scene_batch(0, 5, 3), scene_batch(0, 6, 3))
+    meanings = [m for _, m in vocabulary()]
+    x1, t1 = view_batch(0, 2, 4, meanings, 28)
+    x2, t2 = view_batch(0, 2, 4, meanings, 28)
+    assert torch.equal(x1, x2) and torch.equal(t1, t2) and x1.shape == (4, 3, 28, 28)
+    assert (t1.sum(1) > 0).all(), "every view has at least one true caption"
+
+
+def test_caption_truth_rules():
+    from blendlab.toyworld.train_clip import is_true, vocabulary
+
+    truth = {text: is_true(m, [("red", "circle")], "sand") for text, m in vocabulary()}
+    assert truth["a red circle"] and truth["a red shape"] and truth["a circle"]
+    assert truth["a red circle on a sand background"] and truth["a sand background"]
+    assert not truth["a blue circle"] and not truth["a red square"] and not truth["an empty sand background"]
+    assert not truth["a red circle on a black background"]
+    empty = {text: is_true(m, [], "black") for text, m in vocabulary()}
+    assert empty["an empty black background"] and not empty["a red shape"]
