@@ -257,6 +257,16 @@ def test_pruning_keeps_the_best_ranked_and_off_reproduces_unpruned(tiny, image, 
     assert {b for _, b in result.sample_ids} <= {0, 1, 2, 3}
 
 
+def test_reference_ranking_prunes_by_the_unnormalised_distance(tiny, image, mask):
+    cfg = fast_cfg(batch_size=4, prune_at=0.5, keep=2, reference_ranking=True)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    state = list(sampler.steps())[cfg.prune_index]
+    reference = masked_clip_distance(tiny.clip, state.pred_x0, sampler.text_embed, sampler.mask, normalize=False)
+    torch.testing.assert_close(state.prune_scores, reference)
+    normalised = masked_clip_distance(tiny.clip, state.pred_x0, sampler.text_embed, sampler.mask)
+    assert not torch.allclose(reference, normalised, atol=1e-3)
+
+
 def test_pruning_config_validation():
     with pytest.raises(bl.InputError, match="both prune_at"):
         fast_cfg(prune_at=0.3)
