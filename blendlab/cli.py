@@ -1,7 +1,19 @@
 """``blendlab edit | demo | download``: argparse over the same :class:`EditConfig`.
 
-``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes the
-ranked results to ``<output_path>/ranked/`` named by CLIP distance, as the reference does.
+``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes what
+the reference writes into ``<output_path>``:
+
+- ``<stem>_i_<iteration>_b_<batch index>.png`` per sample: source | mask | edited, titled with the
+  prompt and the sample's CLIP distance (:func:`blendlab.viz.comparison_figure`; no mask panel
+  without ``--mask``); ``--no_figures`` skips them;
+- ``ranked/<distance>_<stem>_i_<iteration>_b_<batch index>.png``: every result, named by its CLIP
+  distance (``0.7731`` -> ``07731``);
+- with ``--export_assets``, ``assets/``: the input as ``<output_file>``, the mask as
+  ``<stem>_mask.png`` (with ``--mask``) and every result as ``<stem>_i_<iteration>_b_<batch index>.png``;
+- with ``--vid``, an animated GIF per sample (the reference: AVI).
+
+blendlab adds one file: ``ranked.json``, the prompt, the preset and the ranked files with their
+distances, best first.
 """
 
 from __future__ import annotations
@@ -75,6 +87,10 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
     extra.add_argument("--unet_path", type=str, default=None, help="use this UNet checkpoint file")
     extra.add_argument("--clip_path", type=str, default=None, help="use this CLIP checkpoint file")
     extra.add_argument("--no_progress", action="store_true", help="no progress bars")
+    extra.add_argument("--no_figures", action="store_true",
+                       help="do not write the per-sample source | mask | edited figures")
+    extra.add_argument("--reference_ranking", action="store_true", default=d["reference_ranking"],
+                       help="rank by the reference's distances (masked views fed to CLIP unnormalised)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,15 +149,20 @@ def run_edit(args) -> Path:
         hooks.append(recorder)
     result = edit(models, image, mask, cfg, hooks, progress=not args.no_progress)
     paths = result.save_ranked(out / "ranked")
+    if not args.no_figures:
+        from .viz import save_comparison_figures
+
+        save_comparison_figures(result, out, show_mask=cfg.mask is not None)
     if cfg.export_assets:
         assets = out / "assets"
         save_image(image, assets / cfg.output_file)
-        save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
+        if cfg.mask is not None:  # as the reference: no mask asset without --mask
+            save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
         for i in range(result.images.shape[0]):
             save_image(result.images[i], assets / result.sample_name(i))
     if recorder is not None:
         _save_videos(recorder, result, out)
-    summary = {"prompt": cfg.prompt, "preset": models.preset,
+    summary = {"prompt": cfg.prompt, "preset": models.preset, "reference_ranking": cfg.reference_ranking,
                "ranked": [{"file": str(p), "clip_distance": float(d)}
                           for p, (_, d) in zip(paths, result.ranked)]}
     atomic_write(out / "ranked.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
