@@ -1,6 +1,6 @@
 """`blendlab edit` writes what the reference writes (issue 13): the per-sample comparison figures,
-ranked/, assets/, plus blendlab's ranked.json; --no_figures, --reference_ranking. (`files`: an input
-image and mask, from conftest.)"""
+ranked/, assets/, plus blendlab's ranked.json; --no_figures, --reference_ranking, and --preset vs
+--model_output_size. (`files`: an input image and mask, from conftest.)"""
 
 import json
 
@@ -105,3 +105,26 @@ def test_reference_ranking_uses_the_unnormalised_distances(files, monkeypatch, t
     assert summary["reference_ranking"] is True
     assert [r["clip_distance"] for r in summary["ranked"]] == pytest.approx(sorted(reference.tolist()), abs=1e-5)
     assert not config_from_args(build_parser().parse_args(["edit", "-p", "x", "-i", "y.png"])).reference_ranking
+
+
+@pytest.mark.parametrize("preset,size,fix", [("256-uncond", "512", "--preset 512-cond"),
+                                             ("512-cond", "256", "--preset 256-uncond")])
+def test_preset_contradicting_model_output_size_is_a_usage_error(files, capsys, preset, size, fix):
+    out = files / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["edit", "-p", "rock", "-i", str(files / "img.png"), "--output_path", str(out),
+              "--preset", preset, "--model_output_size", size])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--preset" in err and "--model_output_size" in err and fix in err and "drop --model_output_size" in err
+    assert not out.exists()  # refused before loading any model or writing anything
+
+
+def test_model_output_size_follows_a_real_preset_and_does_not_constrain_tiny():
+    def size(*flags):
+        return config_from_args(build_parser().parse_args(["edit", "-p", "x", "-i", "y.png", *flags])).model_output_size
+
+    assert size() == bl.EditConfig().model_output_size == 256
+    assert size("--preset", "512-cond") == 512 and size("--preset", "256-uncond", "--model_output_size", "256") == 256
+    assert size("--preset", "tiny", "--model_output_size", "512") == 512  # tiny always works at 32 px
+    assert size("--preset", "tiny-cond") == 256
