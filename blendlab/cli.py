@@ -1,7 +1,25 @@
 """``blendlab edit | demo | download``: argparse over the same :class:`EditConfig`.
 
-``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes the
-ranked results to ``<output_path>/ranked/`` named by CLIP distance, as the reference does.
+``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes what
+the reference writes into ``<output_path>``:
+
+- ``<stem>_i_<iteration>_b_<batch index>.png`` per sample: source | mask | edited, titled with the
+  prompt and the sample's CLIP distance (:func:`blendlab.viz.comparison_figure`; no mask panel
+  without ``--mask``); ``--no_figures`` skips them;
+- ``ranked/<distance>_<stem>_i_<iteration>_b_<batch index>.png``: every result, named by its CLIP
+  distance (``0.7731`` -> ``07731``);
+- with ``--export_assets``, ``assets/``: the input as ``<output_file>``, the mask as
+  ``<stem>_mask.png`` (with ``--mask``) and every result as ``<stem>_i_<iteration>_b_<batch index>.png``;
+- with ``--vid``, an animated GIF per sample (the reference: AVI).
+
+blendlab adds one file: ``ranked.json``, the prompt, the preset and the ranked files with their
+distances, best first.
+
+The model: ``--model_output_size`` picks a real preset (256 -> "256-uncond", 512 -> "512-cond");
+``--preset`` names one directly, and a ``--model_output_size`` that contradicts a real preset is an
+error. The tiny presets are mechanics-only stand-ins that always work at 32 px, so
+``--model_output_size`` does not constrain them (``tiny`` stands in for 256-uncond, ``tiny-cond``
+for 512-cond).
 """
 
 from __future__ import annotations
@@ -42,8 +60,9 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
     diff.add_argument("--ddim", action="store_true", help="DDIM instead of DDPM")
     diff.add_argument("--timestep_respacing", type=str, default=d["timestep_respacing"],
                       help="how many respaced steps (guided_diffusion respace.py syntax)")
-    diff.add_argument("--model_output_size", type=int, default=d["model_output_size"], choices=[256, 512],
-                      help="256: unconditional model (paper); 512: class-conditional model")
+    diff.add_argument("--model_output_size", type=int, default=None, choices=[256, 512],
+                      help="256: unconditional model (paper); 512: class-conditional model "
+                           f"(default: the --preset's size, else {d['model_output_size']})")
     loss = p.add_argument_group("guidance")
     loss.add_argument("--aug_num", type=int, default=d["aug_num"], help="CLIP views per sample (1 unaugmented)")
     loss.add_argument("--clip_guidance_lambda", type=float, default=d["clip_guidance_lambda"])
@@ -70,11 +89,16 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
                       help="also save the input, the mask and every unranked result in assets/")
     extra = p.add_argument_group("blendlab extras")
     extra.add_argument("--preset", type=str, default=None,
-                       help="model preset (default from --model_output_size; 'tiny' runs offline)")
+                       help="model preset (default from --model_output_size, which must agree with a "
+                            "real preset; 'tiny' runs offline at 32 px whatever the size)")
     extra.add_argument("--device", type=str, default=None, help="cpu, cuda, cuda:1 (default: --gpu_id if CUDA)")
     extra.add_argument("--unet_path", type=str, default=None, help="use this UNet checkpoint file")
     extra.add_argument("--clip_path", type=str, default=None, help="use this CLIP checkpoint file")
     extra.add_argument("--no_progress", action="store_true", help="no progress bars")
+    extra.add_argument("--no_figures", action="store_true",
+                       help="do not write the per-sample source | mask | edited figures")
+    extra.add_argument("--reference_ranking", action="store_true", default=d["reference_ranking"],
+                       help="rank by the reference's distances (masked views fed to CLIP unnormalised)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +123,36 @@ def config_from_args(args: argparse.Namespace):
     from .sampler import EditConfig
 
     names = {f.name for f in dataclasses.fields(EditConfig)}
-    return EditConfig(**{k: v for k, v in vars(args).items() if k in names})
+    values = {k: v for k, v in vars(args).items() if k in names}
+    _, values["model_output_size"] = _preset_and_size(args)
+    return EditConfig(**values)
+
+
+def _preset_and_size(args: argparse.Namespace) -> tuple[str, int]:
+    """The model preset and ``model_output_size`` of an ``edit`` command line.
+
+    Without ``--preset`` the size picks the preset; with a real preset the size is the preset's,
+    and a ``--model_output_size`` that says otherwise is a usage error. Tiny presets are not
+    constrained by the size (they always work at 32 px).
+    """
+    from .models import PRESETS
+    from .sampler import EditConfig
+
+    size = getattr(args, "model_output_size", None)
+    preset = getattr(args, "preset", None)
+    if preset is None:
+        size = EditConfig.model_output_size if size is None else size
+        return PRESET_FOR_SIZE.get(size), size  # another size: EditConfig explains
+    spec = PRESETS.get(preset)
+    if spec is None or spec["checkpoint"] is None:  # tiny, or unknown (load_models names the choices)
+        return preset, EditConfig.model_output_size if size is None else size
+    preset_size = int(spec["unet"]["image_size"])
+    if size is None or size == preset_size or size not in PRESET_FOR_SIZE:
+        return preset, preset_size if size is None else size  # another size: EditConfig explains
+    raise _usage(
+        f"--preset {preset} works at {preset_size}x{preset_size} but --model_output_size is {size}; "
+        f"drop --model_output_size (the preset sets it) or use --preset {PRESET_FOR_SIZE[size]}"
+    )
 
 
 def _device(args):
@@ -120,7 +173,7 @@ def run_edit(args) -> Path:
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
         raise _usage(f"--output_file must end in .png, got {cfg.output_file!r}")
-    preset = args.preset or PRESET_FOR_SIZE[cfg.model_output_size]
+    preset, _ = _preset_and_size(args)
     models = load_models(preset, device=_device(args), unet_path=args.unet_path,
                          clip_path=args.clip_path, progress=not args.no_progress)
     image = load_image(cfg.init_image, size=models.image_size)
@@ -133,15 +186,20 @@ def run_edit(args) -> Path:
         hooks.append(recorder)
     result = edit(models, image, mask, cfg, hooks, progress=not args.no_progress)
     paths = result.save_ranked(out / "ranked")
+    if not args.no_figures:
+        from .viz import save_comparison_figures
+
+        save_comparison_figures(result, out, show_mask=cfg.mask is not None)
     if cfg.export_assets:
         assets = out / "assets"
         save_image(image, assets / cfg.output_file)
-        save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
+        if cfg.mask is not None:  # as the reference: no mask asset without --mask
+            save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
         for i in range(result.images.shape[0]):
             save_image(result.images[i], assets / result.sample_name(i))
     if recorder is not None:
         _save_videos(recorder, result, out)
-    summary = {"prompt": cfg.prompt, "preset": models.preset,
+    summary = {"prompt": cfg.prompt, "preset": models.preset, "reference_ranking": cfg.reference_ranking,
                "ranked": [{"file": str(p), "clip_distance": float(d)}
                           for p, (_, d) in zip(paths, result.ranked)]}
     atomic_write(out / "ranked.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
@@ -206,8 +264,8 @@ def run_download(args) -> list[Path]:
     return paths
 
 
-class _UsageError(Exception):
-    pass
+class _UsageError(ValueError):
+    """A command line that contradicts itself: argparse reports it (exit status 2)."""
 
 
 def _usage(msg: str) -> _UsageError:

@@ -9,7 +9,8 @@ samples by other criteria:
 name             what it measures                                                    better
 ===============  ==================================================================  ==========
 ``masked_clip``  spherical CLIP distance of the masked region to the prompt (the     lower
-                 paper's / reference's ranking, :func:`~blendlab.guidance.masked_clip_distance`)
+                 paper's / reference's ranking, :func:`~blendlab.guidance.masked_clip_distance`;
+                 unnormalised views, as the reference, when ``cfg.reference_ranking``)
 ``whole_clip``   the same for the whole image (does the edit fit its surroundings?)  lower
 ``psnr``         background fidelity: PSNR (dB, images in [0, 1]) outside the mask;  higher
                  infinite when the background is the input's, as ``enforce_background`` makes it
@@ -47,17 +48,19 @@ def _models(result, models):
     return models
 
 
-def _clip_distance(result, models, masked: bool) -> torch.Tensor:
+def _clip_distance(result, models, masked: bool, normalize: bool = True) -> torch.Tensor:
     models = _models(result, models)
     device = models.device
     text = encode_text(models.clip, result.cfg.prompt)
     mask = result.sample_masks.to(device) if masked else None
-    return masked_clip_distance(models.clip, result.images.to(device), text, mask).cpu()
+    return masked_clip_distance(models.clip, result.images.to(device), text, mask, normalize).cpu()
 
 
 def masked_clip(result, models=None) -> torch.Tensor:
-    """(N,) CLIP distance of the masked region to the prompt (the paper's ranking; lower = better)."""
-    return _clip_distance(result, models, masked=True)
+    """(N,) CLIP distance of the masked region to the prompt (the paper's ranking; lower = better),
+    computed as the edit ranked: unnormalised views when ``result.cfg.reference_ranking``."""
+    return _clip_distance(result, models, masked=True,
+                          normalize=not result.cfg.reference_ranking)
 
 
 def whole_clip(result, models=None) -> torch.Tensor:

@@ -45,6 +45,9 @@ class EditConfig:
         prune_at, keep: progressive pruning. After ``round(prune_at * num_steps)`` steps the batch
             is ranked by the (unaugmented, masked) CLIP distance of x̂0 and only the best ``keep``
             samples continue, so many candidates cost far less than as many full samples.
+        reference_ranking: rank (and prune) by the reference's distances, the masked views fed to
+            CLIP without CLIP's input normalisation (``masked_clip_distance(..., normalize=False)``).
+            Default False: blendlab normalises them, as CLIP was trained (see the README).
     """
 
     prompt: str = ""
@@ -75,6 +78,7 @@ class EditConfig:
     anti_typography_lambda: float = 0.0
     prune_at: float | None = None
     keep: int | None = None
+    reference_ranking: bool = False
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):
@@ -327,7 +331,8 @@ class BlendedSampler:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
         from .guidance import masked_clip_distance
 
-        return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask)
+        return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask,
+                                    normalize=not self.cfg.reference_ranking)
 
     def step(self, index, i, t, x, model_kwargs, seed, blend=True, mask=None) -> StepState:
         """One reverse step from ``x`` at spaced timestep ``i`` (see the module docstring)."""
@@ -422,7 +427,8 @@ class EditResult:
 
     Attributes:
         images: (N, 3, H, W) in [-1, 1], N = iterations_num × batch_size, in sampling order.
-        distances: (N,) masked CLIP distance of each image to the prompt (lower = better).
+        distances: (N,) masked CLIP distance of each image to the prompt (lower = better); the
+            reference's unnormalised one when ``cfg.reference_ranking``.
         ranked: ``[(PIL.Image, distance), ...]`` best first.
         order: indices into ``images``, best first.
         init_image, mask: the tensors the edit used; cfg: the config.
@@ -511,6 +517,7 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
         ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
     images = torch.cat(images).detach()
     text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
-    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids))
+    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids),
+                                     normalize=not cfg.reference_ranking)
     return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=sampler.init_image.cpu(),
                       mask=sampler.mask.cpu(), cfg=cfg, models=models, sample_ids=ids)

@@ -1,4 +1,5 @@
-"""Figures for the lessons: image grids, mask overlays, step strips, noise schedules, loss curves.
+"""Figures for the lessons: image grids, mask overlays, step strips, noise schedules, loss curves,
+and the reference's per-sample source | mask | edited comparison that ``blendlab edit`` saves.
 
 Every function returns a :class:`matplotlib.figure.Figure` built with the object-oriented API
 (``pyplot`` is never imported, so this works without a display and never pops up windows). The
@@ -41,6 +42,8 @@ __all__ = [
     "noised_inputs",
     "loss_curves",
     "ranked_gallery",
+    "comparison_figure",
+    "save_comparison_figures",
     "augmentation_views",
     "gradient_maps",
     "paste_background",
@@ -273,12 +276,16 @@ def step_strip(recorder, field: str = "pred_x0", sample: int = 0, iteration: int
     return fig
 
 
-def save_step_strip(recorder, path, field: str = "x_prev", dpi: int = 120, **kwargs):
-    """Write :func:`step_strip` of ``recorder`` as a PNG (atomically); returns the path."""
+def _save_png(fig, path, dpi: int, **savefig_kwargs):
+    """Write ``fig`` as a PNG at ``path`` atomically (a temporary file moved into place)."""
     from .images import atomic_write
 
-    fig = step_strip(recorder, field=field, **kwargs)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig_kwargs))
+
+
+def save_step_strip(recorder, path, field: str = "x_prev", dpi: int = 120, **kwargs):
+    """Write :func:`step_strip` of ``recorder`` as a PNG (atomically); returns the path."""
+    return _save_png(step_strip(recorder, field=field, **kwargs), path, dpi)
 
 
 def step_panels(step, sample: int = 0, mask=None, panel: float = 2.0) -> Figure:
@@ -468,6 +475,59 @@ def ranked_gallery(result, n: int | None = None, ncols: int | None = None, panel
     fig = image_grid(images, titles, ncols=ncols or min(len(images), 8), panel=panel)
     fig.suptitle("ranked by masked CLIP distance (lower = closer to the prompt)", fontsize=10)
     return fig
+
+
+def comparison_figure(source, edited, mask=None, prompt: str | None = None, distance=None) -> Figure:
+    """One sample next to its input, as the reference saves it for every sample: "Source Image" |
+    "Mask" | "Edited Image" in a row, titled ``Prompt: "<prompt>" (<distance>)``.
+
+    Args:
+        source, edited: one image each, ``(3, H, W)`` / ``(1, 3, H, W)`` in [-1, 1] or PIL.
+        mask: ``(1, 1, H, W)`` in {0, 1} (1 = edit), drawn in grey; None leaves the panel out
+            (the reference's figure without ``--mask``).
+        prompt: the text prompt.  distance: the sample's CLIP distance; a float is shown with four
+            decimals, as in the ranked file names, a string as given.
+    """
+    panels = [("Source Image", to_rgb(source))]
+    if mask is not None:
+        panels.append(("Mask", _mask2d(mask)))
+    panels.append(("Edited Image", to_rgb(edited)))
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    for k, (name, array) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        grey = dict(cmap="gray", vmin=0, vmax=1) if array.ndim == 2 else {}
+        ax.imshow(array, interpolation="nearest", **grey)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    title = [] if prompt is None else [f'Prompt: "{prompt}"']
+    if distance is not None:
+        title.append(f"({distance})" if isinstance(distance, str) else f"({float(distance):.4f})")
+    if title:
+        fig.suptitle(" ".join(title))
+    return fig
+
+
+def save_comparison_figures(result, folder, show_mask: bool | None = None, dpi: int = 100) -> list:
+    """Write :func:`comparison_figure` of every sample of an :class:`blendlab.EditResult` to
+    ``folder/<stem>_i_<iteration>_b_<batch index>.png`` (``result.sample_name``), where the reference
+    writes it; atomic writes. Titles carry ``result.cfg.prompt`` and ``result.distances``.
+
+    ``show_mask``: draw the mask panel; default: unless the mask covers the whole image (an edit
+    without a mask). Returns the paths in sampling order.
+    """
+    from pathlib import Path
+
+    masks = result.sample_masks
+    if show_mask is None:
+        show_mask = bool((masks < 0.5).any())
+    paths = []
+    for i in range(result.images.shape[0]):
+        mask = masks[min(i, masks.shape[0] - 1)] if show_mask else None
+        fig = comparison_figure(result.init_image, result.images[i], mask,
+                                prompt=result.cfg.prompt, distance=float(result.distances[i]))
+        paths.append(_save_png(fig, Path(folder) / result.sample_name(i), dpi, bbox_inches="tight"))
+    return paths
 
 
 def augmentation_views(image, mask=None, *, size: int = 224, aug_num: int = 8, seed: int = 0,

@@ -1,7 +1,9 @@
 import os
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import blendlab as bl
 
@@ -23,6 +25,17 @@ def toy():
 @pytest.fixture(scope="session")
 def tiny_cond():
     return bl.load_models("tiny-cond", device="cpu")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A folder holding ``img.png`` (64x48 random RGB) and ``mask.png`` (a white box) for the CLI."""
+    img = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "img.png")
+    m = np.zeros((48, 64), np.uint8)
+    m[10:30, 20:50] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    return tmp_path
 
 
 @pytest.fixture

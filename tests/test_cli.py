@@ -16,16 +16,6 @@ FAST = ["--preset", "tiny", "--timestep_respacing", "10", "--skip_timesteps", "4
         "--iterations_num", "1", "--aug_num", "2", "--no_progress"]
 
 
-@pytest.fixture
-def files(tmp_path):
-    img = (np.random.default_rng(1).random((48, 64, 3)) * 255).astype(np.uint8)
-    Image.fromarray(img).save(tmp_path / "img.png")
-    m = np.zeros((48, 64), np.uint8)
-    m[10:30, 20:50] = 255
-    Image.fromarray(m).save(tmp_path / "mask.png")
-    return tmp_path
-
-
 def test_parser_flags_and_defaults_match_edit_config():
     args = build_parser().parse_args(["edit", "-p", "rock", "-i", "x.png"])
     assert config_from_args(args) == bl.EditConfig(prompt="rock", init_image="x.png")

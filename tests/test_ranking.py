@@ -167,3 +167,12 @@ def test_bad_inputs(result):
     unprompted = dataclasses.replace(result, cfg=result.cfg.replace(prompt=""))
     with pytest.raises(bl.InputError, match="prompt is empty"):
         ranking.score(unprompted, "textness")
+
+
+def test_masked_clip_follows_reference_ranking(result, tiny):
+    reference = dataclasses.replace(result, cfg=result.cfg.replace(reference_ranking=True))
+    text = encode_text(tiny.clip, result.cfg.prompt)
+    expected = masked_clip_distance(tiny.clip, result.images, text, result.sample_masks, normalize=False)
+    assert torch.allclose(ranking.score(reference, "masked_clip"), expected, atol=1e-6)
+    assert not torch.allclose(expected, result.distances, atol=1e-3)
+    assert torch.allclose(ranking.score(reference, "whole_clip"), ranking.score(result, "whole_clip"))

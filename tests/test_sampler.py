@@ -93,6 +93,39 @@ def test_full_mask_unblended_trajectory_equals_guided_diffusion_loop(tiny, image
     assert not torch.allclose(ours[0].grad, torch.zeros_like(ours[0].grad))
 
 
+#: respacing -> steps at which the reference's unscale_timestep misses the respaced index (README).
+REFERENCE_T_MISSES = {"25": 0, "30": 0, "50": 0, "60": 0, "75": 0, "100": 0, "200": 0, "250": 0, "500": 0,
+                      "1000": 0, "ddim25": 0, "ddim50": 0, "ddim100": 0,
+                      "55": 1, "120": 1, "150": 1, "300": 7, "750": 125}
+
+
+def test_reference_timestep_recovery_misses_as_the_readme_says():
+    """guided_diffusion hands cond_fn the kept 1000-step timestep as float32; the reference floors it
+    back to a respaced index. Count where that is not the true index, through guided_diffusion's code."""
+    from pathlib import Path
+
+    from guided_diffusion.script_util import create_gaussian_diffusion
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    x = torch.zeros(1, 1, 1, 1)
+    for respacing, expected in REFERENCE_T_MISSES.items():
+        diffusion = create_gaussian_diffusion(steps=1000, learn_sigma=True, rescale_timesteps=True,
+                                              timestep_respacing=respacing)
+        seen = []
+        cond_fn = lambda x, t, **kw: seen.append(t) or torch.zeros_like(x)  # noqa: E731
+        for i in range(diffusion.num_timesteps):
+            diffusion.condition_mean(cond_fn, {"mean": x, "variance": x}, x, torch.tensor([i]), model_kwargs={})
+        assert all(t.dtype == torch.float32 for t in seen)
+        recovered = torch.cat([(t * (diffusion.num_timesteps / 1000)).long() for t in seen])
+        misses = recovered != torch.arange(diffusion.num_timesteps)
+        assert int(misses.sum()) == expected, respacing
+        assert torch.equal(recovered[misses], torch.arange(diffusion.num_timesteps)[misses] - 1)  # always i - 1
+        n = diffusion.num_timesteps
+        claim = f'`"{respacing}"`' if not expected else f'{expected} of {n} for `"{respacing}"`'
+        if not respacing.startswith("ddim"):
+            assert claim in readme.replace("\n  ", " "), claim
+
+
 def test_grad_equals_two_forward_computation(tiny, image, mask):
     cfg = fast_cfg(range_lambda=50)
     sampler = bl.BlendedSampler(tiny, image, mask, cfg)
@@ -255,6 +288,16 @@ def test_pruning_keeps_the_best_ranked_and_off_reproduces_unpruned(tiny, image, 
     result = bl.edit(tiny, image, mask, pruned_cfg.replace(iterations_num=2), progress=False)
     assert result.images.shape[0] == 4 and len(result.sample_ids) == 4
     assert {b for _, b in result.sample_ids} <= {0, 1, 2, 3}
+
+
+def test_reference_ranking_prunes_by_the_unnormalised_distance(tiny, image, mask):
+    cfg = fast_cfg(batch_size=4, prune_at=0.5, keep=2, reference_ranking=True)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    state = list(sampler.steps())[cfg.prune_index]
+    reference = masked_clip_distance(tiny.clip, state.pred_x0, sampler.text_embed, sampler.mask, normalize=False)
+    torch.testing.assert_close(state.prune_scores, reference)
+    normalised = masked_clip_distance(tiny.clip, state.pred_x0, sampler.text_embed, sampler.mask)
+    assert not torch.allclose(reference, normalised, atol=1e-3)
 
 
 def test_pruning_config_validation():

@@ -352,3 +352,44 @@ def test_save_step_strip_writes_a_png_atomically(run, tmp_path):
     with pytest.raises(bl.InputError, match="was not recorded"):
         viz.save_step_strip(rec, tmp_path / "bad.png", field="pred_x0_guided")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_comparison_figure_is_source_mask_edited_titled_like_the_reference(image, mask):
+    edited = -image
+    fig = viz.comparison_figure(image, edited, mask, prompt="a red rose", distance=0.77314)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["Source Image", "Mask", "Edited Image"]
+    assert fig._suptitle.get_text() == 'Prompt: "a red rose" (0.7731)'
+    source, drawn_mask, drawn_edit = images_of(fig)
+    np.testing.assert_allclose(source, rgb(image[0]), atol=1e-6)
+    np.testing.assert_array_equal(drawn_mask, mask[0, 0].numpy())
+    np.testing.assert_allclose(drawn_edit, rgb(edited[0]), atol=1e-6)
+    two = viz.comparison_figure(image, edited, prompt="x", distance="0.5000")
+    assert [ax.get_title() for ax in two.axes] == ["Source Image", "Edited Image"]
+    assert two._suptitle.get_text() == 'Prompt: "x" (0.5000)'
+    with pytest.raises(bl.InputError, match="index a batch first"):
+        viz.comparison_figure(image, torch.cat([image, image]), mask)
+
+
+def test_save_comparison_figures_one_per_sample_where_the_reference_writes(run, tmp_path, monkeypatch):
+    result, _, _ = run
+    titles = []
+    original = viz.comparison_figure
+
+    def spy(*args, **kwargs):
+        fig = original(*args, **kwargs)
+        titles.append([ax.get_title() for ax in fig.axes])
+        return fig
+
+    monkeypatch.setattr(viz, "comparison_figure", spy)
+    paths = viz.save_comparison_figures(result, tmp_path / "out")
+    assert [p.name for p in paths] == [result.sample_name(i) for i in range(len(result.images))]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)  # no temporaries
+    for p in paths:
+        with Image.open(p) as im:
+            assert im.format == "PNG" and im.size[0] > 2 * im.size[1]
+    assert titles == [["Source Image", "Mask", "Edited Image"]] * len(paths)
+    titles.clear()
+    full = dataclasses.replace(result, mask=torch.ones_like(result.mask))
+    viz.save_comparison_figures(full, tmp_path / "full")  # an edit without a mask: no mask panel
+    assert titles == [["Source Image", "Edited Image"]] * len(paths)
