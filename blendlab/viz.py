@@ -27,6 +27,7 @@ from matplotlib.figure import Figure as _MplFigure
 from .errors import InputError
 from .images import to_rgb01
 from .masks import paste_background  # noqa: F401  (re-exported: used by the lessons)
+from .trajectory import steps_of
 
 __all__ = [
     "Figure",
@@ -207,20 +208,6 @@ def mask_overlay(image, mask, color=MASK_COLOR, alpha: float = 0.4, title: str |
 
 
 # -- recorded trajectories ----------------------------------------------------------------------
-def _recorded(recorder, iteration: int | None):
-    steps = list(getattr(recorder, "steps", []))
-    if not steps:
-        raise InputError(
-            "the recorder has no steps: pass it as a hook (bl.edit(..., hooks=[recorder]) or "
-            "sampler.steps(hooks=[recorder])) and run the edit first"
-        )
-    it = steps[0].iteration if iteration is None else iteration
-    chosen = [s for s in steps if s.iteration == it]
-    if not chosen:
-        raise InputError(f"iteration {iteration} was not recorded; recorded: {sorted({s.iteration for s in steps})}")
-    return chosen
-
-
 def _pick(steps: list, max_steps: int | None) -> list:
     """At most ``max_steps`` evenly spaced steps, always the first and the last."""
     if max_steps is None or len(steps) <= max_steps:
@@ -253,7 +240,7 @@ def step_strip(recorder, field: str = "pred_x0", sample: int = 0, iteration: int
         max_steps: at most this many evenly spaced steps (the first and the last always).
     """
     rows = dict(recorder) if isinstance(recorder, Mapping) else {None: recorder}
-    picked = {label: _pick(_recorded(rec, iteration), max_steps) for label, rec in rows.items()}
+    picked = {label: _pick(steps_of(rec, iteration), max_steps) for label, rec in rows.items()}
     ncols = max(len(s) for s in picked.values())
     fig = Figure(figsize=(panel * ncols, (panel + 0.45) * len(rows)), layout="constrained")
     for r, (label, steps) in enumerate(picked.items()):
