@@ -59,6 +59,9 @@ class Recorder:
     (the default) only ``meta.json``, the mask and the input are read at once; each step's fields are
     read on first access. A truncated, corrupt or foreign file raises
     :class:`blendlab.errors.TrajectoryError` saying what it is.
+
+    **Videos.** :meth:`to_video` (and :meth:`to_gif`, :meth:`to_mp4`) write one field of one sample
+    over the recorded steps, one frame per step, with ``step 3/10 · t=473`` under each frame.
     """
 
     def __init__(self, every: int = 1, fields=("x_t", "pred_x0", "grad", "fg", "bg", "x_prev"),
@@ -168,6 +171,101 @@ class Recorder:
         rec.thinned = int(settings.get("thinned", 0))
         rec.source, rec.meta = Path(path), data["meta"]
         return rec
+
+    # -- videos -------------------------------------------------------------------------------
+    def _result_field(self) -> str | None:
+        """The recorded field whose last value the result is made from, if any."""
+        names = self.steps[0].fields if self.steps else self.fields
+        if "pred_x0_guided" in names:
+            return "pred_x0_guided"
+        if "pred_x0" in names and self.cfg is not None and not self.cfg.ddim:
+            return "pred_x0"  # the same tensor for DDPM
+        return None
+
+    def frames(self, field: str | None = None, sample: int = 0, iteration: int | None = None, *,
+               final_paste: bool | None = None, label: bool = True, scale: int | None = None) -> list:
+        """The frames :meth:`to_video` writes: PIL images, one per recorded step of ``iteration``.
+
+        Args:
+            field: a recorded field (default: the x̂0 the result is made from — ``pred_x0_guided``,
+                or ``pred_x0`` for DDPM — else the first recorded field).
+            sample: which sample of the batch (its row in the first step; pruning keeps the id).
+            final_paste: paste the input outside the mask on the last frame, as the result is made
+                (``EditConfig.enforce_background``), so the last frame is the saved result. None:
+                when the field is the one the result is made from and the config pastes.
+            label: write ``step k/n · t=…`` under each frame.  scale: see
+                :func:`blendlab.video.captioned_frames`.
+        """
+        from .images import grad_heatmap, to_uint8
+        from .masks import paste_background
+        from .video import captioned_frames
+
+        steps = steps_of(self, iteration)
+        result_field = self._result_field()
+        if field is None:
+            field = result_field or next(iter(steps[0].fields))
+        if field not in steps[0].fields:
+            raise InputError(f"field {field!r} was not recorded; recorded: {', '.join(steps[0].fields)}")
+        rows = []
+        for s in steps:
+            ids = s.sample_ids if s.sample_ids is not None else tuple(range(s.fields[field].shape[0]))
+            if sample not in ids:
+                if s is steps[0]:
+                    raise InputError(f"sample {sample} out of range: the batch has {len(ids)} samples")
+                break  # pruned away here: its frames end
+            rows.append((s, ids.index(sample)))
+        ended = len(rows) < len(steps)
+        can_paste = (field == result_field and self.cfg is not None and self.cfg.pastes_background
+                     and self.init_image is not None and self.mask is not None and not ended)
+        if final_paste is None:
+            final_paste = can_paste
+        elif final_paste and not can_paste:
+            raise InputError(
+                f"cannot paste the background into the last frame of {field!r}: that needs the x̂0 the result "
+                "is made from (record 'pred_x0_guided'), a run with enforce_background, the input and the mask "
+                "(recorded from bl.edit / BlendedSampler), and a sample that was not pruned")
+        images, captions = [], []
+        for k, (s, row) in enumerate(rows):
+            x = s.fields[field][row:row + 1]
+            text = s.label
+            if final_paste and k == len(rows) - 1:
+                mask = self.mask[sample:sample + 1] if self.mask.shape[0] > 1 else self.mask
+                x = paste_background(x.float(), self.init_image, mask)
+                text += " · result"
+            if field == "grad":
+                images.append(grad_heatmap(x[0]))
+            else:
+                images.append(to_uint8(x))
+            captions.append(text if label else "")
+        return captioned_frames(images, captions, scale=scale)
+
+    def to_video(self, path, field: str | None = None, sample: int = 0, iteration: int | None = None, *,
+                 fps: float = 8, final_paste: bool | None = None, label: bool = True,
+                 scale: int | None = None) -> Path:
+        """Write one field of one sample over the recorded steps as an animation, one frame per step
+        (the format follows the suffix: .gif, .apng/.png and .webp lossless, .mp4 with imageio; see
+        :mod:`blendlab.video`). Arguments as :meth:`frames`. Atomic; returns the path."""
+        from .video import write_video
+
+        return write_video(path, self.frames(field, sample, iteration, final_paste=final_paste, label=label,
+                                             scale=scale), fps=fps)
+
+    def to_gif(self, path, field: str | None = None, sample: int = 0, iteration: int | None = None,
+               **kwargs) -> Path:
+        """:meth:`to_video` to a ``.gif`` (PIL; at most 256 colours per frame)."""
+        return self.to_video(_suffixed(path, ".gif"), field, sample, iteration, **kwargs)
+
+    def to_mp4(self, path, field: str | None = None, sample: int = 0, iteration: int | None = None,
+               **kwargs) -> Path:
+        """:meth:`to_video` to an ``.mp4`` (needs ``pip install "imageio[ffmpeg]"``)."""
+        return self.to_video(_suffixed(path, ".mp4"), field, sample, iteration, **kwargs)
+
+
+def _suffixed(path, suffix: str) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{path.name!r} does not end in {suffix}; name the file *{suffix} or use to_video()")
+    return path
 
 
 def load_trajectory(path, *, lazy: bool = True) -> Recorder:

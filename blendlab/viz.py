@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure as _MplFigure
 
 from .errors import InputError
-from .images import to_rgb01
+from .images import grad_magnitude, to_rgb01  # grad_magnitude: re-exported
 from .masks import paste_background  # noqa: F401  (re-exported: used by the lessons)
 from .trajectory import steps_of
 
@@ -96,16 +96,6 @@ def to_rgb(image) -> np.ndarray:
             "index a batch first (images[i])"
         )
     return to_rgb01(image)
-
-
-def grad_magnitude(grad: torch.Tensor) -> np.ndarray:
-    """``(3, H, W)`` (or ``(1, 3, H, W)``) gradient -> ``(H, W)`` float32 array of ‖g‖₂ over channels."""
-    g = grad.detach()
-    if g.dim() == 4 and g.shape[0] == 1:
-        g = g[0]
-    if g.dim() != 3:
-        raise InputError(f"expected one gradient (3, H, W), got shape {tuple(grad.shape)}")
-    return g.float().norm(dim=0).cpu().numpy()
 
 
 def _as_list(images) -> list:

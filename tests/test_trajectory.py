@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import sys
 import zipfile
 
 import numpy as np
@@ -277,3 +278,74 @@ def test_step_distances_errors(runs):
         step_distances(runs["blend"], runs["no_blend"], sample=2)
     with pytest.raises(bl.InputError, match="no steps"):
         step_distances(bl.Recorder(), runs["blend"])
+
+
+# -- videos -------------------------------------------------------------------------------------
+def frames_of(path):
+    im = Image.open(path)
+    out = []
+    for k in range(im.n_frames):
+        im.seek(k)
+        out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def test_gif_has_one_frame_per_recorded_step(runs, tmp_path, tiny, image, mask):
+    rec = runs["blend"]
+    path = rec.to_gif(tmp_path / "x0.gif", sample=1, iteration=1)
+    assert Image.open(path).n_frames == 8
+    thinned = bl.Recorder(every=3, fields=("pred_x0",))
+    bl.edit(tiny, image, mask, fast_cfg(), hooks=[thinned], progress=False)
+    assert Image.open(thinned.to_gif(tmp_path / "thin.gif")).n_frames == len(thinned.steps) == 4
+    # frames: the image enlarged over a caption band
+    frame = frames_of(path)[0]
+    assert frame.shape[1] == 32 * 5 and frame.shape[0] > 32 * 5
+
+
+def test_lossless_video_frames_are_the_recorded_images_and_end_on_the_result(runs, tmp_path):
+    rec, result = runs["blend"], runs["result"]
+    frames = frames_of(rec.to_video(tmp_path / "x0.apng", sample=0, iteration=1))
+    steps = [s for s in rec.steps if s.iteration == 1]
+    assert len(frames) == len(steps)
+    for frame, s in zip(frames[:-1], steps):
+        np.testing.assert_array_equal(frame[:160:5, ::5], bl.images.to_uint8(s.fields["pred_x0_guided"][0]))
+    last = frames[-1][:160:5, ::5].astype(int)
+    assert np.abs(last - bl.images.to_uint8(result.images[2])).max() <= 1  # iteration 1, sample 0
+    # without the paste, the last frame is the raw x̂0 (it differs outside the mask)
+    raw = frames_of(rec.to_video(tmp_path / "raw.apng", sample=0, iteration=1, final_paste=False))[-1]
+    np.testing.assert_array_equal(raw[:160:5, ::5], bl.images.to_uint8(steps[-1].fields["pred_x0_guided"][0]))
+    assert not np.array_equal(raw, frames[-1])
+
+
+def test_video_of_a_loaded_recording_and_other_fields(runs, tmp_path):
+    loaded = bl.load_trajectory(runs["blend"].save(tmp_path / "run.npz"))
+    a = frames_of(loaded.to_video(tmp_path / "a.webp", field="grad"))
+    b = frames_of(runs["blend"].to_video(tmp_path / "b.apng", field="grad"))
+    assert len(a) == len(b) == 8 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_video_errors(runs, tmp_path, monkeypatch):
+    rec = runs["blend"]
+    with pytest.raises(bl.InputError, match="video format"):
+        rec.to_video(tmp_path / "x.avi")
+    with pytest.raises(bl.InputError, match="does not end in .gif"):
+        rec.to_gif(tmp_path / "x.png")
+    with pytest.raises(bl.InputError, match="'fg' was not recorded"):
+        rec.to_gif(tmp_path / "x.gif", field="fg")
+    with pytest.raises(bl.InputError, match="sample 5 out of range"):
+        rec.to_gif(tmp_path / "x.gif", sample=5)
+    with pytest.raises(bl.InputError, match="cannot paste the background"):
+        rec.to_gif(tmp_path / "x.gif", field="x_t", final_paste=True)
+    monkeypatch.setitem(sys.modules, "imageio", None)
+    monkeypatch.setitem(sys.modules, "imageio.v3", None)
+    with pytest.raises(bl.InputError, match=r'pip install "imageio\[ffmpeg\]"'):
+        rec.to_mp4(tmp_path / "x.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mp4_when_imageio_is_installed(runs, tmp_path):
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("imageio_ffmpeg")
+    path = runs["blend"].to_mp4(tmp_path / "x.mp4")
+    frames = list(iio.imiter(path))
+    assert len(frames) == 8 and frames[0].shape[0] % 16 == frames[0].shape[1] % 16 == 0

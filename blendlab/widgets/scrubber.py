@@ -12,7 +12,7 @@ from PIL import Image
 from ..errors import InputError
 from ..images import load_image
 
-from ..images import to_uint8
+from ..images import grad_heatmap, to_uint8
 from ._common import _png, _enlarge
 
 _FIELD_LABELS = {
@@ -169,14 +169,7 @@ class StepScrubber:
             return to_uint8(F.interpolate(self._init.float(), size=tuple(size), mode="bilinear",
                                         antialias=True, align_corners=False)[0])
         if field == "grad":
-            from matplotlib import colormaps
-
-            from ..viz import grad_magnitude
-
-            mag = grad_magnitude(step.fields["grad"][sample])
-            top = float(mag.max())
-            mag = (mag / top) if top > 0 else mag
-            return (colormaps["magma"](mag)[..., :3] * 255 + 0.5).astype(np.uint8)
+            return grad_heatmap(step.fields["grad"][sample])
         if field == "mask":
             base = to_uint8(step.fields["x_prev"][sample]).astype(np.float32)
             m = self._mask.float()
