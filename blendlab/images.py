@@ -37,12 +37,20 @@ __all__ = [
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def existing_file(path: str | os.PathLike, missing: str, folder: str) -> Path:
+    """``path`` as a Path if it is a file; else FileNotFoundError(``missing``) or, for a folder,
+    InputError(``folder``). ``{path}`` in either message is filled in."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise FileNotFoundError(missing.format(path=path))
     if path.is_dir():
-        raise InputError(f"{path} is a folder; pass the path of an image file (PNG or JPEG)")
+        raise InputError(folder.format(path=path))
+    return path
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = existing_file(path, "image file not found: {path}",
+                         "{path} is a folder; pass the path of an image file (PNG or JPEG)")
     try:
         with Image.open(path) as im:
             im.load()

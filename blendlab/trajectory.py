@@ -120,7 +120,11 @@ def write_trajectory(path, *, steps, mask, init_image, cfg, preset, settings: di
         **extra,
         "steps": step_meta,
     }
-    text = json.dumps(meta, indent=1)
+    try:
+        text = json.dumps(meta, indent=1)
+    except TypeError as exc:  # e.g. a tensor put into an EditConfig field
+        raise InputError(f"the recording's settings cannot be written as JSON ({exc}); EditConfig fields "
+                         "must be numbers, strings, booleans or None") from None
 
     def write(tmp):
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -270,11 +274,10 @@ def read_trajectory(path, lazy: bool = True) -> dict:
     missing file and :class:`TrajectoryError` for a file that is truncated, corrupt, another format
     or a newer format version.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no trajectory file at {path}; save one with recorder.save(path)")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; pass the path of a file written by recorder.save")
+    from .images import existing_file
+
+    path = existing_file(path, "no trajectory file at {path}; save one with recorder.save(path)",
+                         "{path} is a folder; pass the path of a file written by recorder.save")
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:

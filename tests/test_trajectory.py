@@ -131,9 +131,14 @@ def test_saving_is_atomic(runs, tmp_path, monkeypatch):
     assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["run.npz"]
 
 
-def test_nothing_to_save(tmp_path):
+def test_nothing_to_save_and_unsavable_settings(runs, tmp_path):
     with pytest.raises(bl.InputError, match="no steps"):
         bl.Recorder().save(tmp_path / "x.npz")
+    rec = bl.Recorder()
+    rec.steps, rec.cfg = runs["blend"].steps, runs["cfg"].replace(init_image=torch.zeros(1))
+    with pytest.raises(bl.InputError, match="cannot be written as JSON"):
+        rec.save(tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []
 
 
 # -- damaged and foreign files ------------------------------------------------------------------

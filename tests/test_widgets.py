@@ -227,16 +227,23 @@ def test_overlay_is_drawn_from_the_mask_by_dirty_rectangles(painter):
 
 
 # -- StepScrubber -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def recording():
+SCRUB_CFG = bl.EditConfig(prompt="rock", timestep_respacing="4", skip_timesteps=1, batch_size=2,
+                          iterations_num=2, aug_num=1, seed=3)
+
+
+def recorded_edit(cfg):
+    """A tiny edit of the "shapes" image in a centred box, recorded: (recorder, image)."""
     models = bl.load_models("tiny", device="cpu")
     image = bl.sample_image("shapes", size=models.image_size)
     mask = bl.box_mask(models.image_size, (0.25, 0.25, 0.75, 0.75))
-    cfg = bl.EditConfig(prompt="rock", timestep_respacing="4", skip_timesteps=1, batch_size=2,
-                        iterations_num=2, aug_num=1, seed=3)
     rec = bl.Recorder()
     bl.edit(models, image, mask, cfg, hooks=[rec], progress=False)
     return rec, image
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return recorded_edit(SCRUB_CFG)
 
 
 def test_scrubber_slider_changes_info_and_image(recording):
@@ -317,18 +324,11 @@ def test_scrubber_rejects_an_empty_recording():
 
 @pytest.fixture(scope="module")
 def pair_of_runs():
-    """blend vs no blend from the same seed, and a run with half the steps."""
-    models = bl.load_models("tiny", device="cpu")
-    image = bl.sample_image("shapes", size=models.image_size)
-    mask = bl.box_mask(models.image_size, (0.25, 0.25, 0.75, 0.75))
-    cfg = bl.EditConfig(prompt="rock", timestep_respacing="8", skip_timesteps=2, batch_size=2,
-                        iterations_num=1, aug_num=1, seed=3)
-    runs = {}
-    for name, c in [("blend", cfg), ("no blend", cfg.replace(local_clip_guided_diffusion=True)),
-                    ("coarse", cfg.replace(timestep_respacing="4", skip_timesteps=1))]:
-        runs[name] = bl.Recorder()
-        bl.edit(models, image, mask, c, hooks=[runs[name]], progress=False)
-    return runs
+    """blend vs no blend from the same seed, and a run with fewer steps."""
+    cfg = SCRUB_CFG.replace(timestep_respacing="8", skip_timesteps=2, iterations_num=1)
+    configs = {"blend": cfg, "no blend": cfg.replace(local_clip_guided_diffusion=True),
+               "coarse": cfg.replace(timestep_respacing="4", skip_timesteps=1)}
+    return {name: recorded_edit(c)[0] for name, c in configs.items()}
 
 
 def test_compare_mode_renders_both_panes_and_the_difference_at_every_step(pair_of_runs):

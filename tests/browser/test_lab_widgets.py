@@ -184,6 +184,18 @@ class Session:
         expect(locator).to_contain_text(re.compile(pattern), timeout=self.ms(cap))
         return locator.inner_text()
 
+    def drag_slider_to_end(self, output) -> None:
+        """Press the mouse on the slider handle in ``output``, drag past the track's right end, release."""
+        handle = output.locator(".widget-slider .noUi-handle")
+        handle.scroll_into_view_if_needed(timeout=self.ms(10))  # running the probe scrolls the page
+        hb = handle.bounding_box()
+        track = output.locator(".widget-slider .noUi-target").bounding_box()
+        assert hb and track and 0 <= hb["y"] < self.page.viewport_size["height"], (hb, track)
+        self.page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+        self.page.mouse.down()
+        self.page.mouse.move(track["x"] + track["width"] + 60, hb["y"] + hb["height"] / 2, steps=15)
+        self.page.mouse.up()
+
     def probe(self, run: int) -> dict:
         """(Re-)run the probe cell (click into it, Ctrl+Enter) and read its JSON line from the page."""
         if run > 1:
@@ -305,14 +317,7 @@ def _run(lab, page, s: Session) -> None:
     state = s.probe(3)
     assert state["slider"] == 1 and state["info"].startswith("step 2/10"), state
 
-    handle.scroll_into_view_if_needed(timeout=s.ms(10))  # running the probe scrolled the page
-    hb = handle.bounding_box()
-    track = scrubber_out.locator(".widget-slider .noUi-target").bounding_box()
-    assert hb and track and 0 <= hb["y"] < page.viewport_size["height"], (hb, track)
-    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 60, hb["y"] + hb["height"] / 2, steps=15)
-    page.mouse.up()
+    s.drag_slider_to_end(scrubber_out)
     s.wait_text(info, r"step 10/10 ·", cap=30)
     page.wait_for_timeout(300)
     img2 = _png_array(image.screenshot(timeout=s.ms(20)))
@@ -343,13 +348,7 @@ def _run(lab, page, s: Session) -> None:
     state = s.probe(5)
     assert state["compare_slider"] == 1 and state["compare_steps"] == [1, 1], state
     assert state["compare_difference"][0] > 0, state  # the runs differ at step 2
-    c_handle.scroll_into_view_if_needed(timeout=s.ms(10))
-    hb = c_handle.bounding_box()
-    track = compare_out.locator(".widget-slider .noUi-target").bounding_box()
-    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 60, hb["y"] + hb["height"] / 2, steps=15)
-    page.mouse.up()
+    s.drag_slider_to_end(compare_out)
     s.wait_text(c_info, r"^blend: step 10/10 ·.*no blend: step 10/10 ·", cap=30)
     page.wait_for_timeout(300)
     s.shot("09-compare-after-drag.png", compare_out)
