@@ -11,7 +11,14 @@ with _warnings.catch_warnings():
     import clip as _clip  # noqa: F401
     import guided_diffusion.nn as _gd_nn  # noqa: F401
 
-from .errors import BlendlabError, CheckpointError, DownloadError, InputError, WeightsNotFoundError
+from .errors import (
+    BlendlabError,
+    CheckpointError,
+    DownloadError,
+    InputError,
+    TrajectoryError,
+    WeightsNotFoundError,
+)
 from .models import Models, load_models
 from .images import load_image, sample_image, save_image, to_pil, to_pil_list
 from .masks import (
@@ -23,7 +30,7 @@ from .masks import (
     load_mask,
 )
 from .sampler import BlendedSampler, EditConfig, EditResult, StepState, edit
-from .hooks import ProgressBar, Recorder
+from .hooks import ProgressBar, Recorder, load_trajectory
 
 __version__ = "0.1.0"
 
@@ -32,6 +39,7 @@ __all__ = [
     "CheckpointError",
     "DownloadError",
     "InputError",
+    "TrajectoryError",
     "WeightsNotFoundError",
     "Models",
     "load_models",
@@ -52,5 +60,6 @@ __all__ = [
     "EditResult",
     "edit",
     "Recorder",
+    "load_trajectory",
     "ProgressBar",
 ]

@@ -36,6 +36,8 @@ PRESET_FOR_SIZE = {256: "256-uncond", 512: "512-cond"}
 
 DEMO_PROMPT = "a red rose"
 
+VIDEO_FORMATS = ("apng", "gif", "webp", "mp4")
+
 
 def _defaults():
     from .sampler import EditConfig
@@ -84,7 +86,8 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
     misc.add_argument("--iterations_num", type=int, default=d["iterations_num"])
     misc.add_argument("--batch_size", type=int, default=d["batch_size"])
     misc.add_argument("--vid", action="store_true", dest="save_video",
-                      help="save an animated GIF of x̂0 over the steps for every sample")
+                      help="save a video of x̂0 over the steps for every sample (every step; the last "
+                           "frame is the saved result); the format is --vid_format")
     misc.add_argument("--export_assets", action="store_true",
                       help="also save the input, the mask and every unranked result in assets/")
     extra = p.add_argument_group("blendlab extras")
@@ -94,6 +97,9 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
     extra.add_argument("--device", type=str, default=None, help="cpu, cuda, cuda:1 (default: --gpu_id if CUDA)")
     extra.add_argument("--unet_path", type=str, default=None, help="use this UNet checkpoint file")
     extra.add_argument("--clip_path", type=str, default=None, help="use this CLIP checkpoint file")
+    extra.add_argument("--vid_format", choices=VIDEO_FORMATS, default=VIDEO_FORMATS[0],
+                       help="format of --vid: apng (lossless animated PNG), gif (at most 256 colours), "
+                            "webp (lossless), mp4 (needs imageio[ffmpeg])")
     extra.add_argument("--no_progress", action="store_true", help="no progress bars")
     extra.add_argument("--no_figures", action="store_true",
                        help="do not write the per-sample source | mask | edited figures")
@@ -164,7 +170,6 @@ def _device(args):
 
 
 def run_edit(args) -> Path:
-    from .hooks import Recorder
     from .images import atomic_write, load_image, save_image
     from .masks import full_mask, load_mask, mask_to_pil
     from .models import load_models
@@ -173,17 +178,18 @@ def run_edit(args) -> Path:
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
         raise _usage(f"--output_file must end in .png, got {cfg.output_file!r}")
+    if cfg.save_video:
+        from .video import check_format
+
+        check_format("." + args.vid_format)  # before any work: e.g. mp4 without imageio
     preset, _ = _preset_and_size(args)
     models = load_models(preset, device=_device(args), unet_path=args.unet_path,
                          clip_path=args.clip_path, progress=not args.no_progress)
     image = load_image(cfg.init_image, size=models.image_size)
     mask = load_mask(cfg.mask, size=models.image_size) if cfg.mask else full_mask(models.image_size)
     out = Path(cfg.output_path)
-    hooks = []
-    recorder = None
-    if cfg.save_video:
-        recorder = Recorder(every=1, fields=("pred_x0",), max_mb=1024)
-        hooks.append(recorder)
+    videos = _IterationVideos(cfg, models.image_size, out, "." + args.vid_format) if cfg.save_video else None
+    hooks = [videos] if videos else []
     result = edit(models, image, mask, cfg, hooks, progress=not args.no_progress)
     paths = result.save_ranked(out / "ranked")
     if not args.no_figures:
@@ -197,8 +203,6 @@ def run_edit(args) -> Path:
             save_image(mask_to_pil(result.mask), assets / cfg.output_file.replace(".png", "_mask.png"))
         for i in range(result.images.shape[0]):
             save_image(result.images[i], assets / result.sample_name(i))
-    if recorder is not None:
-        _save_videos(recorder, result, out)
     summary = {"prompt": cfg.prompt, "preset": models.preset, "reference_ranking": cfg.reference_ranking,
                "ranked": [{"file": str(p), "clip_distance": float(d)}
                           for p, (_, d) in zip(paths, result.ranked)]}
@@ -207,18 +211,30 @@ def run_edit(args) -> Path:
     return out
 
 
-def _save_videos(recorder, result, out: Path) -> None:
-    """An animated GIF of x̂0 over the steps per sample (PIL; the reference wrote AVI with OpenCV)."""
-    from .images import atomic_write, to_pil
+class _IterationVideos:
+    """The ``--vid`` hook: one video per sample of x̂0 over every step, at the model's size.
 
-    b = result.cfg.batch_size
-    for it in range(result.cfg.iterations_num):
-        frames = recorder.field("pred_x0", iteration=it)  # (S, B, 3, h, w)
-        for j in range(b):
-            pil = [to_pil(f[j].float()) for f in frames]
-            name = result.sample_name(it * b + j).replace(".png", ".gif")
-            atomic_write(out / name, lambda tmp, pil=pil: pil[0].save(
-                tmp, format="GIF", save_all=True, append_images=pil[1:], duration=80, loop=0))
+    It records the x̂0 the result is made from (``pred_x0_guided``: DDIM's guided one, DDPM's
+    ``pred_x0``) and, when an iteration ends, writes a video per surviving sample with
+    :meth:`Recorder.to_video` (the last frame has the background pasted as the result has) and drops
+    the frames: memory holds one iteration's frames, and every step is kept.
+    """
+
+    def __init__(self, cfg, image_size: int, out: Path, suffix: str):
+        from .hooks import Recorder
+
+        need_mb = cfg.num_steps * cfg.batch_size * 3 * image_size**2 * 2 / 2**20  # float16 frames
+        self.recorder = Recorder(every=1, fields=("pred_x0_guided",), max_mb=need_mb + 16)
+        self.cfg, self.out, self.suffix = cfg, out, suffix
+        self.paths: list[Path] = []
+
+    def __call__(self, state) -> None:
+        self.recorder(state)
+        if state.index == state.num_steps - 1:
+            for b in state.sample_ids.tolist():
+                name = self.cfg.sample_file(state.iteration, b, self.suffix)
+                self.paths.append(self.recorder.to_video(self.out / name, sample=b, iteration=state.iteration))
+            self.recorder.steps = []
 
 
 def run_demo(args) -> Path:

@@ -26,3 +26,7 @@ class DownloadError(BlendlabError, OSError):
 
 class WeightsNotFoundError(BlendlabError, FileNotFoundError):
     """Weights are neither cached nor downloadable; the message says where to put them."""
+
+
+class TrajectoryError(BlendlabError, ValueError):
+    """A saved trajectory file that is truncated, corrupt, of another format or of a newer version."""

@@ -24,6 +24,9 @@ __all__ = [
     "to_pil_list",
     "to_rgb01",
     "to_uint8",
+    "grad_magnitude",
+    "heatmap",
+    "grad_heatmap",
     "pil_to_tensor",
     "save_image",
     "atomic_write",
@@ -34,12 +37,20 @@ __all__ = [
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def existing_file(path: str | os.PathLike, missing: str, folder: str) -> Path:
+    """``path`` as a Path if it is a file; else FileNotFoundError(``missing``) or, for a folder,
+    InputError(``folder``). ``{path}`` in either message is filled in."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise FileNotFoundError(missing.format(path=path))
     if path.is_dir():
-        raise InputError(f"{path} is a folder; pass the path of an image file (PNG or JPEG)")
+        raise InputError(folder.format(path=path))
+    return path
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = existing_file(path, "image file not found: {path}",
+                         "{path} is a folder; pass the path of an image file (PNG or JPEG)")
     try:
         with Image.open(path) as im:
             im.load()
@@ -184,6 +195,32 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     """One image in [-1, 1] -> ``(H, W, C)`` uint8 array (rounded, clamped)."""
     x = _one(image, "to_uint8").detach().float().add(1).div(2).clamp(0, 1).mul(255).round().byte()
     return x.permute(1, 2, 0).cpu().numpy()
+
+
+def grad_magnitude(grad: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` (or ``(1, 3, H, W)``) gradient -> ``(H, W)`` float32 array of ‖g‖₂ over channels."""
+    g = grad.detach()
+    if g.dim() == 4 and g.shape[0] == 1:
+        g = g[0]
+    if g.dim() != 3:
+        raise InputError(f"expected one gradient (3, H, W), got shape {tuple(grad.shape)}")
+    return g.float().norm(dim=0).cpu().numpy()
+
+
+def heatmap(values, vmax: float | None = None, cmap: str = "magma") -> np.ndarray:
+    """``(H, W)`` non-negative values -> ``(H, W, 3)`` uint8 through a matplotlib colormap: 0 is the
+    lowest colour, ``vmax`` (default: the largest value) the top one. All zeros stay the lowest colour."""
+    from matplotlib import colormaps
+
+    v = np.asarray(values, dtype=np.float32)
+    top = float(v.max()) if vmax is None else float(vmax)
+    v = v / top if top > 0 else np.zeros_like(v)
+    return (colormaps[cmap](np.clip(v, 0, 1))[..., :3] * 255 + 0.5).astype(np.uint8)
+
+
+def grad_heatmap(grad: torch.Tensor) -> np.ndarray:
+    """One gradient -> (H, W, 3) uint8 heatmap of ‖g‖₂ over channels, scaled to its own maximum."""
+    return heatmap(grad_magnitude(grad))
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

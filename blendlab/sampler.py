@@ -143,6 +143,16 @@ class EditConfig:
             or (self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda))
         )
 
+    @property
+    def pastes_background(self) -> bool:
+        """Whether a result is its last x̂0 with the input pasted outside the mask
+        (``enforce_background``, not in ``local_clip_guided_diffusion`` mode), as the reference."""
+        return self.enforce_background and not self.local_clip_guided_diffusion
+
+    def sample_file(self, iteration: int, index: int, suffix: str = ".png") -> str:
+        """Reference file naming of one sample: ``<stem>_i_<iteration>_b_<batch index><suffix>``."""
+        return f"{self.output_file.rsplit('.', 1)[0]}_i_{iteration}_b_{index}{suffix}"
+
     def replace(self, **changes) -> "EditConfig":
         return dataclasses.replace(self, **changes)
 
@@ -153,6 +163,7 @@ class StepState:
 
     Fields:
         index: step number from 0.  t: timestep index in ``sampler.diffusion`` (counts down).
+        timestep: the timestep of the 1000-step schedule that ``t`` stands for (what figures show).
         x_t: input of this step.  pred_x0: x̂0 the UNet predicted from x_t (the loss's input).
         pred_x0_guided: for DDIM the x̂0 after ``condition_score`` (the reference's result);
             the same tensor as pred_x0 for DDPM.
@@ -167,6 +178,9 @@ class StepState:
         sample_ids: (B,) which samples of the initial batch these rows are (changes after pruning).
         kept, prune_scores: at the prune step only: the rows that continue (best first) and every
             row's masked CLIP distance of x̂0 that chose them.
+        init_image: (1, 3, H, W) the input x0 that ``bg`` is noised from.  cfg: the EditConfig.
+        preset: the model preset's name. (These three are context for recorders; the same objects
+            every step, never copies.)
     """
 
     index: int
@@ -188,6 +202,10 @@ class StepState:
     sample_ids: torch.Tensor | None = None
     kept: torch.Tensor | None = None
     prune_scores: torch.Tensor | None = None
+    timestep: int | None = None
+    init_image: torch.Tensor | None = None
+    cfg: EditConfig | None = None
+    preset: str | None = None
 
     @property
     def losses(self) -> dict[str, float]:
@@ -375,7 +393,8 @@ class BlendedSampler:
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
             iteration=self.iteration, loss_tensors=terms,
-            clip_per_sample=per_sample,
+            clip_per_sample=per_sample, timestep=int(diffusion.timestep_map[i]),
+            init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )
 
     def _ddim_update(self, out, x, t, i, grad, model_kwargs):
@@ -399,7 +418,7 @@ class BlendedSampler:
         """The result of a finished trajectory: the last x̂0, with the input pasted outside the mask
         when ``enforce_background`` (and not in local_clip_guided_diffusion mode), as the reference."""
         pred = state.pred_x0_guided
-        if self.cfg.enforce_background and not self.cfg.local_clip_guided_diffusion:
+        if self.cfg.pastes_background:
             pred = paste_background(pred, self.init_image, state.mask)
         return pred
 
@@ -467,9 +486,8 @@ class EditResult:
 
     def sample_name(self, i: int) -> str:
         """Reference file naming: ``<stem>_i_<iteration>_b_<batch index>.png``."""
-        stem = self.cfg.output_file.rsplit(".", 1)[0]
         it, b = self.sample_ids[i] if self.sample_ids else divmod(i, self.cfg.batch_size)
-        return f"{stem}_i_{it}_b_{b}.png"
+        return self.cfg.sample_file(it, b)
 
     def rank_by(self, metric: str = "masked_clip") -> list:
         """``[(PIL.Image, score), ...]`` best first under another ranking metric

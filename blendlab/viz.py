@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure as _MplFigure
 
 from .errors import InputError
-from .images import to_rgb01
+from .images import grad_magnitude, to_rgb01  # grad_magnitude: re-exported
 from .masks import paste_background  # noqa: F401  (re-exported: used by the lessons)
+from .trajectory import abs_difference, pair_steps, steps_of
 
 __all__ = [
     "Figure",
@@ -36,6 +37,7 @@ __all__ = [
     "image_grid",
     "mask_overlay",
     "step_strip",
+    "compare_strips",
     "step_panels",
     "kept_timesteps",
     "noise_schedule",
@@ -55,6 +57,7 @@ __all__ = [
 
 PANEL = 2.0  # inches per image panel
 GRAD_CMAP = "magma"
+DIFF_CMAP = "viridis"
 MASK_COLOR = (1.0, 0.16, 0.16)
 OUTLINE_COLOR = (1.0, 0.9, 0.0)
 #: The six views of one reverse step, in the order :func:`step_panels` draws them.
@@ -98,16 +101,6 @@ def to_rgb(image) -> np.ndarray:
             "index a batch first (images[i])"
         )
     return to_rgb01(image)
-
-
-def grad_magnitude(grad: torch.Tensor) -> np.ndarray:
-    """``(3, H, W)`` (or ``(1, 3, H, W)``) gradient -> ``(H, W)`` float32 array of ‖g‖₂ over channels."""
-    g = grad.detach()
-    if g.dim() == 4 and g.shape[0] == 1:
-        g = g[0]
-    if g.dim() != 3:
-        raise InputError(f"expected one gradient (3, H, W), got shape {tuple(grad.shape)}")
-    return g.float().norm(dim=0).cpu().numpy()
 
 
 def _as_list(images) -> list:
@@ -210,20 +203,6 @@ def mask_overlay(image, mask, color=MASK_COLOR, alpha: float = 0.4, title: str |
 
 
 # -- recorded trajectories ----------------------------------------------------------------------
-def _recorded(recorder, iteration: int | None):
-    steps = list(getattr(recorder, "steps", []))
-    if not steps:
-        raise InputError(
-            "the recorder has no steps: pass it as a hook (bl.edit(..., hooks=[recorder]) or "
-            "sampler.steps(hooks=[recorder])) and run the edit first"
-        )
-    it = steps[0].iteration if iteration is None else iteration
-    chosen = [s for s in steps if s.iteration == it]
-    if not chosen:
-        raise InputError(f"iteration {iteration} was not recorded; recorded: {sorted({s.iteration for s in steps})}")
-    return chosen
-
-
 def _pick(steps: list, max_steps: int | None) -> list:
     """At most ``max_steps`` evenly spaced steps, always the first and the last."""
     if max_steps is None or len(steps) <= max_steps:
@@ -256,23 +235,67 @@ def step_strip(recorder, field: str = "pred_x0", sample: int = 0, iteration: int
         max_steps: at most this many evenly spaced steps (the first and the last always).
     """
     rows = dict(recorder) if isinstance(recorder, Mapping) else {None: recorder}
-    picked = {label: _pick(_recorded(rec, iteration), max_steps) for label, rec in rows.items()}
-    ncols = max(len(s) for s in picked.values())
-    fig = Figure(figsize=(panel * ncols, (panel + 0.45) * len(rows)), layout="constrained")
-    for r, (label, steps) in enumerate(picked.items()):
+    picked = {label: _pick(steps_of(rec, iteration), max_steps) for label, rec in rows.items()}
+    fig, _ = _strip_rows(picked, field, sample, panel)
+    fig.suptitle(LABELS.get(field, field) + " over the reverse steps", fontsize=10)
+    return fig
+
+
+def _step_title(step) -> str:
+    second = f"t={step.timestep}" if step.timestep is not None else r"$\bar\alpha$" + f"={step.alpha_bar:.3f}"
+    return f"step {step.index + 1}/{step.num_steps}\n{second}"
+
+
+def _strip_rows(rows: Mapping, field: str, sample: int, panel: float, extra_rows: int = 0):
+    """One row of panels per ``label -> steps``; returns the figure and the grid's shape."""
+    ncols = max(len(s) for s in rows.values())
+    nrows = len(rows) + extra_rows
+    fig = Figure(figsize=(panel * ncols + 0.6 * bool(extra_rows), (panel + 0.45) * nrows), layout="constrained")
+    for r, (label, steps) in enumerate(rows.items()):
         for c, step in enumerate(steps):
-            ax = fig.add_subplot(len(rows), ncols, r * ncols + c + 1)
+            ax = fig.add_subplot(nrows, ncols, r * ncols + c + 1)
             value = _field(step, field)
             if not 0 <= sample < value.shape[0]:
                 raise InputError(f"sample {sample} out of range: step {step.index} holds {value.shape[0]} images")
-            title = f"step {step.index + 1}/{step.num_steps}\n" + r"$\bar\alpha$" + f"={step.alpha_bar:.3f}"
             if field == "grad":
-                _show_grad(ax, value[sample], title, fontsize=8)
+                _show_grad(ax, value[sample], _step_title(step), fontsize=8)
             else:
-                _show(ax, value[sample], title, fontsize=8)
+                _show(ax, value[sample], _step_title(step), fontsize=8)
             if c == 0 and label is not None:
                 ax.set_ylabel(str(label), fontsize=9)
-    fig.suptitle(LABELS.get(field, field) + " over the reverse steps", fontsize=10)
+    return fig, (nrows, ncols)
+
+
+def compare_strips(rec_a, rec_b, field: str = "pred_x0", sample: int = 0, labels=("a", "b"),
+                   iteration: int | None = None, max_steps: int | None = 8, sync: str = "auto",
+                   diff: bool = False, panel: float = 1.6) -> Figure:
+    """Two recordings row above row at the same steps: a static figure for slides and papers.
+
+    Columns are evenly spaced steps of ``rec_a`` (at most ``max_steps``; the first and the last
+    always); under each, the step of ``rec_b`` paired with it — the same step index, or the nearest
+    timestep when the step counts differ (``sync``, see :func:`blendlab.trajectory.pair_steps`).
+    Every panel is titled with its own step and t. ``diff=True`` adds a third row: the per-pixel
+    ``|a − b|`` (mean over channels) on one colour scale for the whole row, with a colour bar.
+    """
+    if len(labels) != 2:
+        raise InputError(f"labels must be two names, e.g. ('blend', 'no blend'); got {labels!r}")
+    pairs, used = pair_steps(_pick(steps_of(rec_a, iteration), max_steps), steps_of(rec_b, iteration), sync)
+    rows = {str(labels[0]): [a for a, _ in pairs], str(labels[1]): [b for _, b in pairs]}
+    fig, (nrows, ncols) = _strip_rows(rows, field, sample, panel, extra_rows=int(diff))
+    if diff:
+        maps = [abs_difference(_field(a, field)[sample], _field(b, field)[sample]).numpy() for a, b in pairs]
+        vmax = max(max(float(m.max()) for m in maps), 1e-12)
+        for c, m in enumerate(maps):
+            ax = fig.add_subplot(nrows, ncols, 2 * ncols + c + 1)
+            im = ax.imshow(m, cmap=DIFF_CMAP, vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"max {float(m.max()):.2g}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("|a − b|", fontsize=9)
+        fig.colorbar(im, ax=fig.axes[-ncols:], shrink=0.9, label="|a − b|")
+    what = "same step" if used == "step" else "nearest timestep"
+    fig.suptitle(f"{LABELS.get(field, field)}: {labels[0]} (top) vs {labels[1]} ({what})", fontsize=10)
     return fig
 
 
@@ -316,19 +339,40 @@ def step_panels(step, sample: int = 0, mask=None, panel: float = 2.0) -> Figure:
 
 
 def loss_curves(curves, term: str | None = None, log: bool = False, title: str | None = None,
-                ylabel: str | None = None) -> Figure:
-    """Loss per step. ``curves`` is a Recorder, or ``{label: Recorder or sequence of floats}``.
+                ylabel: str | None = None, x: str = "step") -> Figure:
+    """Loss per step, several recordings on one axis.
 
-    For a Recorder every loss term it saw is drawn (only ``term`` when given), one line per term and
-    iteration; x is the step number. A sequence is drawn as one value per step (any per-step
-    measure, e.g. :func:`background_drift` of recorded x̂0).
+    ``curves`` is a Recorder, or ``{label: Recorder, StepDistances or sequence of floats}``. For a
+    Recorder every loss term it saw is drawn (only ``term`` when given), one line per term and
+    iteration. A :class:`blendlab.trajectory.StepDistances` is drawn as its mean ``|a − b|`` per step;
+    a sequence as one value per step (any per-step measure, e.g. :func:`background_drift` of
+    recorded x̂0).
+
+    ``x="step"``: the 1-based step number. ``x="t"``: the timestep of the 1000-step schedule (from high
+    to low, left to right), which lines up runs with different step counts or ``skip_timesteps``;
+    sequences have no timesteps and need ``x="step"``.
     """
+    from .trajectory import StepDistances
+
+    if x not in ("step", "t"):
+        raise InputError(f'x must be "step" or "t", got {x!r}')
+
+    def where(step):
+        if x == "step":
+            return step.index + 1
+        if step.timestep is None:
+            raise InputError('a recording has no timesteps (made before blendlab recorded them); use x="step"')
+        return step.timestep
+
     items = dict(curves) if isinstance(curves, Mapping) else {None: curves}
     fig = Figure(figsize=(6.0, 3.2), layout="constrained")
     ax = fig.add_subplot()
     drawn = 0
     for label, src in items.items():
-        if hasattr(src, "steps"):
+        if isinstance(src, StepDistances):
+            ax.plot([where(a) for a, _ in src.pairs], src.mean, marker="o", markersize=3, label=str(label))
+            drawn += 1
+        elif hasattr(src, "steps"):
             steps = list(src.steps)
             if not steps:
                 raise InputError("a recorder has no steps: run the edit with it as a hook first")
@@ -338,7 +382,7 @@ def loss_curves(curves, term: str | None = None, log: bool = False, title: str |
                 raise InputError(f"loss term {term!r} was not recorded; recorded terms: {', '.join(seen)}")
             for it in sorted({s.iteration for s in steps}):
                 for name in terms:
-                    pts = [(s.index + 1, s.losses[name]) for s in steps if s.iteration == it and name in s.losses]
+                    pts = [(where(s), s.losses[name]) for s in steps if s.iteration == it and name in s.losses]
                     if not pts:
                         continue
                     parts = [p for p in (label, name if len(terms) > 1 or label is None else None,
@@ -346,12 +390,16 @@ def loss_curves(curves, term: str | None = None, log: bool = False, title: str |
                     ax.plot(*zip(*pts), marker="o", markersize=3, label=" · ".join(map(str, parts)))
                     drawn += 1
         else:
+            if x != "step":
+                raise InputError(f'{label!r} is a plain sequence without timesteps: use x="step"')
             ys = [float(v) for v in src]
             ax.plot(range(1, len(ys) + 1), ys, marker="o", markersize=3, label=str(label))
             drawn += 1
     if not drawn:
         raise InputError("no losses to draw: the run was unguided (empty prompt) or recorded no steps")
-    ax.set_xlabel("step")
+    ax.set_xlabel("step" if x == "step" else "timestep t")
+    if x == "t":
+        ax.invert_xaxis()  # the reverse process runs from high t to low t
     ax.set_ylabel(ylabel or term or "loss")
     if log:
         ax.set_yscale("log")

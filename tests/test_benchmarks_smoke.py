@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
 
-from benchmarks import bench_speed, flops  # noqa: E402
+from benchmarks import bench_speed, bench_trajectory, flops  # noqa: E402
 from benchmarks.reference_loop import ReferenceSampler, reference_trainable  # noqa: E402
 
 import blendlab as bl  # noqa: E402
@@ -131,3 +131,13 @@ def test_flop_model_counts_the_extra_forward_of_the_reference(setup):
     assert p["steps_before_prune"] == 3 and p["ratio"] == pytest.approx((64 * 3 + 8 * 7) / 640)
     roof = flops.roofline(65e12, gpus={"T4": 65.0})
     assert roof["T4"]["s_per_sample"] == pytest.approx(1.0) and roof["T4"]["s_per_64"] == pytest.approx(64.0)
+
+
+def test_trajectory_benchmark_quick_run_reports_every_figure(tmp_path, capsys):
+    res = bench_trajectory.main(["--quick", "--out", str(tmp_path / "t.json")])
+    assert (res["steps"], res["batch"], res["size"]) == (8, 2, 32)
+    assert set(res["median"]) == {"save_s", "load_lazy_s", "load_eager_s", "read_all_lazy_s", "gif_s", "apng_s"}
+    assert res["file_mb"] >= res["recorded_mb"] > 0
+    assert json.loads((tmp_path / "t.json").read_text())["machine"]["cores"] >= 1
+    out = capsys.readouterr().out
+    assert "target save < 2 s" in out and "indicative only" in out

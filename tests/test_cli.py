@@ -43,14 +43,48 @@ def test_edit_end_to_end(files):
     assert Image.open(ranked[0]).size == (32, 32)
     assets = {p.name for p in (out / "assets").iterdir()}
     assert {"output.png", "output_mask.png", "output_i_0_b_0.png", "output_i_0_b_1.png"} <= assets
-    gif = Image.open(out / "output_i_0_b_0.gif")
-    assert gif.n_frames == 6  # one frame per step (10 respaced - 4 skipped)
+    video = Image.open(out / "output_i_0_b_0.apng")
+    assert video.n_frames == 6  # one frame per step (10 respaced - 4 skipped)
     assert (files / "img.png").read_bytes() == before  # input untouched
     # outside the mask the result is the (resized) input: enforce_background
     result = bl.load_image(ranked[0])
     mask = bl.load_mask(files / "mask.png", size=32)
     image = bl.load_image(files / "img.png", size=32)
     assert torch.allclose(result * (1 - mask), image * (1 - mask), atol=1 / 127.5 + 1e-6)
+
+
+def last_frame(path, size=32):
+    """The image part of a video's last frame (frames are the image enlarged k x over a caption band)."""
+    video = Image.open(path)
+    video.seek(video.n_frames - 1)
+    frame = np.asarray(video.convert("RGB"))
+    k = frame.shape[1] // size
+    return video.n_frames, frame[:size * k:k, ::k]
+
+
+@pytest.mark.parametrize("extra", [[], ["--ddim"], ["--no_enforce_background"], ["--invert_mask"]],
+                         ids=["ddpm", "ddim", "no-paste", "inverted"])
+def test_vid_keeps_every_step_and_ends_on_the_saved_result(files, extra):
+    out = files / "out"
+    assert main(["edit", "-p", "rock", "-i", str(files / "img.png"), "--mask", str(files / "mask.png"),
+                 "--output_path", str(out), "--export_assets", "--vid", *FAST, *extra]) == 0
+    for b in (0, 1):
+        n, last = last_frame(out / f"output_i_0_b_{b}.apng")
+        saved = np.asarray(Image.open(out / "assets" / f"output_i_0_b_{b}.png").convert("RGB"))
+        assert n == 6
+        assert np.abs(last.astype(int) - saved).max() <= 1  # float16 frames: within uint8 rounding
+
+
+def test_vid_formats(files, monkeypatch, capsys):
+    out = files / "out"
+    args = ["edit", "-p", "rock", "-i", str(files / "img.png"), "--output_path", str(out), "--vid", *FAST]
+    assert main([*args, "--vid_format", "gif"]) == 0
+    assert Image.open(out / "output_i_0_b_1.gif").n_frames == 6
+    monkeypatch.setitem(sys.modules, "imageio", None)  # as if imageio were not installed
+    monkeypatch.setitem(sys.modules, "imageio.v3", None)
+    assert main([*args, "--output_path", str(files / "mp4"), "--vid_format", "mp4"]) == 1
+    assert 'pip install "imageio[ffmpeg]"' in capsys.readouterr().err
+    assert not (files / "mp4").exists()  # refused before any work
 
 
 def test_demo_end_to_end(tmp_path):

@@ -17,6 +17,7 @@ from blendlab import viz
 from blendlab.guidance import ExtendingAugmentations
 from blendlab.masks import erode_mask
 from blendlab.sampler import create_diffusion
+from blendlab.trajectory import step_distances
 
 from _fast import fast_cfg
 
@@ -230,6 +231,74 @@ def test_loss_curves_plot_the_recorded_losses(run):
     assert list(fig.axes[0].get_lines()[1].get_ydata()) == [3.0, 2.0, 1.0]
     with pytest.raises(bl.InputError, match="'lpips' was not recorded"):
         viz.loss_curves(rec, term="lpips")
+
+
+@pytest.fixture(scope="module")
+def other_runs(tiny, run):
+    """The run without blending (same seed), and one with half as many steps."""
+    _, _, cfg = run
+    image = bl.sample_image("grace_hopper", size=tiny.image_size)
+    mask = bl.box_mask(tiny.image_size, (0.25, 0.25, 0.75, 0.75))
+    out = {}
+    for name, c in [("no blend", cfg.replace(local_clip_guided_diffusion=True)),
+                    ("coarse", cfg.replace(timestep_respacing="6", skip_timesteps=2))]:
+        out[name] = bl.Recorder(dtype=torch.float32)
+        bl.edit(tiny, image, mask, c, hooks=[out[name]], progress=False)
+    return out
+
+
+def test_compare_strips_draws_both_runs_at_the_paired_steps(run, other_runs):
+    _, rec, _ = run
+    other = other_runs["no blend"]
+    fig = viz.compare_strips(rec, other, field="x_prev", sample=1, labels=("blend", "no blend"), max_steps=4)
+    arrs = images_of(fig)
+    assert len(arrs) == 8  # two rows of four
+    picked = [0, 2, 5, 7]  # evenly spaced over 8 steps, the first and the last always
+    for c, k in enumerate(picked):
+        np.testing.assert_array_equal(arrs[c], rgb(rec.steps[k].fields["x_prev"][1]))
+        np.testing.assert_array_equal(arrs[4 + c], rgb(other.steps[k].fields["x_prev"][1]))
+        assert fig.axes[c].get_title() == f"step {k + 1}/8\nt={rec.steps[k].timestep}"
+    assert fig.axes[0].get_ylabel() == "blend" and fig.axes[4].get_ylabel() == "no blend"
+    # with a difference row on one colour scale and a colour bar
+    fig = viz.compare_strips(rec, other, field="x_prev", max_steps=4, diff=True)
+    diffs = [np.asarray(ax.get_images()[0].get_array()) for ax in fig.axes[8:12]]
+    for d, k in zip(diffs, picked):
+        want = (rec.steps[k].fields["x_prev"][0] - other.steps[k].fields["x_prev"][0]).abs().mean(0).numpy()
+        np.testing.assert_allclose(d, want, rtol=1e-6)
+    assert len({ax.get_images()[0].get_clim() for ax in fig.axes[8:12]}) == 1
+    assert len(fig.axes) == 13  # 12 panels and the colour bar
+
+
+def test_compare_strips_with_itself_and_across_step_counts(run, other_runs):
+    _, rec, _ = run
+    fig = viz.compare_strips(rec, rec, diff=True, max_steps=3)
+    assert all(float(np.max(ax.get_images()[0].get_array())) == 0 for ax in fig.axes[6:9])
+    coarse = other_runs["coarse"]
+    fig = viz.compare_strips(rec, coarse, field="pred_x0", max_steps=None)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 16 and "nearest timestep" in fig.get_suptitle()
+    for k, s in enumerate(rec.steps):
+        nearest = min(coarse.steps, key=lambda c: abs(c.timestep - s.timestep))
+        assert titles[8 + k] == f"step {nearest.index + 1}/4\nt={nearest.timestep}"
+    with pytest.raises(bl.InputError, match="two names"):
+        viz.compare_strips(rec, rec, labels=("a",))
+
+
+def test_loss_curves_of_several_runs_on_one_axis_by_step_or_timestep(run, other_runs):
+    _, rec, _ = run
+    coarse = other_runs["coarse"]
+    fig = viz.loss_curves({"fine": rec, "coarse": coarse}, term="clip", x="t")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["fine"].get_xdata()) == [s.timestep for s in rec.steps]
+    assert list(lines["coarse"].get_xdata()) == [s.timestep for s in coarse.steps]
+    assert ax.xaxis_inverted() and ax.get_xlabel() == "timestep t"
+    d = step_distances(rec, other_runs["no blend"], "x_t")
+    fig = viz.loss_curves({"|a − b| of x_t": d}, ylabel="mean |a − b|")
+    line = fig.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == list(range(1, 9)) and list(line.get_ydata()) == d.mean
+    with pytest.raises(bl.InputError, match='use x="step"'):
+        viz.loss_curves({"list": [1.0, 2.0]}, x="t")
 
 
 def test_loss_curves_of_an_unguided_run_explain(tiny, image, mask):

@@ -227,16 +227,23 @@ def test_overlay_is_drawn_from_the_mask_by_dirty_rectangles(painter):
 
 
 # -- StepScrubber -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def recording():
+SCRUB_CFG = bl.EditConfig(prompt="rock", timestep_respacing="4", skip_timesteps=1, batch_size=2,
+                          iterations_num=2, aug_num=1, seed=3)
+
+
+def recorded_edit(cfg):
+    """A tiny edit of the "shapes" image in a centred box, recorded: (recorder, image)."""
     models = bl.load_models("tiny", device="cpu")
     image = bl.sample_image("shapes", size=models.image_size)
     mask = bl.box_mask(models.image_size, (0.25, 0.25, 0.75, 0.75))
-    cfg = bl.EditConfig(prompt="rock", timestep_respacing="4", skip_timesteps=1, batch_size=2,
-                        iterations_num=2, aug_num=1, seed=3)
     rec = bl.Recorder()
     bl.edit(models, image, mask, cfg, hooks=[rec], progress=False)
     return rec, image
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return recorded_edit(SCRUB_CFG)
 
 
 def test_scrubber_slider_changes_info_and_image(recording):
@@ -247,7 +254,7 @@ def test_scrubber_slider_changes_info_and_image(recording):
     s.slider.value = 2
     step = rec.steps[2]
     assert s.info != first_info and s.image.value != first
-    assert f"step 3/3" in s.info and f"t = {step.t}" in s.info and f"{step.alpha_bar:.4f}" in s.info
+    assert f"step 3/3" in s.info and f"t = {step.timestep}" in s.info and f"{step.alpha_bar:.4f}" in s.info
     assert f"clip loss = {step.losses['clip']:.4g}" in s.info
     assert s.current_image().size == (256, 256)  # 32 px enlarged x8, NEAREST
     assert s.step is step
@@ -313,6 +320,79 @@ def test_play_widget_is_linked_to_the_slider(recording):
 def test_scrubber_rejects_an_empty_recording():
     with pytest.raises(bl.InputError, match="hook"):
         StepScrubber(bl.Recorder())
+
+
+@pytest.fixture(scope="module")
+def pair_of_runs():
+    """blend vs no blend from the same seed, and a run with fewer steps."""
+    cfg = SCRUB_CFG.replace(timestep_respacing="8", skip_timesteps=2, iterations_num=1)
+    configs = {"blend": cfg, "no blend": cfg.replace(local_clip_guided_diffusion=True),
+               "coarse": cfg.replace(timestep_respacing="4", skip_timesteps=1)}
+    return {name: recorded_edit(c)[0] for name, c in configs.items()}
+
+
+def test_compare_mode_renders_both_panes_and_the_difference_at_every_step(pair_of_runs):
+    a, b = pair_of_runs["blend"], pair_of_runs["no blend"]
+    s = StepScrubber(a, compare=b, labels=("blend", "no blend"))
+    assert s.sync_used == "step" and s.slider.max == 5
+    names = [v for _, v in s.field.options]
+    assert names[:6] == ["x_t", "pred_x0", "grad", "fg", "bg", "x_prev"] and "mask" in names and "input" in names
+    for field in names:
+        for pos in range(6):
+            s.show(pos, field=field, sample=1)
+            step_a, step_b = s.pair
+            assert step_a is a.steps[pos] and step_b is b.steps[pos]
+            panes = s.current_images()
+            assert list(panes) == ["blend", "no blend", "|a − b|"]
+            assert all(im.size == (256, 256) for im in panes.values())
+            assert s.image_b.value and s.diff_image.value
+            small = np.asarray(panes["no blend"])[::8, ::8]
+            if field in ("x_t", "pred_x0", "x_prev"):
+                assert np.array_equal(small, bl.images.to_uint8(step_b.fields[field][1]))
+                diff = (step_a.fields[field][1].float() - step_b.fields[field][1].float()).abs().mean(0)
+                assert s.difference == pytest.approx((float(diff.max()), float(diff.mean())))
+            assert f"blend: step {pos + 1}/6" in s.info and f"no blend: step {pos + 1}/6" in s.info
+    # x̂0 of the first step is the same in both runs; x_{t-1} already differs (outside the mask)
+    s.show(0, field="pred_x0")
+    assert s.difference == (0.0, 0.0) and "(identical)" in s.diff_scale.value
+    s.show(0, field="x_prev")
+    assert s.difference[0] > 0
+
+
+def test_compare_with_itself_is_zero_at_every_step(pair_of_runs, tmp_path):
+    rec = pair_of_runs["blend"]
+    loaded = bl.load_trajectory(rec.save(tmp_path / "run.npz"))
+    s = StepScrubber(rec, compare=loaded)
+    for pos in range(len(rec.steps)):
+        for field in ("x_t", "grad", "x_prev", "mask", "input"):
+            s.show(pos, field=field)
+            assert s.difference == (0.0, 0.0)
+            assert np.array_equal(np.asarray(s.current_images()["a"]), np.asarray(s.current_images()["b"]))
+
+
+def test_compare_runs_of_different_lengths_by_timestep(pair_of_runs):
+    a, b = pair_of_runs["blend"], pair_of_runs["coarse"]
+    s = StepScrubber(a, compare=b)
+    assert s.sync_used == "timestep" and s.slider.max == 5  # the slider runs over the first recording
+    for pos in range(6):
+        s.show(pos)
+        step_a, step_b = s.pair
+        assert abs(step_a.timestep - step_b.timestep) == min(abs(step_a.timestep - x.timestep) for x in b.steps)
+        assert f"t = {step_b.timestep}" in s.info and "(nearest t)" in s.info
+    s.slider.value = 2  # the slider itself re-renders both panes
+    assert s.pair[0] is a.steps[2]
+
+
+def test_compare_mode_errors(pair_of_runs):
+    a, b = pair_of_runs["blend"], pair_of_runs["no blend"]
+    with pytest.raises(bl.InputError, match="compare="):
+        StepScrubber(a, b)
+    with pytest.raises(bl.InputError, match="compared recording has no steps"):
+        StepScrubber(a, compare=bl.Recorder())
+    with pytest.raises(bl.InputError, match="two names"):
+        StepScrubber(a, compare=b, labels=("x",))
+    with pytest.raises(bl.InputError, match="compare mode"):
+        StepScrubber(a).pair
 
 
 # -- EditorApp ----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 - :class:`MaskPainter`: brush, eraser, rectangle and ellipse on an ipycanvas, with undo/redo;
   ``painter.mask`` is the (1, 1, H, W) {0, 1} mask at the model's resolution.
 - :class:`StepScrubber`: a slider (and a Play button) over the steps a :class:`blendlab.Recorder`
-  kept: x_t, x̂0, |grad|, fg, bg, x_{t-1}, the mask overlay; with t, ᾱ_t and the losses.
+  kept: x_t, x̂0, |grad|, fg, bg, x_{t-1}, the mask overlay; with t, ᾱ_t and the losses. With
+  ``compare=`` two recordings side by side at the same step, and their difference |a − b|.
 - :class:`EditorApp`: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
 
 Pictures reach the browser as PNG bytes (``ipywidgets.Image``) or ``put_image_data`` on a canvas.

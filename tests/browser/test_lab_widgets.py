@@ -9,7 +9,11 @@ all cells from the Run menu, then
    display-to-mask scale — and that the overlay appeared on screen where the stroke went;
 2. presses ArrowRight on the StepScrubber's slider and then drags its handle to the end, and checks
    the info line ("step 1/10" -> "step 2/10" -> "step 10/10"), the picture, and the kernel's
-   ``scrubber.slider.value``.
+   ``scrubber.slider.value``;
+3. in compare mode (``StepScrubber(rec, compare=rec_b, labels=("blend", "no blend"))``: the same edit
+   without blending) presses ArrowRight on its slider and drags it to the end, and checks that the
+   info names both runs at the new step, that all three panes (blend, no blend, |a − b|) changed on
+   screen, and the kernel's slider value and difference.
 
 Screenshots go to $BLENDLAB_BROWSER_ARTIFACTS (default: a pytest tmp dir); their paths are printed
 at the end of the run. See docs/browser-test.md.
@@ -55,7 +59,14 @@ result = bl.edit(models, image, bl.box_mask(models.image_size, (0.25, 0.25, 0.75
                  hooks=[rec], progress=False)
 scrubber = bl.widgets.StepScrubber(rec, init_image=image)
 scrubber""",
-    # 2: the probe: what the kernel holds, as one JSON line
+    # 2: the same edit without blending, compared step by step with the first
+    """\
+rec_b = bl.Recorder()
+bl.edit(models, image, bl.box_mask(models.image_size, (0.25, 0.25, 0.75, 0.75)),
+        cfg.replace(local_clip_guided_diffusion=True), hooks=[rec_b], progress=False)
+compare = bl.widgets.StepScrubber(rec, compare=rec_b, labels=("blend", "no blend"), display_size=128)
+compare""",
+    # 3: the probe: what the kernel holds, as one JSON line
     """\
 _probe_run = globals().get("_probe_run", 0) + 1
 _m = painter.mask[0, 0]
@@ -72,8 +83,15 @@ print("PROBE " + json.dumps({
     "slider": int(scrubber.slider.value),
     "slider_max": int(scrubber.slider.max),
     "info": scrubber.info,
+    "compare_slider": int(compare.slider.value),
+    "compare_info": compare.info,
+    "compare_steps": [compare.pair[0].index, compare.pair[1].index],
+    "compare_difference": list(compare.difference),
 }))""",
 ]
+
+
+PROBE = len(CELLS) - 1  # the probe is the last cell
 
 
 def write_notebook(path: Path) -> None:
@@ -166,12 +184,24 @@ class Session:
         expect(locator).to_contain_text(re.compile(pattern), timeout=self.ms(cap))
         return locator.inner_text()
 
+    def drag_slider_to_end(self, output) -> None:
+        """Press the mouse on the slider handle in ``output``, drag past the track's right end, release."""
+        handle = output.locator(".widget-slider .noUi-handle")
+        handle.scroll_into_view_if_needed(timeout=self.ms(10))  # running the probe scrolls the page
+        hb = handle.bounding_box()
+        track = output.locator(".widget-slider .noUi-target").bounding_box()
+        assert hb and track and 0 <= hb["y"] < self.page.viewport_size["height"], (hb, track)
+        self.page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+        self.page.mouse.down()
+        self.page.mouse.move(track["x"] + track["width"] + 60, hb["y"] + hb["height"] / 2, steps=15)
+        self.page.mouse.up()
+
     def probe(self, run: int) -> dict:
         """(Re-)run the probe cell (click into it, Ctrl+Enter) and read its JSON line from the page."""
         if run > 1:
-            self.cell(2).locator(".jp-InputArea-editor").click(timeout=self.ms(20))
+            self.cell(PROBE).locator(".jp-InputArea-editor").click(timeout=self.ms(20))
             self.page.keyboard.press("Control+Enter")
-        text = self.wait_text(self.output(2), rf'PROBE \{{"run": {run},', cap=60)
+        text = self.wait_text(self.output(PROBE), rf'PROBE \{{"run": {run},', cap=60)
         line = next(ln for ln in text.splitlines() if ln.startswith("PROBE "))
         return json.loads(line[len("PROBE "):])
 
@@ -287,14 +317,7 @@ def _run(lab, page, s: Session) -> None:
     state = s.probe(3)
     assert state["slider"] == 1 and state["info"].startswith("step 2/10"), state
 
-    handle.scroll_into_view_if_needed(timeout=s.ms(10))  # running the probe scrolled the page
-    hb = handle.bounding_box()
-    track = scrubber_out.locator(".widget-slider .noUi-target").bounding_box()
-    assert hb and track and 0 <= hb["y"] < page.viewport_size["height"], (hb, track)
-    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] + 60, hb["y"] + hb["height"] / 2, steps=15)
-    page.mouse.up()
+    s.drag_slider_to_end(scrubber_out)
     s.wait_text(info, r"step 10/10 ·", cap=30)
     page.wait_for_timeout(300)
     img2 = _png_array(image.screenshot(timeout=s.ms(20)))
@@ -303,4 +326,33 @@ def _run(lab, page, s: Session) -> None:
     state = s.probe(4)
     assert state["slider"] == state["slider_max"] == 9 and state["info"].startswith("step 10/10"), state
     assert state["pixels"] == expected_pixels, "scrubbing changed the painter's mask"
-    s.shot("07-lab-final.png")
+
+    # -- compare mode: the same slider moves both runs and their difference --------------------
+    compare_out = s.output(2)
+    c_info = compare_out.locator(".widget-html", has_text=re.compile(r"blend: step \d+/\d+"))
+    s.wait_text(c_info, r"^blend: step 1/10 ·.*no blend: step 1/10 ·", cap=30)
+    panes = compare_out.locator(".widget-image")  # blend, no blend, |a − b|, the colour bar
+    expect(panes).to_have_count(4, timeout=s.ms(10))
+    c_handle = compare_out.locator(".widget-slider .noUi-handle")
+    c_handle.scroll_into_view_if_needed(timeout=s.ms(10))
+    shots0 = [_png_array(panes.nth(k).screenshot(timeout=s.ms(20))) for k in range(3)]
+    s.shot("07-compare-before.png", compare_out)
+    c_handle.focus(timeout=s.ms(10))
+    page.keyboard.press("ArrowRight")
+    s.wait_text(c_info, r"^blend: step 2/10 ·.*no blend: step 2/10 ·", cap=30)
+    page.wait_for_timeout(300)
+    shots1 = [_png_array(panes.nth(k).screenshot(timeout=s.ms(20))) for k in range(3)]
+    s.shot("08-compare-after-arrow.png", compare_out)
+    for name, a, b in zip(("blend", "no blend", "|a - b|"), shots0, shots1):
+        assert a.shape == b.shape and np.abs(b - a).sum(-1).mean() > 1.0, f"the {name} pane did not change"
+    state = s.probe(5)
+    assert state["compare_slider"] == 1 and state["compare_steps"] == [1, 1], state
+    assert state["compare_difference"][0] > 0, state  # the runs differ at step 2
+    s.drag_slider_to_end(compare_out)
+    s.wait_text(c_info, r"^blend: step 10/10 ·.*no blend: step 10/10 ·", cap=30)
+    page.wait_for_timeout(300)
+    s.shot("09-compare-after-drag.png", compare_out)
+    state = s.probe(6)
+    assert state["compare_slider"] == 9 and state["compare_steps"] == [9, 9], state
+    assert state["slider"] == 9, "moving the compare scrubber moved the other one"
+    s.shot("10-lab-final.png")
