@@ -34,7 +34,6 @@ __all__ = ["main", "build_parser", "config_from_args"]
 
 PRESET_FOR_SIZE = {256: "256-uncond", 512: "512-cond"}
 
-DEMO_PROMPT = "a red rose"
 
 VIDEO_FORMATS = ("apng", "gif", "webp", "mp4")
 
@@ -113,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_edit = sub.add_parser("edit", help="edit an image region with a text prompt (reference flags)")
     _add_edit_flags(p_edit, prompt_required=True)
-    p_demo = sub.add_parser("demo", help="a complete offline edit on CPU with the tiny preset")
+    p_demo = sub.add_parser("demo", help="a complete offline edit on CPU in the toy world")
     p_demo.add_argument("--output_path", default="demo_output")
-    p_demo.add_argument("--preset", default="tiny", help="'tiny' (offline) or a real preset")
-    p_demo.add_argument("--prompt", default=DEMO_PROMPT)
+    p_demo.add_argument("--preset", default="toy",
+                        help="'toy' (trained toy world, offline), 'tiny' (random weights) or a real preset")
+    p_demo.add_argument("--prompt", default=None, help="default: the example's ('a red circle' in the toy world)")
     p_demo.add_argument("--no_progress", action="store_true")
     p_dl = sub.add_parser("download", help="fetch the weights of a preset into the cache")
     p_dl.add_argument("--preset", default="256-uncond", help="256-uncond or 512-cond")
@@ -238,31 +238,61 @@ class _IterationVideos:
 
 
 def run_demo(args) -> Path:
-    """Edit the Grace Hopper photo (ships with matplotlib) offline with the tiny preset."""
+    """A complete edit offline: the toy world by default (a toy scene, a mask over its empty right
+    half, "a red circle"), judged by the toy world's independent judge; with a real preset the
+    Grace Hopper photo (ships with matplotlib)."""
+    from .examples import example
     from .hooks import Recorder
-    from .images import save_image, sample_image
-    from .masks import ellipse_mask, mask_to_pil
+    from .images import save_image
+    from .masks import mask_to_pil
     from .models import load_models
+    from .notebook import settings_for
     from .sampler import EditConfig, edit
     from .viz import save_step_strip
 
     models = load_models(args.preset, progress=not args.no_progress)
-    tiny = models.is_tiny
-    cfg = EditConfig(prompt=args.prompt, output_path=args.output_path,
-                     **(dict(timestep_respacing="25", skip_timesteps=10, batch_size=2,
-                             iterations_num=2, aug_num=4) if tiny else {}))
-    image = sample_image("grace_hopper", size=models.image_size)
-    mask = ellipse_mask(models.image_size, center=(0.5, 0.3), radii=(0.22, 0.2))
+    ex = example("insert", models)
+    settings = settings_for(models.preset)
+    if models.is_toy:
+        settings["iterations_num"] = 2  # 8 samples to rank
+    cfg = EditConfig(prompt=args.prompt or ex.prompt, output_path=args.output_path, **settings)
     recorder = Recorder(every=max(1, cfg.num_steps // 8), fields=("x_t", "pred_x0", "x_prev"))
-    result = edit(models, image, mask, cfg, [recorder], progress=not args.no_progress)
+    result = edit(models, ex.image, ex.mask, cfg, [recorder], progress=not args.no_progress)
     out = Path(args.output_path)
     paths = result.save_ranked(out / "ranked")
-    save_image(image, out / "input.png")
-    save_image(mask_to_pil(mask), out / "mask.png")
+    save_image(ex.image, out / "input.png")
+    save_image(mask_to_pil(ex.mask), out / "mask.png")
     strip = save_step_strip(recorder, out / "steps.png", field="pred_x0")
-    print(f"demo ({models.preset}{', random weights: mechanics only' if tiny else ''}): "
-          f"prompt {cfg.prompt!r}, {len(paths)} ranked results in {out / 'ranked'}, steps in {strip}")
+    what = {True: "toy world, trained here", False: "random weights: mechanics only"}.get(
+        models.is_toy if models.is_local else None, "real weights")
+    print(f"demo ({models.preset}: {what}): prompt {cfg.prompt!r}, {len(paths)} ranked results in "
+          f"{out / 'ranked'}, steps in {strip}")
+    if models.is_toy:
+        print(_judge_report(result, cfg.prompt, out))
     return out
+
+
+def _judge_report(result, prompt: str, out: Path) -> str:
+    """What the toy world's judge sees in the ranked results; also written to ``out/judge.json``."""
+    import json
+
+    from .images import atomic_write
+    from .toyworld.judge import judge
+
+    verdicts = judge(result.images, result.sample_masks)
+    words = prompt.split()
+    colour, shape = (words[1], words[2]) if len(words) == 3 and words[0] == "a" else (None, None)
+    ranked = [verdicts[i] for i in result.order]
+    rows = [dict(rank=r, colour=v.colour, shape=v.shape, coverage=round(v.coverage, 3),
+                 distance=round(float(result.distances[i]), 4)) for r, (i, v) in enumerate(zip(result.order, ranked))]
+    atomic_write(out / "judge.json", lambda tmp: Path(tmp).write_text(json.dumps(rows, indent=1) + "\n"))
+    best = ranked[0]
+    held = "nothing" if best.colour is None else f"a {best.colour} {best.shape or 'blob'}"
+    lines = [f"judge (independent of CLIP): the best-ranked result holds {held}"]
+    if colour:
+        lines.append(f"  {sum(v.holds(colour) for v in ranked)}/{len(ranked)} samples hold {colour}, "
+                     f"{sum(v.holds(colour, shape) for v in ranked)}/{len(ranked)} a {colour} {shape}")
+    return "\n".join(lines)
 
 
 def run_download(args) -> list[Path]:

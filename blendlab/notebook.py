@@ -11,13 +11,17 @@ How the preset is chosen (first rule that applies):
 
 1. ``force_tiny=True`` -> tiny; ``force_tiny=False`` -> real weights.
 2. ``$BLENDLAB_MODELS`` (e.g. ``tiny``) -> that preset, everywhere.
-3. Google Colab -> the paper's ``256-uncond`` weights (downloaded on first use; choose a GPU runtime).
-4. No GPU -> tiny (the real 256x256 model takes hours per edit on a CPU).
+3. No GPU (a laptop, CI, a Colab CPU runtime) -> ``toy``: the toy world's trained models, shipped
+   with blendlab (the real 256x256 model takes hours per edit on a CPU).
+4. Google Colab with a GPU -> the paper's ``256-uncond`` weights (downloaded on first use).
 5. GPU and the checkpoints already cached under ``blendlab_home()`` -> real weights.
-6. GPU, nothing cached: real weights if the download host answers, else tiny.
+6. GPU, nothing cached: real weights if the download host answers, else toy.
 
-The tiny preset has random weights: every mechanism runs, but its pictures are noise-like. Its
-settings (:data:`TINY_SETTINGS`) are small so that a whole edit takes seconds on a CPU.
+The toy preset is a UNet and a CLIP trained on scenes of coloured shapes (:mod:`blendlab.toyworld`):
+the method runs unchanged and its edits work, on toy scenes (:meth:`NotebookEnv.example` gives them).
+The tiny preset has random weights: every mechanism runs, but its pictures are noise-like; it stays
+for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings: :data:`TOY_SETTINGS`,
+:data:`TINY_SETTINGS`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from .download import is_offline
 from .errors import InputError
 from .sampler import EditConfig
 
-__all__ = ["REPO_URL", "INSTALL_SNIPPET", "TINY_SETTINGS", "REAL_PRESET", "NotebookEnv", "setup", "in_colab"]
+__all__ = ["REPO_URL", "INSTALL_SNIPPET", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET",
+           "settings_for", "NotebookEnv", "setup", "in_colab"]
 
 REPO_URL = "https://github.com/blendlab/blendlab"
 
@@ -58,8 +63,28 @@ TINY_SETTINGS: dict[str, Any] = dict(
     aug_num=4,
 )
 
+#: EditConfig overrides of the toy preset: the paper's guidance (λ_clip 1000, λ_range 50, 8 views,
+#: 25 of 100 steps skipped) with one batch of four samples, so a lesson's edit takes seconds on a CPU.
+TOY_SETTINGS: dict[str, Any] = dict(
+    batch_size=4,
+    iterations_num=1,
+)
+
+#: The preset a machine without a GPU (or without the real checkpoints) uses: trained, offline.
+TOY_PRESET = "toy"
+
 #: The paper's model: what notebooks use with real weights unless ``$BLENDLAB_MODELS`` says otherwise.
 REAL_PRESET = "256-uncond"
+
+def settings_for(preset: str) -> dict[str, Any]:
+    """The EditConfig overrides a quick run on ``preset`` uses: :data:`TINY_SETTINGS` for the random
+    stand-ins, :data:`TOY_SETTINGS` for the toy world, none (the paper's settings) otherwise."""
+    if preset.startswith("tiny"):
+        return dict(TINY_SETTINGS)
+    if preset == TOY_PRESET:
+        return dict(TOY_SETTINGS)
+    return {}
+
 
 def in_colab() -> bool:
     """True inside Google Colab (its ``google.colab`` package is loaded or importable)."""
@@ -120,6 +145,19 @@ class NotebookEnv:
         """True for the random-weight stand-in: mechanics only, no meaningful pictures."""
         return self.preset.startswith("tiny")
 
+    @property
+    def toy(self) -> bool:
+        """True for the toy world: models trained here on coloured shapes; edits work, on toy scenes."""
+        return self.preset == TOY_PRESET
+
+    def example(self, name: str):
+        """Inputs for application ``name`` ("insert", "replace", "background", "scribble",
+        "extrapolate") in this preset's world: a toy scene with the toy preset, the photo otherwise.
+        See :mod:`blendlab.examples`."""
+        from .examples import example
+
+        return example(name, self.load_models())
+
     def load_models(self):
         """``blendlab.load_models(self.preset, self.device)``, built on the first call only."""
         if self._models is None:
@@ -129,9 +167,9 @@ class NotebookEnv:
         return self._models
 
     def config(self, **overrides) -> EditConfig:
-        """An :class:`EditConfig`: the paper's settings on real weights, :data:`TINY_SETTINGS` in
-        tiny mode; keyword arguments override either."""
-        base: dict[str, Any] = dict(TINY_SETTINGS) if self.tiny else {}
+        """An :class:`EditConfig`: the paper's settings on real weights, :data:`TOY_SETTINGS` in the
+        toy world, :data:`TINY_SETTINGS` in tiny mode; keyword arguments override any of them."""
+        base: dict[str, Any] = settings_for(self.preset)
         if self.preset == "512-cond":
             base["model_output_size"] = 512
         base.update(overrides)
@@ -141,7 +179,14 @@ class NotebookEnv:
     def banner_text(self) -> str:
         where = "Google Colab" if self.in_colab else "this machine"
         lines = [f"blendlab: models {self.preset!r} on {self.device} ({where}). {self.reason}".strip()]
-        if self.tiny:
+        if self.toy:
+            lines.append(
+                "TOY WORLD: a UNet and a CLIP trained on this project's machines on scenes of coloured "
+                "shapes (circles, squares, triangles in red, green, blue, yellow). The method runs "
+                "unchanged and its edits work, on toy scenes. For photos, open this notebook in Google "
+                f"Colab with a GPU runtime (Runtime > Change runtime type > GPU); see {self.repo_url}."
+            )
+        elif self.tiny:
             lines.append(
                 "TINY MODE: random-weight stand-in models. Every step of the method runs, but the "
                 "pictures are noise-like: results show the mechanics only. For real edits open this "
@@ -157,7 +202,7 @@ class NotebookEnv:
 
     def banner_html(self) -> str:
         head, *rest = self.banner_text().split("\n")
-        colour = "#fff4e5" if (self.tiny or self.device == "cpu") else "#e8f5e9"
+        colour = "#fff4e5" if (self.tiny or (self.device == "cpu" and not self.toy)) else "#e8f5e9"
         body = "".join(f"<div style='margin-top:4px'>{html.escape(line)}</div>" for line in rest)
         return (
             f"<div style='background:{colour};border:1px solid #ccc;border-radius:4px;padding:6px 10px'>"
@@ -202,14 +247,14 @@ def _choose(force_tiny: bool | None, colab: bool, cuda: bool) -> tuple[str, str]
         return preset, "Chosen by setup(force_tiny=False)."
     if env_preset:
         return env_preset, f"Chosen by BLENDLAB_MODELS={env_preset}."
-    if colab:
-        return REAL_PRESET, "Colab: the paper's model (downloaded on first use)."
     if not cuda:
-        return "tiny", "No GPU found, so the tiny preset (the real model would take hours on a CPU)."
+        return TOY_PRESET, "No GPU found, so the toy world (the real model would take hours on a CPU)."
+    if colab:
+        return REAL_PRESET, "Colab with a GPU: the paper's model (downloaded on first use)."
     if checkpoints_cached(REAL_PRESET):
         return REAL_PRESET, "GPU found and the checkpoints are cached."
     if is_offline() or not _network_reachable():
-        return "tiny", "GPU found, but the checkpoints are not cached and the download host is unreachable."
+        return TOY_PRESET, "GPU found, but the checkpoints are not cached and the download host is unreachable."
     return REAL_PRESET, "GPU found; the checkpoints will be downloaded on first use."
 
 

@@ -87,13 +87,31 @@ def test_vid_formats(files, monkeypatch, capsys):
     assert not (files / "mp4").exists()  # refused before any work
 
 
-def test_demo_end_to_end(tmp_path):
+def test_demo_end_to_end_in_the_toy_world(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--output_path", str(out), "--no_progress"]) == 0
-    assert len(list((out / "ranked").glob("*.png"))) == 4
+    ranked = sorted((out / "ranked").glob("*.png"))
+    assert len(ranked) == 8
     strip = Image.open(out / "steps.png")
     assert strip.size[0] > strip.size[1] > 0
     assert (out / "input.png").exists() and (out / "mask.png").exists()
+    text = capsys.readouterr().out
+    assert "toy world" in text and "judge" in text and "'a red circle'" in text
+    # the best results hold a red object in the mask (the independent judge), the outside is untouched
+    verdicts = json.loads((out / "judge.json").read_text())
+    assert [v["rank"] for v in verdicts] == list(range(8))
+    assert sum(v["colour"] == "red" for v in verdicts[:4]) >= 3, verdicts
+    image = bl.load_image(out / "input.png")
+    mask = bl.load_mask(out / "mask.png")
+    best = bl.load_image(ranked[0])
+    assert torch.equal(best * (1 - mask), image * (1 - mask))
+
+
+def test_demo_with_the_tiny_preset(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "tiny", "--output_path", str(out), "--no_progress"]) == 0
+    assert len(list((out / "ranked").glob("*.png"))) == 2
+    assert "mechanics only" in capsys.readouterr().out and not (out / "judge.json").exists()
 
 
 def test_console_script_runs(files):

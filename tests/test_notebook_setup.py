@@ -45,24 +45,26 @@ def test_env_var_wins(monkeypatch):
         notebook.setup(banner=False)
 
 
-def test_no_gpu_and_nothing_cached_is_tiny(monkeypatch):
+def test_no_gpu_is_the_toy_world(monkeypatch):
     monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
     assert not notebook.checkpoints_cached()
     env = notebook.setup(banner=False)
-    assert env.tiny and env.device == "cpu" and not env.in_colab and "GPU" in env.reason
+    assert env.toy and not env.tiny and env.device == "cpu" and not env.in_colab and "GPU" in env.reason
+    cache_checkpoints()  # real weights on a CPU would take hours: still the toy world
+    assert notebook.setup(banner=False).toy
 
 
 def test_gpu_cases(monkeypatch):
     monkeypatch.setattr(notebook, "_cuda_available", lambda: True)
     monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
     env = notebook.setup(banner=False)  # nothing cached and offline
-    assert env.tiny and env.device == "cuda" and "unreachable" in env.reason
+    assert env.toy and env.device == "cuda" and "unreachable" in env.reason
     monkeypatch.delenv("BLENDLAB_OFFLINE")
     monkeypatch.setattr(notebook, "_network_reachable", lambda: True)  # a stand-in: no real probe
     env = notebook.setup(banner=False)
     assert env.preset == "256-uncond" and not env.tiny and "downloaded" in env.reason
     monkeypatch.setattr(notebook, "_network_reachable", lambda: False)
-    assert notebook.setup(banner=False).tiny
+    assert notebook.setup(banner=False).toy
     cache_checkpoints()
     assert notebook.checkpoints_cached()
     env = notebook.setup(banner=False)
@@ -92,6 +94,9 @@ def test_colab_enables_the_custom_widget_manager(monkeypatch):
     env = notebook.setup(banner=False)
     assert calls == ["enabled"]
     assert env.in_colab and env.device == "cuda" and env.preset == "256-uncond" and not env.tiny
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)  # a Colab CPU runtime
+    env = notebook.setup(banner=False)
+    assert env.in_colab and env.toy and "GPU" in env.banner_text()
 
 
 def test_in_colab_detection(monkeypatch):
@@ -112,6 +117,13 @@ def test_config_differs_by_mode():
     assert real.config(prompt="rock").prompt == "rock"
     big = notebook.NotebookEnv(in_colab=True, device="cuda", preset="512-cond")
     assert big.config().model_output_size == 512
+    toy = notebook.NotebookEnv(in_colab=False, device="cpu", preset="toy")
+    cfg = toy.config(prompt="a red circle")
+    # the toy world keeps the paper's guidance; only the number of samples is smaller
+    paper = bl.EditConfig(prompt="a red circle")
+    for name in ("clip_guidance_lambda", "range_lambda", "aug_num", "skip_timesteps", "timestep_respacing"):
+        assert getattr(cfg, name) == getattr(paper, name)
+    assert cfg.batch_size * cfg.iterations_num < paper.batch_size * paper.iterations_num
 
 
 def test_load_models_is_cached():
@@ -123,7 +135,9 @@ def test_load_models_is_cached():
 
 def test_banner(monkeypatch, capsys):
     monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
-    env = notebook.setup(repo_url="https://example.org/blendlab")
+    env = notebook.setup(repo_url="https://example.org/blendlab", banner=False)
+    assert "TOY WORLD" in env.banner_text() and "trained" in env.banner_text()
+    env = notebook.setup(repo_url="https://example.org/blendlab", force_tiny=True)
     text = capsys.readouterr().out  # outside IPython the banner is printed
     assert "TINY MODE" in text and "random" in text and "Colab" in text and "GPU" in text
     assert "https://example.org/blendlab" in text
@@ -144,3 +158,18 @@ def test_install_snippet(monkeypatch):
     (args, kwargs), = runs
     assert args[0][1:4] == ["-m", "pip", "install"] and args[0][-1] == "git+" + notebook.REPO_URL
     assert kwargs == {"check": True}
+
+
+def test_examples_follow_the_preset():
+    toy = notebook.NotebookEnv(in_colab=False, device="cpu", preset="toy")
+    tiny = notebook.NotebookEnv(in_colab=False, device="cpu", preset="tiny")
+    for name in ("insert", "replace", "background", "scribble", "extrapolate"):
+        ex = toy.example(name)
+        assert ex.toy and ex.image.shape == (1, 3, 32, 32) and ex.mask.shape == (1, 1, 32, 32)
+        assert ex.mask.sum() > 0 and ex.prompt
+        photo = tiny.example(name)
+        assert not photo.toy and photo.image.shape[-1] == 32
+    assert toy.example("scribble").scribble_mask is not None
+    assert toy.example("extrapolate").prompts
+    with pytest.raises(ValueError, match="unknown example"):
+        toy.example("nonsense")

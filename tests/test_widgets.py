@@ -511,3 +511,26 @@ def test_editor_image_sources(tiny):
     assert not app.load_bytes(b"not an image", name="x.png")
     assert "could not read x.png" in app.message
     assert torch.equal(app.painter.image, blue)
+
+
+def test_editor_in_the_toy_world_offers_toy_scenes_and_edits_them(toy):
+    from blendlab.examples import example
+    from blendlab.notebook import TOY_SETTINGS
+    from blendlab.toyworld.judge import judge
+
+    app = EditorApp(toy, prompt="a red circle")
+    assert app.source.value == "toy:lesson" and "toy world" in app.widget.children[0].value
+    lesson = example("insert", toy)
+    assert torch.equal(app.painter.image, lesson.image)
+    values = app.settings.values()
+    assert all(values[k] == v for k, v in TOY_SETTINGS.items())
+    assert values["clip_guidance_lambda"] == bl.EditConfig().clip_guidance_lambda  # the paper's guidance
+    app.source.value = "toy:2"
+    assert not torch.equal(app.painter.image, lesson.image)
+    app.source.value = "toy:lesson"
+    app.painter.set_mask(lesson.mask)
+    app.settings.set(seed=1)
+    result = app.run(block=True)
+    assert result is not None, app.message
+    colours = [v.colour for v in judge(result.images, result.sample_masks)]
+    assert colours.count("red") >= 3, colours

@@ -25,22 +25,23 @@ SETTINGS = ("skip_timesteps", "timestep_respacing", "aug_num", "clip_guidance_la
             "batch_size", "iterations_num", "seed", "ddim", "invert_mask", "local_clip_guided_diffusion")
 
 
-def default_settings(tiny: bool) -> dict:
-    """EditConfig's defaults for :data:`SETTINGS`; with ``tiny`` the notebook TINY_SETTINGS on top."""
-    from ..notebook import TINY_SETTINGS
+def default_settings(tiny: bool = False, preset: str | None = None) -> dict:
+    """EditConfig's defaults for :data:`SETTINGS`, with the preset's quick settings on top
+    (``blendlab.notebook.settings_for``: TINY_SETTINGS for tiny, TOY_SETTINGS for the toy world)."""
+    from ..notebook import settings_for
 
     base = EditConfig()
     values = {name: getattr(base, name) for name in SETTINGS}
-    if tiny:
-        values.update({k: v for k, v in TINY_SETTINGS.items() if k in values})
+    quick = settings_for(preset or ("tiny" if tiny else ""))
+    values.update({k: v for k, v in quick.items() if k in values})
     return values
 
 
 class EditSettings:
     """Form widgets for :data:`SETTINGS`; ``values()`` parses them (``InputError`` on bad input)."""
 
-    def __init__(self, tiny: bool = False):
-        self.defaults = default_settings(tiny)
+    def __init__(self, tiny: bool = False, preset: str | None = None):
+        self.defaults = default_settings(tiny, preset)
         style = {"description_width": "150px"}
         lay = W.Layout(width="300px")
         self.controls: dict[str, W.Widget] = {}
@@ -97,8 +98,8 @@ class EditorApp:
         prompt: initial prompt text.
         preview_every: update the x̂0 preview every k steps (default: about 10 previews per run).
 
-    Settings default to ``EditConfig()`` (the paper's), or to ``blendlab.notebook.TINY_SETTINGS``
-    for tiny models. Run works in a background thread so the page stays live and Stop can cancel
+    Settings default to ``EditConfig()`` (the paper's), with ``blendlab.notebook.TOY_SETTINGS`` for
+    the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes. Run works in a background thread so the page stays live and Stop can cancel
     between two steps; ``app.run(block=True)`` runs in the caller's thread (scripts, tests).
     ``app.result`` is the :class:`blendlab.EditResult`; ``app.message`` the status text.
     """
@@ -124,6 +125,9 @@ class EditorApp:
         if image is not None:
             self._sources["given"] = load_image(image, size=self.size)
             options.append(("your image", "given"))
+        if models.is_toy:  # the toy models know coloured shapes, not photos
+            options += [("toy scene: the lessons'", "toy:lesson")]
+            options += [(f"toy scene: random #{k}", f"toy:{k}") for k in range(1, 6)]
         options += [(f"sample: {name}", name) for name in SAMPLE_IMAGES]
         self.source = W.Dropdown(options=options, value=options[0][1], description="image")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
@@ -131,7 +135,7 @@ class EditorApp:
         self.prompt = W.Text(value=prompt, description="prompt",
                              placeholder="what the masked region should become, e.g. 'a stone wall'",
                              layout=W.Layout(width="420px"))
-        self.settings = EditSettings(tiny=models.is_tiny)
+        self.settings = EditSettings(tiny=models.is_tiny, preset=models.preset)
         self.record = W.Checkbox(value=False, description="record steps (step scrubber)", indent=False)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -146,8 +150,13 @@ class EditorApp:
         self.run_button.on_click(lambda _: self.run(block=False))
         self.stop_button.on_click(lambda _: self.stop())
 
-        kind = ("tiny random-weight models: mechanics only, pictures are noise-like"
-                if models.is_tiny else "the paper's settings")
+        if models.is_tiny:
+            kind = "tiny random-weight models: mechanics only, pictures are noise-like"
+        elif models.is_toy:
+            kind = ("toy world: models trained here on coloured shapes, the paper's guidance; "
+                    "try 'a red circle', 'a blue square', 'a yellow triangle'")
+        else:
+            kind = "the paper's settings"
         header = W.HTML(f"<b>Blended Diffusion editor</b> · model {html.escape(models.preset)} "
                         f"({models.image_size}×{models.image_size}, {html.escape(kind)})")
         controls = W.VBox([self.prompt, self.settings.widget, self.record,
@@ -183,6 +192,14 @@ class EditorApp:
     def _load_source(self, key: str) -> torch.Tensor:
         if key in self._sources:
             return self._sources[key]
+        if key == "toy:lesson":
+            from ..examples import example
+
+            return example("insert", toy=True, size=self.size).image
+        if key.startswith("toy:"):
+            from ..toyworld import random_scene
+
+            return random_scene(int(key[4:]), size=self.size)[0]
         return sample_image(key, size=self.size)
 
     def _on_source(self, change) -> None:
