@@ -45,12 +45,13 @@ __all__ = ["REPO_URL", "INSTALL_SNIPPET", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_
 
 REPO_URL = "https://github.com/blendlab/blendlab"
 
-#: Paste into the first cell of a notebook: installs blendlab from GitHub when it is not importable.
+#: The first lines of every lesson (``notebooks/sync_first_cell.py`` writes them there): install
+#: blendlab from GitHub when it is not importable. Python's import system sees the new package without
+#: ``importlib.invalidate_caches()``: pip changes site-packages' modification time, which it checks.
 INSTALL_SNIPPET = f"""\
-import importlib, importlib.util, subprocess, sys
-if importlib.util.find_spec("blendlab") is None:  # e.g. a fresh Colab runtime
+import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
+if importlib.util.find_spec("blendlab") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{REPO_URL}"], check=True)
-    importlib.invalidate_caches()
 """
 
 #: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.

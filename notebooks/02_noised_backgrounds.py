@@ -25,13 +25,10 @@
 # blending at every level gives seamless edits where a single paste at the end leaves a seam.
 
 # %%
-import importlib, importlib.util, subprocess, sys
-if importlib.util.find_spec("blendlab") is None:  # e.g. a fresh Colab runtime
+import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
+if importlib.util.find_spec("blendlab") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/blendlab/blendlab"], check=True)
-    importlib.invalidate_caches()
-
-from blendlab.notebook import setup
-env = setup()
+from blendlab.notebook import setup; env = setup()
 
 # %%
 import blendlab as bl

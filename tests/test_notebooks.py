@@ -5,6 +5,8 @@ Executing them is the README's test command (``pytest --nbval-lax notebooks``), 
 
 from pathlib import Path
 
+import importlib.util
+
 import jupytext
 import nbformat
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from blendlab.notebook import INSTALL_SNIPPET, REPO_URL
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("*.py"))
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 EXPECTED = ["01_quickstart", "02_noised_backgrounds", "03_guided_latents_step_by_step", "06_failure_cases",
             "04_augmentation_effects", "05_applications", "07_debugging_a_step"]
 
@@ -50,6 +52,18 @@ def test_ipynb_is_committed_without_outputs(source):
             assert cell.execution_count is None, f"an execution count left in {source.stem}.ipynb"
 
 
+def _sync_script():
+    spec = importlib.util.spec_from_file_location("sync_first_cell", NOTEBOOKS / "sync_first_cell.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_first_cells_are_generated_from_blendlab_notebook():
+    """notebooks/sync_first_cell.py writes every lesson's badge and first code cell from REPO_URL."""
+    assert _sync_script().stale() == [], "run: python notebooks/sync_first_cell.py"
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_colab_badge_and_setup_cell(source):
     nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
@@ -60,9 +74,11 @@ def test_colab_badge_and_setup_cell(source):
     assert f"(https://colab.research.google.com/assets/colab-badge.svg)]({badge})" in first.source
     code = [c for c in nb.cells if c.cell_type == "code"]
     setup = code[0].source
-    assert INSTALL_SNIPPET.strip() in setup, "the first code cell starts with blendlab.notebook.INSTALL_SNIPPET"
-    assert "from blendlab.notebook import setup" in setup and "env = setup()" in setup
+    assert setup == _sync_script().first_cell(), "run: python notebooks/sync_first_cell.py"
+    assert setup.startswith(INSTALL_SNIPPET) and setup.count(REPO_URL) == 1
+    assert "env = setup()" in setup and len(setup.splitlines()) <= 4, "keep the first cell short"
     # settings come from env.config (paper settings on real weights, small ones in tiny mode)
     body = "\n".join(c.source for c in code[1:])
     assert "env.config(" in body and "bl.EditConfig(" not in body
+    assert "pip install" not in body and REPO_URL not in body, "only the first cell installs"
     assert "load_models(\"tiny\"" not in body and "load_models('tiny'" not in body, "no tiny-only code path"
