@@ -82,3 +82,16 @@ def test_colab_badge_and_setup_cell(source):
     assert "env.config(" in body and "bl.EditConfig(" not in body
     assert "pip install" not in body and REPO_URL not in body, "only the first cell installs"
     assert "load_models(\"tiny\"" not in body and "load_models('tiny'" not in body, "no tiny-only code path"
+
+
+def _text(source) -> str:
+    """Every cell of a lesson, lower case, whitespace folded (so phrases split over lines are found)."""
+    return " ".join("\n".join(c.source for c in jupytext.read(source).cells).lower().split())
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_no_lesson_says_the_background_is_at_the_same_noise_level(source):
+    """The blend pastes q_sample(x0, t) into x_{t-1}: the background is one step noisier than x_{t-1}."""
+    text = _text(source)
+    for phrase in ("same noise level", "same level"):
+        assert phrase not in text, f"{source.stem} says {phrase!r}: the background is noised at t, one step noisier"
