@@ -18,12 +18,14 @@
 #
 # # 4 · Extending augmentations: what CLIP sees, and why many views
 #
-# CLIP guidance pushes $\hat x_0$ (the model's guess of the clean image) toward the prompt by following
-# the gradient of a CLIP loss. A gradient step on an image classifier is the recipe for an *adversarial
-# example*: a faint, high-frequency pattern that changes CLIP's opinion without changing what a person
-# sees. The paper's remedy is to score many randomly warped copies of the masked image at once; a
-# pattern that fools CLIP in one view rarely survives all the warps, so the gradient that is left is the
-# one of a real, visible change.
+# CLIP guidance pushes $\hat x_0$ toward the prompt by following the gradient of a CLIP loss. A gradient
+# step on an image classifier is the recipe for an *adversarial example*: a faint, high-frequency pattern
+# that changes CLIP's opinion without changing what a person sees. The paper's remedy is to score many
+# randomly warped copies of the masked image at once; a pattern that fools CLIP in one view rarely
+# survives all the warps, so the gradient that is left is the one of a real, visible change.
+#
+# On a CPU this runs in the toy world (a UNet and a CLIP trained on this project's machines on 32 px
+# scenes of coloured shapes; not the paper's results), where the judge checks what each edit drew.
 
 # %%
 import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
@@ -32,70 +34,90 @@ if importlib.util.find_spec("blendlab") is None:
 from blendlab.notebook import setup; env = setup()
 
 # %%
+import time
+
+from PIL import Image
+
 import blendlab as bl
 from blendlab import viz
+from blendlab.images import heatmap
+from blendlab.toyworld.judge import judge
 
 models = env.load_models()
-size = models.image_size
-image = bl.sample_image("grace_hopper", size=size)
-mask = bl.ellipse_mask(size, center=(0.5, 0.8), radii=(0.28, 0.18))  # her jacket
-prompt = "a bouquet of red roses"
-viz.mask_overlay(image, mask)
+ex = env.example("insert")  # a toy scene with an empty box, or the photo
+viz.mask_overlay(ex.image, ex.mask, title=f'"{ex.prompt}"')
 
 # %% [markdown]
 # ## The views
 #
-# With `aug_num` $=V$, the CLIP loss of one step averages over $V$ views of the masked image
-# $x_{\mathrm{in}} \odot m$:
+# With `aug_num` $=V$, the CLIP loss of one sample at one step averages over $V$ views of the masked
+# image $x_{\mathrm{in}} \odot m$ (lesson 03 defines $x_{\mathrm{in}}$ and the spherical distance $D$):
 #
-# $$L_{\mathrm{CLIP}} = \frac{1}{V}\sum_{v=0}^{V-1} D\big(\mathrm{CLIP}_I(\mathrm{aug}_v(x_{\mathrm{in}}\odot m)),\ \mathrm{CLIP}_T(\text{prompt})\big),
-# \qquad D(a, b) = 2\arcsin^2\!\frac{\lVert \hat a-\hat b\rVert}{2},$$
+# $$L_{\mathrm{CLIP}} = \frac{1}{V}\sum_{v=0}^{V-1} D\big(\mathrm{CLIP}_I(\mathrm{aug}_v(x_{\mathrm{in}}\odot m)),\ \mathrm{CLIP}_T(\text{prompt})\big),$$
 #
 # where view 0 is the masked image pooled to CLIP's input size and views $1..V-1$ are random affine +
-# perspective warps of it (`blendlab.guidance.ExtendingAugmentations`). Here is what CLIP is shown of our
-# input — the same seed gives the same views.
+# perspective warps of it, each warp applied with probability 0.7 (`blendlab.guidance.ExtendingAugmentations`).
+# Here is what CLIP is shown of our input — the same seed gives the same views. Outside the mask the views
+# are grey: the mask multiplies $x_{\mathrm{in}}$ in the model's range $[-1, 1]$, where 0 is grey. (The
+# ranking's view is black outside, because it applies the mask after converting to $[0, 1]$ — both as in
+# the authors' code.)
 
 # %%
-viz.augmentation_views(image, mask, size=models.clip_size, aug_num=8, seed=0)
+viz.augmentation_views(ex.image, ex.mask, size=models.clip_size, aug_num=8, seed=0)
 
 # %% [markdown]
 # ## One view vs eight, from the same seed
 #
-# Two edits that differ only in `aug_num`. The seed is the same, so they start from the same noise and
-# draw the same noise at every step; any difference comes from the guidance gradient.
+# Two edits that differ only in `aug_num`, one batch of 4 each (the paper draws 8 batches of 4 and
+# keeps the best), on a short schedule for the CPU (40 respaced steps, 10 skipped; the paper: 100, 25).
+# The seed is the same, so they start from the same noise and draw the same noise at every step; any
+# difference comes from the guidance gradient.
 
 # %%
+cfg = env.config(prompt=ex.prompt, timestep_respacing="40", skip_timesteps=10)
 rec1, rec8 = bl.Recorder(fields=("pred_x0", "grad")), bl.Recorder(fields=("pred_x0", "grad"))
-cfg = env.config(prompt=prompt, iterations_num=1)  # one batch each (the paper draws 8 and keeps the best)
-one = bl.edit(models, image, mask, cfg.replace(aug_num=1), hooks=[rec1])
-eight = bl.edit(models, image, mask, cfg.replace(aug_num=8), hooks=[rec8])
+one = bl.edit(models, ex.image, ex.mask, cfg.replace(aug_num=1), hooks=[rec1])
+eight = bl.edit(models, ex.image, ex.mask, cfg.replace(aug_num=8), hooks=[rec8])
 runs = {"aug_num=1": rec1, "aug_num=8": rec8}
 
 # %% [markdown]
-# The CLIP loss each run *optimised* (averaged over its own views). With one view the loss is easy to
-# drive down; that alone says little about the picture.
+# The CLIP loss each run *optimised*, per sample (the recorded term is the sum over the batch of 4), each
+# on its own views. One easy view is easier to drive down; that alone says little about the picture.
 
 # %%
-viz.loss_curves(runs, term="clip", title="CLIP loss per step (each run's own views)")
+viz.loss_curves({name: [s.losses["clip"] / cfg.batch_size for s in rec.steps] for name, rec in runs.items()},
+                title="CLIP loss per sample, each run on its own views", ylabel="spherical distance")
 
 # %% [markdown]
-# A fairer judge is the distance both results get from the *same* unaugmented view, which is how the
-# samples are ranked (lower is better):
+# A fairer referee is the distance of every result from the *same* unaugmented view — how the samples are
+# ranked (lower is better) — and, in the toy world, the judge, who does not use CLIP at all:
 
 # %%
-viz.image_grid([image[0], one.images[one.order[0]], eight.images[eight.order[0]]],
-               titles=["input", f"aug_num=1, best\nd = {float(one.distances.min()):.3f}",
-                       f"aug_num=8, best\nd = {float(eight.distances.min()):.3f}"])
+def caption(result, k):
+    verdict = judge(result.images[k:k + 1], ex.mask)[0] if env.toy else None
+    return f"d = {float(result.distances[k]):.3f}" + (f"\n{verdict.colour} {verdict.shape}" if verdict else "")
+
+viz.image_grid([*one.images, *eight.images], ncols=cfg.batch_size,
+               titles=[f"1 view #{k}  {caption(one, k)}" for k in range(len(one.images))]
+               + [f"8 views #{k}  {caption(eight, k)}" for k in range(len(eight.images))])
 
 # %% [markdown]
 # ## Where the gradient goes
 #
-# The size of the guidance gradient $\lVert\nabla_{x_t} L\rVert$ per pixel, over the steps. With a single
-# view CLIP's gradient tends to be speckled — a pixel-level pattern, the signature of an adversarial
-# direction; averaged over warped views it becomes smoother and follows structures that survive the warps.
+# The size of the guidance gradient $\lVert g\rVert$ per pixel of sample 0, for both runs **on one colour
+# scale**, from step 4 on (the first steps' gradient is many times larger and would make the rest black,
+# lesson 03). Look for the texture: with a single view CLIP's gradient tends to be speckled — a pixel-level
+# pattern, the signature of an adversarial direction; averaged over warped views it is smoother and
+# follows structures that survive the warps. (With the real CLIP at 256 px the difference is clearer than
+# at the toy world's 32 px, where a "pattern" is a few pixels.)
 
 # %%
-viz.step_strip(runs, field="grad", max_steps=6)
+steps = list(range(3, len(rec1.steps), 6))
+maps = {name: [viz.grad_magnitude(rec.steps[k].fields["grad"][0]) for k in steps] for name, rec in runs.items()}
+top = max(float(m.max()) for row in maps.values() for m in row)
+viz.image_grid([Image.fromarray(heatmap(m, vmax=top)) for row in maps.values() for m in row], ncols=len(steps),
+               titles=[f"{name}\n{rec1.steps[k].label}" for name in maps for k in steps],
+               suptitle=f"|g| of sample 0, both runs on one scale: black 0, white {top:.2g}")
 
 # %%
 viz.step_strip(runs, field="pred_x0", max_steps=6)
@@ -103,13 +125,59 @@ viz.step_strip(runs, field="pred_x0", max_steps=6)
 # %%
 if env.tiny:
     print("Tiny mode: CLIP and the diffusion model have random weights, so the difference between one and "
-          "eight views here is mechanical only (different gradients, different samples). The adversarial "
-          "patterns vs natural edits show with the real models (open this notebook in Colab with a GPU).")
+          "eight views is mechanical only (different gradients, different samples).")
+
+# %% [markdown]
+# ## Exercise 1 · which views move with the seed?
+#
+# **Predict:** draw the views again with `seed=1` instead of 0. Which of the eight change, and could a
+# warped view come out unwarped?
+# **Change** the seed, **run**, **check** against the figure above.
+
+# %%
+viz.augmentation_views(ex.image, ex.mask, size=models.clip_size, aug_num=8, seed=1)  # <- seed
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# Views 1 to 7 change; view 0 never does — it is only pooled to CLIP's size, so the loss always includes
+# the plain masked region. Each warped view gets the affine warp with probability 0.7 and the perspective
+# warp with probability 0.7, so about one view in eleven ($0.3 \times 0.3$) is left unwarped by chance. In
+# an edit the sampler draws a new seed for the views at every step, so the warps keep changing.
+#
+# </details>
+
+# %% [markdown]
+# ## Exercise 2 · what do views cost?
+#
+# **Predict:** an edit with 8 views runs CLIP on 8 images per sample per step instead of 1. Is it 8 times
+# slower than with one view?
+# **Change** `aug_num` in the cell below (1, then 8), **run** both, **check** the times.
+
+# %%
+seconds = {}
+for aug in (1, 8):  # <- the setting to change
+    start = time.perf_counter()
+    bl.edit(models, ex.image, ex.mask, cfg.replace(aug_num=aug, batch_size=2), progress=False)
+    seconds[aug] = time.perf_counter() - start
+print({f"aug_num={k}": f"{v:.1f} s" for k, v in seconds.items()}, f"ratio {seconds[8] / seconds[1]:.1f}")
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# Slower, but far less than 8 times: every step also runs the UNet forward *and backward* (the gradient
+# goes through it), and that part does not depend on the number of views. In the toy world CLIP is small,
+# so the ratio is about 2; with the real ViT-B/16 at 224 px and the 256 px UNet it differs again. Timings
+# on a busy machine vary — run the cell twice.
+#
+# </details>
 
 # %% [markdown]
 # ## What to remember
 #
-# - CLIP guidance is a gradient attack on CLIP; one view invites imperceptible adversarial patterns.
+# - CLIP guidance is a gradient attack on CLIP; one view invites patterns that please CLIP without being
+#   the object.
 # - `aug_num` views (random affine + perspective warps of the masked region) average those away, so the
 #   gradient that remains makes changes you can see. The paper uses 8.
-# - Compare runs with the unaugmented ranking distance, not with the loss each run optimised.
+# - Compare runs by the unaugmented ranking distance (and, in the toy world, the judge), not by the loss
+#   each run optimised.
