@@ -22,6 +22,9 @@
 # the debugging routine: record both runs, save them to files (so the comparison can happen later, or
 # on another machine), reload them, put them side by side in the step scrubber, plot how far apart
 # they are at every step to find the step where they diverge, and export a GIF for a report.
+#
+# On a CPU the runs are toy-world edits (a UNet and a CLIP trained on this project's machines on 32 px
+# scenes of coloured shapes; not the paper's results); the routine is the same for any model.
 
 # %%
 import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
@@ -37,22 +40,23 @@ from IPython.display import Image as Animation
 
 import blendlab as bl
 from blendlab import viz
+from blendlab.toyworld.judge import judge
 from blendlab.trajectory import pair_steps, step_distances
 from blendlab.widgets import StepScrubber
 
 models = env.load_models()
-size = models.image_size
-image = bl.sample_image("grace_hopper", size=size)
-mask = bl.ellipse_mask(size, center=(0.5, 0.8), radii=(0.28, 0.18))  # her jacket
-cfg = env.config(prompt="a knitted woollen sweater")
+ex = env.example("insert")  # a toy scene with an empty box, or the photo
+image, mask = ex.image, ex.mask
+# two samples a run, a short schedule for a CPU: 40 respaced steps, 10 skipped (the paper: 100, 25)
+cfg = env.config(prompt=ex.prompt, timestep_respacing="40", skip_timesteps=10, batch_size=2)
 folder = Path(tempfile.mkdtemp(prefix="blendlab-07-"))  # where the recordings and the GIF go
-viz.mask_overlay(image, mask)
+viz.mask_overlay(image, mask, title=f'"{ex.prompt}"')
 
 # %% [markdown]
 # ## Two runs, one setting apart
 #
-# Run **a** blends at every step; run **b** is the paper's baseline without blending
-# (`local_clip_guided_diffusion=True`):
+# Run **a** blends at every step; run **b** does not (`local_clip_guided_diffusion=True`: the paper's
+# local CLIP-guided diffusion, here without its background loss):
 #
 # $$x_{t-1}^{(a)} = x_{\mathrm{fg}}\odot m + x_{\mathrm{bg}}\odot(1-m) \qquad\qquad x_{t-1}^{(b)} = x_{\mathrm{fg}}.$$
 #
@@ -66,6 +70,8 @@ for name, run_cfg in {"blend": cfg, "no blend": cfg.replace(local_clip_guided_di
     recordings[name] = bl.Recorder(fields=fields)
     results[name] = bl.edit(models, image, mask, run_cfg, hooks=[recordings[name]], progress=False)
 print({name: f"{len(rec.steps)} steps, batch {cfg.batch_size}" for name, rec in recordings.items()})
+if env.toy:
+    print({name: [f"{v.colour} {v.shape}" for v in judge(r.images, mask)] for name, r in results.items()}, "(the judge)")
 
 # %% [markdown]
 # ## Save, and load back
@@ -79,7 +85,8 @@ print({name: f"{len(rec.steps)} steps, batch {cfg.batch_size}" for name, rec in 
 #
 # Sizes: float16 tensors cost 2 bytes per number. The paper's setting — 75 steps, 4 samples at
 # 256 px, three fields — makes a file of about **339 MB**, saved in about 0.25 s and loaded lazily in
-# milliseconds on a 2-core CPU (`benchmarks/bench_trajectory.py`). Ours are small:
+# milliseconds on a 2-core CPU (`benchmarks/bench_trajectory.py`). Ours (30 steps, 2 samples, 32 px in
+# the toy world) are small:
 
 # %%
 paths = {name: rec.save(folder / f"{name.replace(' ', '_')}.npz") for name, rec in recordings.items()}
@@ -105,17 +112,19 @@ StepScrubber(a, compare=b, labels=("blend", "no blend"))
 #
 # For each step $k$ we measure the mean per-pixel distance of a field,
 # $d_k = \operatorname{mean}_{\text{pixels}} |a_k - b_k|$, and ask for the first step at which any
-# pixel differs. One step of the sampler reads $x_t$ and produces $\hat x_0$ from it, then $x_{t-1}$;
-# the blend happens at the very end of the step. So:
+# pixel differs (`first_divergence()` counts steps from 1, as the labels do: step 1 is $k = 0$). One
+# step of the sampler reads $x_t$ and produces $\hat x_0$ from it, then $x_{t-1}$; the blend happens at
+# the very end of the step. So:
 
 # %%
 distances = {field: step_distances(a, b, field) for field in ("x_t", "pred_x0", "x_prev")}
 for field, d in distances.items():
-    print(f"{field:8s} first differs at step {d.first_divergence()}")
+    n = d.first_divergence()
+    print(f"{field:8s} first differs at", d.pairs[n - 1][0].label if n else "no step")
 viz.loss_curves(distances, title="blend vs no blend: distance per step", ylabel=r"mean $|a-b|$")
 
 # %% [markdown]
-# $x_{t-1}$ differs at step 1 already: the blend puts the noised input outside the mask, the baseline
+# $x_{t-1}$ differs at step 1 already: the blend puts the noised input outside the mask, run **b**
 # keeps its own proposal. Step 2 starts from that different $x_t$, so from step 2 on $x_t$ and
 # $\hat x_0$ differ too — and inside the mask as well, because the UNet sees the whole image. The
 # static version of the scrubber, for slides (third row: $|a-b|$ on one colour scale):
@@ -138,7 +147,7 @@ Animation(filename=str(gif))
 
 # %%
 if env.tiny:
-    print("Tiny mode: random weights, so x̂0 never looks like a photo and the GIF is noise inside the mask. "
+    print("Tiny mode: random weights, so x̂0 never looks like anything and the GIF is noise inside the mask. "
           "The debugging facts above hold for any weights: which tensor differs first, at which step, and "
           "where in the picture.")
 
@@ -156,11 +165,11 @@ changed = cfg.replace(enforce_background=False)  # <- the one setting to change
 c = bl.Recorder(fields=fields)
 result_c = bl.edit(models, image, mask, changed, hooks=[c], progress=False)
 d = step_distances(a, c, "pred_x0")
-print("x̂0 first differs at step:", d.first_divergence())
+print("x̂0 first differs at step:", d.first_divergence())  # 1-based, as the labels
 print("largest difference of the results:", float((results["blend"].images - result_c.images).abs().max()))
 
 # %% [markdown]
-# <details><summary><b>Answer</b> (click to open)</summary>
+# <details><summary>Answer</summary>
 #
 # Never: `first_divergence()` is `None`, every recorded step is identical. `enforce_background` acts
 # after the loop: the result is the last $\hat x_0$ with the input pasted outside the mask. So the
@@ -174,8 +183,8 @@ print("largest difference of the results:", float((results["blend"].images - res
 # ## Exercise 2 · runs of different lengths
 #
 # **Predict**: run **d** skips 4 more steps (`skip_timesteps`), so it has 4 steps fewer and starts
-# from a less noisy $x_t$. When the scrubber shows step 1 of **a**, which step of **d** will it show
-# next to it — and by which rule?
+# from a less noisy $x_t$. When the scrubber shows step 1 of **a** (t = 743), which step of **d** will
+# it show next to it — and by which rule?
 #
 # **Change** the number of extra skipped steps below, **run**, and **check** in the scrubber and in the
 # printed pairs.
@@ -189,18 +198,20 @@ print(f"paired by {rule}:", [f"{sa.index + 1}->{sd.index + 1}" for sa, sd in pai
 StepScrubber(a, compare=d_rec, labels=("a", "more skipped"))
 
 # %% [markdown]
-# <details><summary><b>Answer</b> (click to open)</summary>
+# <details><summary>Answer</summary>
 #
 # The step counts differ, so the scrubber pairs steps by the **timestep** $t$ of the 1000-step
 # schedule, not by step number (step 1 of one run is a very different noise level from step 1 of the
-# other). Run **d** starts at a lower $t$, so the first steps of **a** all pair with step 1 of **d**
-# (its nearest $t$), and from there on step $k$ of **a** pairs with step $k-4$ of **d**.
+# other). Run **d** starts at a lower $t$, so steps 1 to 5 of **a** all pair with step 1 of **d** (its
+# nearest $t$; step 5 of **a** has exactly that $t$), and from there on step $n$ of **a** pairs with step
+# $n-4$ of **d**.
 # `viz.loss_curves({...}, x="t")` lines the two runs up the same way on a plot.
 #
 # </details>
 
 # %%
-viz.loss_curves({"a": a, "more skipped": d_rec}, term="clip", x="t")
+viz.loss_curves({"a": a, "more skipped": d_rec}, term="clip", x="t",
+                title=f"CLIP loss by t (sum over the batch of {cfg.batch_size})")
 
 # %% [markdown]
 # ## What to remember
