@@ -183,7 +183,8 @@ viz.image_grid(free.images, titles=[f"baseline, no prompt #{k}" for k in range(l
 # guidance.
 #
 # </details>
-#
+
+# %% [markdown]
 # ## What to remember
 #
 # - The paper's baseline (Sec. 4.1) is local CLIP-guided diffusion **plus** an L2 + LPIPS loss on the

@@ -167,7 +167,8 @@ ty.Table([{"run": f"all {cfg.batch_size} finish", "samples out": len(plain.image
 
 # %% [markdown]
 # (Fixed overheads and a busy machine blur the measured fraction; the ideal column is the arithmetic.)
-#
+
+# %% [markdown]
 # ## Exercise 1 · keep two
 #
 # **Predict:** with `keep=2` of the 4 candidates, how many samples come out, and what fraction of the time

@@ -96,3 +96,36 @@ def test_no_lesson_says_the_background_is_at_the_same_noise_level(source):
     text = _text(source)
     for phrase in ("same noise level", "same level"):
         assert phrase not in text, f"{source.stem} says {phrase!r}: the background is noised at t, one step noisier"
+
+
+def exercises(source) -> list[dict]:
+    """The exercises of a lesson: a markdown cell headed "## Exercise ...", then the code to run, then a
+    markdown cell holding the answer in a collapsed <details><summary>Answer</summary> block."""
+    found, current = [], None
+    for cell in jupytext.read(source).cells:
+        text = cell.source.strip()
+        if cell.cell_type == "markdown" and text.startswith("## Exercise"):
+            current = {"title": text.splitlines()[0], "prompt": text, "code": 0, "answer": None}
+            found.append(current)
+        elif current is not None and cell.cell_type == "code":
+            current["code"] += 1
+        elif current is not None and text.startswith("<details><summary>Answer</summary>"):
+            current["answer"] = text
+            current = None
+        elif current is not None and cell.cell_type == "markdown" and text.startswith("## "):
+            current = None  # a new section before any answer
+    return found
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_lesson_has_two_exercises_with_hidden_answers(source):
+    found = exercises(source)
+    assert len(found) >= 2, f"{source.stem} has {len(found)} exercises; every lesson needs at least two"
+    for ex in found:
+        where = f"{source.stem}: {ex['title']}"
+        for step in ("**Predict", "**Change", "**run**", "**check**"):
+            assert step in ex["prompt"], f"{where}: the exercise says predict -> change -> run -> check ({step} missing)"
+        assert ex["code"] >= 1, f"{where}: no code cell to run between the exercise and its answer"
+        assert ex["answer"] is not None, f"{where}: no answer in a <details><summary>Answer</summary> markdown cell"
+        assert ex["answer"].rstrip().endswith("</details>"), f"{where}: the answer block is not closed"
+        assert "\n\n" in ex["answer"], f"{where}: leave a blank line after <summary> so the answer renders"
