@@ -185,10 +185,9 @@ viz.image_grid(late_result.images, titles=[f"skip 25: #{k}" for k in range(len(l
 #
 # The first step is now $t = 359$ instead of 743: $\bar\alpha_t \approx 0.27$ instead of 0.004, so about a
 # quarter of the variance is still the input, and 15 steps are left instead of 30. The box starts out as
-# noisy sand rather than noise, so the result stays closer to the input: in the toy world the toy CLIP
-# usually still gets its colour in, but look for sand showing through and for objects that fill less
-# of the box (the judge's coverage). Skipping trades the freedom to change for faithfulness to the input;
-# lesson 05's scribbles use exactly that, because there the input is meant to be kept.
+# noisy sand, so the result stays closer to the input: the toy CLIP usually still gets its colour in, but
+# look for sand showing through (the judge's coverage). Skipping trades freedom to change for faithfulness
+# to the input; lesson 05's scribbles rely on that.
 #
 # </details>
 

@@ -167,8 +167,8 @@ viz.image_grid([Image.fromarray(heatmap(m, vmax=top)) for m in maps],
 # strongly to it, and the gradient through the UNet is large and spread over much of the image. As $t$
 # falls it shrinks and gathers inside the mask — CLIP sees only the masked image — where the object is
 # being drawn. What leaks past the border is harmless: the blend replaces the outside anyway. To see
-# *where* the gradient is at the later steps, `viz.step_strip(..., field="grad")` scales every panel to
-# its own maximum (printed as "max" per panel in `viz.step_panels`; here only the pattern counts):
+# *where* the later, smaller gradients act, `viz.step_strip(..., field="grad")` scales every panel to its
+# own maximum — compare patterns there, not brightness:
 
 # %%
 viz.step_strip(recorder, field="grad", max_steps=6)
