@@ -85,12 +85,20 @@ viz.mask_overlay(ex.image, mask)
 models = env.load_models()
 prompt = "a yellow triangle" if env.toy else ex.prompt
 cfg = env.config(prompt=prompt, timestep_respacing="40", skip_timesteps=10)
-result = bl.edit(models, ex.image, mask, cfg)
+watch = bl.Recorder(fields=("pred_x0",))  # keeps x̂0, the model's guess of the clean image, at every step
+result = bl.edit(models, ex.image, mask, cfg, hooks=[watch])
 verdicts = judge(result.images, mask) if env.toy else []
 said = [f"\njudge: {v.colour or 'nothing'} {v.shape or ''}" for v in verdicts] or [""] * len(result.images)
 viz.image_grid([result.images[i] for i in result.order],
                titles=[f"#{k + 1}  d = {float(result.distances[i]):.3f}{said[i]}" for k, i in enumerate(result.order)],
                suptitle=f'"{prompt}", best CLIP distance first')
+
+# %% [markdown]
+# Watch it appear: $\hat x_0$ of the best sample over the steps, labelled with the step (of 30) and the
+# timestep $t$ of the model's 1000-step schedule. The colour arrives early, while $t$ is still high.
+
+# %%
+viz.step_strip(watch, sample=result.order[0], max_steps=8)
 
 # %% [markdown]
 # The samples come back best first: `result.ranked` is a list of `(PIL image, distance)`, where the
