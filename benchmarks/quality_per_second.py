@@ -207,25 +207,7 @@ def format_report(results: dict) -> str:
              + (" -- QUICK RUN: figures indicative only" if results["quick"] else ""),
              f"ratios: median over edits of paired {basis.upper()}-time ratios (the modes alternate edit by edit)",
              ""]
-    head = (f"{'mode':24s}{'steps':>6s}{'CPU s/set':>10s}{'wall s/set':>11s}{'x ref':>7s}{'x dflt':>7s}"
-            f"{'UNet fwd':>9s}{'bwd':>5s}{'CLIP views':>11s}{'best ok':>9s}{'95% CI':>12s}{'all ok':>8s}"
-            f"{'colour best/all':>16s}{'s to 1st ok':>12s}{'TFLOP/smp':>10s}  front")
-    lines.append(head)
-    r_key = "cpu" if basis == "cpu" else "wall"
-    for key, v in results["modes"].items():
-        lo, hi = v["best_success_ci"]
-        ttf = v["time_to_first_correct_cpu_s"]
-        xr = v.get(f"{r_key}_ratio_vs_reference", {}).get("median", 1.0 if key == "reference" else float("nan"))
-        xd = v.get(f"{r_key}_ratio_vs_default", {}).get("median", 1.0 if key == "default" else float("nan"))
-        tf = v.get("real_config", {}).get("tflop_per_sample")
-        ci = f"{lo:.0%}-{hi:.0%}"
-        colour = f"{v['best_colour']:.0%}/{v['all_colour']:.0%}"
-        lines.append(
-            f"{key:24s}{v['steps']:6d}{v['cpu_s_per_set']:10.1f}{v['wall_s_per_set']:11.1f}{xr:7.2f}{xd:7.2f}"
-            f"{v['unet_forwards_per_set']:9.0f}{v['unet_backwards_per_set']:5.0f}{v['clip_views_per_set']:11.0f}"
-            f"{v['best_success']:9.0%}{ci:>12s}{v['all_success']:8.0%}{colour:>16s}"
-            f"{(f'{ttf:.0f}' if ttf else 'never'):>12s}{(f'{tf:.0f}' if tf else '-'):>10s}  "
-            f"{'*' if v['pareto'] else ''}")
+    lines += speed.results_table(results)
     lines.append("")
     lines.append("best ok / all ok: judge-correct (colour and shape) best-ranked sample / all samples; "
                  "s to 1st ok: expected CPU s until a best-ranked result is judge-correct (CPU s per set / "

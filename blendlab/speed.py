@@ -38,7 +38,7 @@ from .toyworld import COLORS, SHAPES, random_layout, render_scene
 from .toyworld.judge import judge
 
 __all__ = ["Mode", "MODES", "mode", "SuiteEdit", "toy_suite", "run_edit", "wilson", "summarize",
-           "pareto_front", "plot_pareto", "load_results", "RESULTS_FILE"]
+           "pareto_front", "plot_pareto", "results_table", "load_results", "RESULTS_FILE"]
 
 #: Where the benchmark's figures are committed, relative to the repository root.
 RESULTS_FILE = "docs/quality_per_second.json"
@@ -169,7 +169,7 @@ def _blendlab_edit(models, image, mask, cfg):
     return result.images, result.distances, result.sample_masks
 
 
-def run_edit(models, item: SuiteEdit, cfg: EditConfig, generate=None) -> dict:
+def run_edit(models, item: SuiteEdit, cfg: EditConfig, generate=None, keep_images: bool = False) -> dict:
     """Run one suite edit to a ranked set and judge every sample.
 
     ``generate(models, image, mask, cfg) -> (images, distances, masks)`` makes the ranked set
@@ -177,7 +177,8 @@ def run_edit(models, item: SuiteEdit, cfg: EditConfig, generate=None) -> dict:
     record: ``cpu_s``/``wall_s`` of ``generate``; ``unet_forwards``, ``unet_rows`` (batch entries),
     ``unet_backwards`` (forwards that built a graph; each is back-propagated once), ``clip_views``
     (images CLIP encoded, ranking included); per sample ``correct`` (colour and shape) and
-    ``colour_correct``; ``order`` (best first) and the best-ranked sample's verdict.
+    ``colour_correct``; ``order`` (best first) and the best-ranked sample's verdict; with
+    ``keep_images`` also ``images`` (N, 3, H, W), best first (not JSON).
     """
     generate = generate or _blendlab_edit
     cfg = cfg.replace(prompt=item.prompt, seed=item.seed)
@@ -203,10 +204,13 @@ def run_edit(models, item: SuiteEdit, cfg: EditConfig, generate=None) -> dict:
     order = torch.argsort(distances.detach().cpu(), stable=True).tolist()
     correct = [v.holds(item.colour, item.shape) for v in verdicts]
     colour_correct = [v.holds(item.colour) for v in verdicts]
-    return dict(edit=item.index, scene=item.scene, prompt=item.prompt, seed=item.seed, cpu_s=cpu, wall_s=wall,
-                **counts, samples=len(verdicts), correct=correct, colour_correct=colour_correct, order=order,
-                best_correct=correct[order[0]], best_colour_correct=colour_correct[order[0]],
-                verdicts=[[v.colour, v.shape] for v in verdicts])
+    record = dict(edit=item.index, scene=item.scene, prompt=item.prompt, seed=item.seed, cpu_s=cpu, wall_s=wall,
+                  **counts, samples=len(verdicts), correct=correct, colour_correct=colour_correct, order=order,
+                  best_correct=correct[order[0]], best_colour_correct=colour_correct[order[0]],
+                  verdicts=[[v.colour, v.shape] for v in verdicts])
+    if keep_images:
+        record["images"] = images.detach().cpu()[order]
+    return record
 
 
 # -- summaries --------------------------------------------------------------------------------------
@@ -304,6 +308,31 @@ def plot_pareto(summary: dict, labels: dict | None = None, title: str | None = N
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def results_table(results: dict) -> list[str]:
+    """The benchmark's per-mode table (a list of text lines) from its results: steps, CPU and wall s
+    per ranked set, paired time ratios to the reference loop and the default, UNet forwards and
+    backward passes, CLIP views, judge success (best-ranked and all, colour alone), expected CPU s
+    to the first judge-correct best result, TFLOP per sample at the real config, Pareto front."""
+    r_key = "cpu" if results.get("timing_basis", "cpu") == "cpu" else "wall"
+    lines = [f"{'mode':24s}{'steps':>6s}{'CPU s/set':>10s}{'wall s/set':>11s}{'x ref':>7s}{'x dflt':>7s}"
+             f"{'UNet fwd':>9s}{'bwd':>5s}{'CLIP views':>11s}{'best ok':>9s}{'95% CI':>12s}{'all ok':>8s}"
+             f"{'colour best/all':>16s}{'s to 1st ok':>12s}{'TFLOP/smp':>10s}  front"]
+    for key, v in results["modes"].items():
+        lo, hi = v["best_success_ci"]
+        ttf = v["time_to_first_correct_cpu_s"]
+        xr = v.get(f"{r_key}_ratio_vs_reference", {}).get("median", 1.0 if key == "reference" else math.nan)
+        xd = v.get(f"{r_key}_ratio_vs_default", {}).get("median", 1.0 if key == "default" else math.nan)
+        tf = v.get("real_config", {}).get("tflop_per_sample")
+        ci, colour = f"{lo:.0%}-{hi:.0%}", f"{v['best_colour']:.0%}/{v['all_colour']:.0%}"
+        lines.append(
+            f"{key:24s}{v['steps']:6d}{v['cpu_s_per_set']:10.1f}{v['wall_s_per_set']:11.1f}{xr:7.2f}{xd:7.2f}"
+            f"{v['unet_forwards_per_set']:9.0f}{v['unet_backwards_per_set']:5.0f}{v['clip_views_per_set']:11.0f}"
+            f"{v['best_success']:9.0%}{ci:>12s}{v['all_success']:8.0%}{colour:>16s}"
+            f"{(f'{ttf:.0f}' if ttf else 'never'):>12s}{(f'{tf:.0f}' if tf else '-'):>10s}  "
+            f"{'*' if v['pareto'] else ''}")
+    return lines
 
 
 def load_results(path=None, url: str | None = None) -> dict | None:

@@ -14,7 +14,7 @@ from blendlab.notebook import INSTALL_SNIPPET, REPO_URL
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("*.py"))
 EXPECTED = ["01_quickstart", "02_noised_backgrounds", "03_guided_latents_step_by_step", "06_failure_cases",
-            "04_augmentation_effects", "05_applications", "07_debugging_a_step"]
+            "04_augmentation_effects", "05_applications", "07_debugging_a_step", "09_speed"]
 
 
 def cells(nb):
