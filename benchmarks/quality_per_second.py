@@ -237,16 +237,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP model of the real config")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--png", default=None, help="save the Pareto plot here")
+    parser.add_argument("--replot", default=None, metavar="JSON",
+                        help="run nothing: print the report and draw --png from results saved earlier")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     scenes, prompts = (1, 2) if args.quick else (args.scenes, args.prompts_per_scene)
-    results = run_benchmark(preset=args.preset, scenes=scenes, prompts_per_scene=prompts, batch=args.batch,
-                            modes=[m for m in args.modes.split(",") if m] if args.modes else None,
-                            device=args.device, quick=args.quick, suite_seed=args.suite_seed,
-                            flops=not args.no_flops, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.replot:
+        results = json.loads(Path(args.replot).read_text())
+    else:
+        results = run_benchmark(preset=args.preset, scenes=scenes, prompts_per_scene=prompts, batch=args.batch,
+                                modes=[m for m in args.modes.split(",") if m] if args.modes else None,
+                                device=args.device, quick=args.quick, suite_seed=args.suite_seed,
+                                flops=not args.no_flops, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(format_report(results))
-    if args.out:
+    if args.out and not args.replot:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.out).with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1) + "\n")

@@ -126,3 +126,5 @@ def test_quick_benchmark_on_tiny_counts_forwards_backwards_and_views(tmp_path, c
     assert "QUICK RUN" in out and "targets:" in out and saved["machine"]["cpu"] in out
     assert not any(p.requires_grad for p in bl.load_models("tiny").unet.parameters())
     assert math.isfinite(res["seconds_total"])
+    again = qps.main(["--replot", str(tmp_path / "q.json"), "--png", str(tmp_path / "again.png")])
+    assert again["modes"] == saved["modes"] and (tmp_path / "again.png").stat().st_size > 10_000
