@@ -18,8 +18,9 @@
 #
 # # 9 · Speed: quality per second
 #
-# The paper names slowness as the method's first limitation: every sample takes tens of seconds on a
-# GPU, and a good ranked set needs many samples. This lesson measures what can be bought back, and at
+# Slowness is the method's first limitation: every sample takes tens of seconds on a GPU, and a good
+# ranked set needs many samples (the authors' follow-up, *Blended Latent Diffusion*, puts a good result
+# at about 25 minutes on one GPU). This lesson measures what can be bought back, and at
 # what price: each **fast mode** is one `EditConfig` setting (the paper's algorithm stays the default),
 # and each is judged by what its edits *show* — the toy world's independent judge, not the CLIP that
 # steers them. You will read the benchmark's Pareto plot, see what each mode gives up, run a small live
