@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.reference_loop import reference_trainable  # noqa: E402
+from blendlab.sampler import EditConfig  # noqa: E402
 
 __all__ = [
     "GPUS",
@@ -46,6 +47,8 @@ __all__ = [
     "flop_model",
     "roofline",
     "pruning_flops",
+    "mode_flops",
+    "fast_modes",
     "main",
 ]
 
@@ -250,6 +253,60 @@ def explain(model: dict) -> str:
     )
 
 
+def mode_flops(cfg, phases: dict, clip_image_fwd: float, reference: bool = False) -> dict:
+    """FLOPs per sample (per candidate) of running ``cfg`` (an EditConfig: the paper's or a fast mode).
+
+    Built from the counted phases of one step: ``phases`` maps a number of CLIP views to
+    :func:`step_flops` of the blendlab way at that many views. Step by step (``cfg.num_steps``,
+    ``cfg.guidance_at``, ``cfg.views_at``): a guided step costs a UNet forward, CLIP forward and
+    backward on its views, and, unless ``guidance_gradient="mpgd"``, the UNet backward; any other step
+    one UNet forward. ``reference`` adds the reference's second (no-grad) forward per step. With
+    pruning the batch runs ``batch_size`` rows up to the prune step and ``keep`` after it, plus one
+    unaugmented CLIP forward per candidate to rank them; the total is divided by the candidates.
+    """
+    total = 0.0
+    batch = cfg.batch_size
+    for k in range(cfg.num_steps):
+        rows = batch if cfg.prune_index is None or k <= cfg.prune_index else cfg.keep
+        ph = phases[cfg.views_at(k)]
+        step = ph["unet_fwd_grad"]
+        if cfg.guidance_at(k) == "compute":
+            step += ph["clip_fwd"] + ph["clip_bwd"] + (ph["unet_bwd"] if cfg.guidance_gradient == "unet" else 0)
+        if reference:
+            step += ph["unet_fwd_grad"]
+        total += rows * step
+    if cfg.prune_index is not None:
+        total += batch * clip_image_fwd
+    return dict(steps=cfg.num_steps, flops_per_sample=total / batch, tflop_per_sample=total / batch / 1e12)
+
+
+def fast_modes(configs: dict, models=None, reference: str | None = "reference") -> dict:
+    """TFLOP per sample and roofline of each ``{name: EditConfig}`` at the real networks (meta device);
+    the config called ``reference`` is costed as the reference loop (two UNet forwards per step)."""
+    models = models if models is not None else real_models()
+    views = sorted({cfg.views_at(k) for cfg in configs.values() for k in range(cfg.num_steps)})
+    phases = {v: step_flops(models, "blendlab", views=v) for v in views}
+    clip_one, _ = _count(lambda: models.clip.encode_image(
+        torch.randn(1, 3, models.clip_size, models.clip_size, device=models.device)))
+    out = {}
+    for name, cfg in configs.items():
+        m = mode_flops(cfg, phases, clip_one, reference=name == reference)
+        m["roofline"] = roofline(m["flops_per_sample"])
+        out[name] = m
+    return out
+
+
+def format_fast_modes(table: dict) -> str:
+    """The fast modes' FLOPs and roofline seconds per sample as a text table."""
+    gpus = list(GPUS)
+    lines = [f"{'fast mode (real config)':34s}{'steps':>6s}{'TFLOP/sample':>14s}"
+             + "".join(f"{g + ' s/sample':>14s}" for g in gpus)]
+    for name, m in table.items():
+        lines.append(f"{name:34s}{m['steps']:6d}{m['tflop_per_sample']:14.1f}"
+                     + "".join(f"{m['roofline'][g]['s_per_sample']:14.2f}" for g in gpus))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=None, help="write the FLOP model as JSON here")
@@ -259,10 +316,16 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     model = flop_model(steps=args.steps, views=args.views)
     model["explanation"] = explain(model)
+    from blendlab.speed import MODES  # the fast modes at the paper's config, batch of 4 candidates
+
+    base = EditConfig(prompt="x", batch_size=4, iterations_num=1, aug_num=args.views)
+    model["fast_modes"] = fast_modes({"reference": base, **{m.key: m.config(base) for m in MODES}})
     model["seconds_to_count"] = time.perf_counter() - t0
     print(format_report(model))
     print()
     print(model["explanation"])
+    print()
+    print(format_fast_modes(model["fast_modes"]))
     if args.out:
         Path(args.out).write_text(json.dumps(model, indent=2))
         print(f"\nwrote {args.out}")

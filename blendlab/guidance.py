@@ -111,11 +111,13 @@ class ExtendingAugmentations(torch.nn.Module):
             K.RandomPerspective(0.7, p=p),
         )
 
-    def forward(self, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, seed: int | None = None, aug_num: int | None = None) -> torch.Tensor:
+        """``aug_num`` overrides the module's number of views for this call."""
+        aug_num = self.aug_num if aug_num is None else int(aug_num)
         pooled = F.adaptive_avg_pool2d(x, (self.output_size, self.output_size))
-        if self.aug_num == 1:
+        if aug_num == 1:
             return pooled
-        repeated = pooled.repeat(self.aug_num - 1, 1, 1, 1)
+        repeated = pooled.repeat(aug_num - 1, 1, 1, 1)
         devices = [x.device.index or 0] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             if seed is not None:
@@ -152,9 +154,10 @@ class GuidanceLoss:
         self.augment = ExtendingAugmentations(models.clip_size, cfg.aug_num)
         self.per_sample_clip: torch.Tensor | None = None
 
-    def view_embeddings(self, x_in: torch.Tensor, seed: int | None, mask=None) -> torch.Tensor:
-        """CLIP embeddings of the augmented views of the masked ``x_in``: (V, B, D)."""
-        views = self.augment(x_in * (self.mask if mask is None else mask), seed=seed)
+    def view_embeddings(self, x_in: torch.Tensor, seed: int | None, mask=None, aug_num=None) -> torch.Tensor:
+        """CLIP embeddings of the augmented views of the masked ``x_in``: (V, B, D); V = ``aug_num``
+        (default ``cfg.aug_num``)."""
+        views = self.augment(x_in * (self.mask if mask is None else mask), seed=seed, aug_num=aug_num)
         embeds = self.models.clip.encode_image(clip_normalize(views.add(1).div(2))).float()
         return embeds.view(-1, x_in.shape[0], embeds.shape[-1])  # views are view-major
 
@@ -163,9 +166,9 @@ class GuidanceLoss:
         embeds = self.view_embeddings(x_in, seed, mask)
         return spherical_distance(embeds.flatten(0, 1), self.text_embed).view(embeds.shape[:2]).mean(0)
 
-    def __call__(self, x_t, pred_x0, fac: float, seed: int | None = None, mask=None):
+    def __call__(self, x_t, pred_x0, fac: float, seed: int | None = None, mask=None, aug_num=None):
         """``mask`` overrides ``self.mask`` for this call (the sampler passes the rows that survived
-        pruning)."""
+        pruning); ``aug_num`` the number of CLIP views (the sampler's ``late_aug_num``)."""
         cfg = self.cfg
         mask = self.mask if mask is None else mask
         x_in = pred_x0 * fac + x_t * (1 - fac)
@@ -173,7 +176,7 @@ class GuidanceLoss:
         terms: dict[str, torch.Tensor] = {}
         typo_lambda = getattr(cfg, "anti_typography_lambda", 0)
         if cfg.clip_guidance_lambda != 0 or typo_lambda:
-            embeds = self.view_embeddings(x_in, seed, mask)  # all views in one CLIP call
+            embeds = self.view_embeddings(x_in, seed, mask, aug_num)  # all views in one CLIP call
             flat = embeds.flatten(0, 1)
             if cfg.clip_guidance_lambda != 0:
                 per_sample = spherical_distance(flat, self.text_embed).view(embeds.shape[:2]).mean(0)

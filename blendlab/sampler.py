@@ -48,6 +48,23 @@ class EditConfig:
         reference_ranking: rank (and prune) by the reference's distances, the masked views fed to
             CLIP without CLIP's input normalisation (``masked_clip_distance(..., normalize=False)``).
             Default False: blendlab normalises them, as CLIP was trained (see the README).
+
+    Fast modes (issue 11; ``benchmarks/quality_per_second.py`` measures what each gives up). The
+    defaults are the paper's algorithm, every step guided with the full gradient and ``aug_num`` views:
+        guidance_every: compute the guidance gradient on every k-th step only (steps 0, k, 2k, ...);
+            the steps between run the UNet without gradients.
+        guidance_between: what the steps between apply: "reuse" the last computed gradient (cached,
+            exactly) or "none" (zero gradient, an unguided step).
+        guidance_until: guide only the first ``guidance_until`` fraction of the steps; the rest run
+            unguided (guidance in a limited interval: Castillo et al. 2023, "Adaptive Guidance";
+            Kynkäänniemi et al. 2024). 1.0 = every step.
+        guidance_gradient: "unet" (the paper): −∇ of the loss w.r.t. x_t, back-propagated through
+            the UNet. "mpgd": Jacobian-free: the UNet runs without gradients and the loss gradient
+            w.r.t. x̂0 is mapped to x_t with ε̂ held constant, ∂x̂0/∂x_t = 1/√ᾱ_t (the shortcut of
+            He et al., ICLR 2024, "Manifold Preserving Guided Diffusion", without its projection;
+            "mean guidance" in Ye et al., NeurIPS 2024, "TFG"). No backward pass through the UNet.
+        late_aug_num, late_at: from step ``round(late_at · num_steps)`` on, use ``late_aug_num`` CLIP
+            views instead of ``aug_num`` (None = ``aug_num`` throughout).
     """
 
     prompt: str = ""
@@ -79,6 +96,12 @@ class EditConfig:
     prune_at: float | None = None
     keep: int | None = None
     reference_ranking: bool = False
+    guidance_every: int = 1
+    guidance_between: str = "reuse"
+    guidance_until: float = 1.0
+    guidance_gradient: str = "unet"
+    late_aug_num: int | None = None
+    late_at: float = 0.5
 
     def __post_init__(self):
         if not isinstance(self.prompt, str):
@@ -107,6 +130,29 @@ class EditConfig:
                 raise InputError(f"prune_at must be a fraction of the steps in (0, 1), got {self.prune_at}")
             if not 1 <= self.keep <= self.batch_size:
                 raise InputError(f"keep must be between 1 and batch_size={self.batch_size}, got {self.keep}")
+        self._check_fast_modes()
+
+    def _check_fast_modes(self):
+        """Validate the fast-mode fields (see the class docstring)."""
+        if isinstance(self.guidance_every, bool) or not isinstance(self.guidance_every, int) or self.guidance_every < 1:
+            raise InputError(f"guidance_every must be a whole number of steps >= 1 (1 = every step), "
+                             f"got {self.guidance_every!r}")
+        if self.guidance_between not in ("reuse", "none"):
+            raise InputError(f"guidance_between must be 'reuse' (the last gradient) or 'none' (no guidance), "
+                             f"got {self.guidance_between!r}")
+        if not 0 < self.guidance_until <= 1:
+            raise InputError(f"guidance_until must be the guided fraction of the steps in (0, 1], "
+                             f"got {self.guidance_until!r}")
+        if self.guidance_gradient not in ("unet", "mpgd"):
+            raise InputError(f"guidance_gradient must be 'unet' (through the UNet, the paper) or 'mpgd' "
+                             f"(Jacobian-free, w.r.t. x̂0), got {self.guidance_gradient!r}")
+        if self.late_aug_num is not None:
+            if isinstance(self.late_aug_num, bool) or not isinstance(self.late_aug_num, int) \
+                    or not 1 <= self.late_aug_num <= self.aug_num:
+                raise InputError(f"late_aug_num must be a number of views between 1 and aug_num={self.aug_num}, "
+                                 f"got {self.late_aug_num!r}")
+        if not 0 < self.late_at < 1:
+            raise InputError(f"late_at must be a fraction of the steps in (0, 1), got {self.late_at!r}")
 
     def num_steps_total(self) -> int:
         """Number of respaced steps, before skipping."""
@@ -131,6 +177,22 @@ class EditConfig:
         if self.prune_at is None:
             return None
         return min(self.num_steps - 1, max(0, round(self.prune_at * self.num_steps) - 1))
+
+    def guidance_at(self, index: int) -> str:
+        """What step ``index`` does for guidance: "compute" a fresh gradient, "reuse" the last one, or
+        "none" (``guidance_every``, ``guidance_between``, ``guidance_until``; always "compute" by default)."""
+        if index >= max(1, round(self.guidance_until * self.num_steps)):
+            return "none"
+        if index % self.guidance_every == 0:
+            return "compute"
+        return "reuse" if self.guidance_between == "reuse" else "none"
+
+    def views_at(self, index: int) -> int:
+        """CLIP views of the guidance at step ``index``: ``aug_num``, or ``late_aug_num`` from
+        ``round(late_at · num_steps)`` on."""
+        if self.late_aug_num is None or index < round(self.late_at * self.num_steps):
+            return self.aug_num
+        return self.late_aug_num
 
     @property
     def guided(self) -> bool:
@@ -272,6 +334,7 @@ class BlendedSampler:
             generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
         self.generator = generator
         self.iteration = 0
+        self.last_grad = None  # the last computed guidance gradient (reused by guidance_every)
         self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
         typography_embed = None
         if cfg.guided and cfg.anti_typography_lambda:
@@ -342,6 +405,8 @@ class BlendedSampler:
             x = state.x_prev
             if state.kept is not None:
                 x, ids = x[state.kept], ids[state.kept]
+                if self.last_grad is not None:  # a cached gradient (guidance_every) follows its rows
+                    self.last_grad = self.last_grad[state.kept]
                 if mask.shape[0] > 1:
                     mask = mask[state.kept]
 
@@ -359,22 +424,29 @@ class BlendedSampler:
         x = x.detach()
         terms: dict = {}
         per_sample = None
-        if self.loss is not None:
+        guidance = cfg.guidance_at(index) if self.loss is not None else "none"  # fast modes: EditConfig
+        if guidance == "compute":
             with torch.enable_grad():
                 x_in = x.requires_grad_()
-                out = diffusion.p_mean_variance(self.models.runner, x_in, t, clip_denoised=False,
-                                                model_kwargs=model_kwargs)
+                if cfg.guidance_gradient == "mpgd":  # fast mode: no backward through the UNet
+                    out = self._jacobian_free_out(x_in, t, i, model_kwargs)
+                else:
+                    out = diffusion.p_mean_variance(self.models.runner, x_in, t, clip_denoised=False,
+                                                    model_kwargs=model_kwargs)
                 fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
-                total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask)
+                total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask,
+                                         aug_num=cfg.views_at(index))
                 grad = -torch.autograd.grad(total, x_in)[0]
                 per_sample = self.loss.per_sample_clip if "clip" in terms else None
             out = {k: v.detach() for k, v in out.items()}
             x = x.detach()
+            self.last_grad = grad
         else:
             with torch.no_grad():
                 out = diffusion.p_mean_variance(self.models.runner, x, t, clip_denoised=False,
                                                 model_kwargs=model_kwargs)
-            grad = torch.zeros_like(x)
+            reuse = guidance == "reuse" and self.last_grad is not None  # guidance_every: the cached gradient
+            grad = self.last_grad if reuse else torch.zeros_like(x)
         with torch.no_grad():
             if cfg.ddim:
                 fg, pred_guided = self._ddim_update(out, x, t, i, grad, model_kwargs)
@@ -396,6 +468,17 @@ class BlendedSampler:
             clip_per_sample=per_sample, timestep=int(diffusion.timestep_map[i]),
             init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )
+
+    def _jacobian_free_out(self, x_in, t, i, model_kwargs) -> dict:
+        """``p_mean_variance`` under ``no_grad`` (no UNet graph), with ``pred_xstart`` re-attached to
+        ``x_in`` as if ε̂ were constant: x̂0 = x_t/√ᾱ_t − √(1/ᾱ_t − 1)·ε̂ gives ∂x̂0/∂x_t = 1/√ᾱ_t. The
+        values are the UNet's exactly; only the gradient path differs (``guidance_gradient="mpgd"``)."""
+        with torch.no_grad():
+            out = self.diffusion.p_mean_variance(self.models.runner, x_in.detach(), t, clip_denoised=False,
+                                                 model_kwargs=model_kwargs)
+        scale = float(self.diffusion.sqrt_recip_alphas_cumprod[i])
+        out["pred_xstart"] = out["pred_xstart"] + scale * (x_in - x_in.detach())
+        return out
 
     def _ddim_update(self, out, x, t, i, grad, model_kwargs):
         """DDIM (eq. 12 of Song et al.) with the score conditioned by ``grad`` (condition_score)."""
