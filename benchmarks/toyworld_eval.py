@@ -3,6 +3,9 @@
     python benchmarks/toyworld_eval.py                    # the full table (~15-30 min on 2 cores)
     python benchmarks/toyworld_eval.py --samples 4 --quick  # smoke run, figures indicative only
     python benchmarks/toyworld_eval.py --out docs/toyworld_eval.json
+    # on two cores, two halves at once, then merged:
+    python benchmarks/toyworld_eval.py --claims 1,4 --out a.json & python benchmarks/toyworld_eval.py --claims 2,3 --out b.json
+    python benchmarks/toyworld_eval.py --merge a.json b.json --out docs/toyworld_eval.json
 
 Every edit uses the paper's settings (λ_clip 1000, λ_range 50, 8 views, 100 steps with 25 skipped)
 unless a claim varies one of them, and the toy world's judge (pixel and geometry rules, not the
@@ -12,8 +15,9 @@ guiding CLIP) says what each masked region holds. Claims:
    success rates (targets: colour >= 80 %, shape >= 60 %, chance 33 %), and unguided (empty prompt)
    samples scored against the same requests;
 2. background: blended edits (enforce_background on and off), local CLIP-guided diffusion without
-   the blend, and the L2 + LPIPS background-preservation baseline at three weights: mean |Δ| outside
-   the mask, seam strength (mean gradient on the mask border) and edit success;
+   the blend, and the L2 + LPIPS background-preservation baseline (Sec. 4.1) at three weights around
+   the paper's λ scaled to 32 px, and at the paper's raw λ: mean |Δ| outside the mask, seam strength
+   (mean gradient on the mask border) and edit success;
 3. augmentations: aug_num 1 vs 8, the guiding CLIP's own distance vs the judge's success;
 4. ranking: is the CLIP-best sample of a batch judge-correct more often than a random one?
 
@@ -114,27 +118,36 @@ def claim_guided(models, args, base):
 
 def claim_background(models, args, base):
     image, mask, _ = scenes(1)[0]
-    cfg = base.replace(prompt="a red circle", batch_size=args.samples, seed=3)
+    cfg = base.replace(prompt="a red circle", batch_size=args.other_samples, seed=3)
     modes = {
         "blended (paper)": cfg,
         "blended, no final paste": cfg.replace(enforce_background=False),
         "local guided, no blend": cfg.replace(local_clip_guided_diffusion=True, enforce_background=False),
     }
-    for scale in (0.1, 1.0, 10.0):
-        modes[f"local + L2/LPIPS x{scale:g}"] = cfg.replace(
+    # The paper's λ are for 256 px. L2 and LPIPS are means over pixels, so at 32 px each pixel's
+    # gradient is (256/32)² = 64× larger: the resolution-equivalent weights are λ·(32/256)². The
+    # paper's raw λ are run too (they diverge here).
+    equivalent = (models.image_size / 256) ** 2
+    for scale in (0.3, 1.0, 3.0, 1 / equivalent):
+        label = "paper's raw λ" if scale == 1 / equivalent else f"{scale:g}x size-equivalent λ"
+        modes[f"local + L2/LPIPS, {label}"] = cfg.replace(
             local_clip_guided_diffusion=True, enforce_background=False, background_preservation_loss=True,
-            l2_sim_lambda=base.l2_sim_lambda * scale, lpips_sim_lambda=base.lpips_sim_lambda * scale)
+            l2_sim_lambda=base.l2_sim_lambda * scale * equivalent,
+            lpips_sim_lambda=base.lpips_sim_lambda * scale * equivalent)
     input_seam = float(seam_strength(image, mask)[0])
     out = dict(input_seam=input_seam, modes={})
     for name, c in modes.items():
         result, verdicts, wall, cpu = run(models, image, mask, c)
         out["modes"][name] = dict(
+            finite=bool(torch.isfinite(result.images).all()),
+            l2_sim_lambda=c.l2_sim_lambda if c.background_preservation_loss else None,
+            lpips_sim_lambda=c.lpips_sim_lambda if c.background_preservation_loss else None,
             outside_abs_change=outside_change(result.images, image, mask),
             seam=float(seam_strength(result.images, mask).mean()),
             colour_rate=sum(v.holds("red") for v in verdicts) / len(verdicts),
             success_rate=sum(v.holds("red", "circle") for v in verdicts) / len(verdicts),
             cpu_s=cpu)
-        print(f"  {name:28} outside |Δ| {out['modes'][name]['outside_abs_change']:.4f}  "
+        print(f"  {name:44} outside |Δ| {out['modes'][name]['outside_abs_change']:.4f}  "
               f"red {out['modes'][name]['colour_rate']:.2f}", flush=True)
     return out
 
@@ -146,7 +159,7 @@ def claim_augmentations(models, args, base):
     for aug in (1, 8):
         dist, colour_ok, both_ok, n = 0.0, 0, 0, 0
         for (colour, shape), (image, mask, _) in itertools.product(prompts, sc):
-            cfg = base.replace(prompt=f"a {colour} {shape}", aug_num=aug, batch_size=max(2, args.samples // 2), seed=5)
+            cfg = base.replace(prompt=f"a {colour} {shape}", aug_num=aug, batch_size=max(2, args.other_samples // 2), seed=5)
             result, verdicts, wall, cpu = run(models, image, mask, cfg)
             dist += float(result.distances.sum())
             colour_ok += sum(v.holds(colour) for v in verdicts)
@@ -170,22 +183,38 @@ def claim_ranking(batches):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--samples", type=int, default=16, help="samples per prompt (claim 1) and per mode")
+    p.add_argument("--samples", type=int, default=16, help="samples per prompt (claim 1)")
+    p.add_argument("--other-samples", type=int, default=8, help="samples per mode (claim 2), per prompt and scene x2 (claim 3)")
+    p.add_argument("--merge", nargs="*", default=None, help="JSON files of partial runs to merge into --out")
     p.add_argument("--scenes", type=int, default=2, help="scenes the samples of a prompt are spread over")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="a few prompts only (smoke run)")
+    p.add_argument("--timestep-respacing", default=None, help="override the paper's 100 steps (smoke runs only)")
+    p.add_argument("--skip-timesteps", type=int, default=None, help="override the paper's 25 (smoke runs only)")
     p.add_argument("--claims", default="1,2,3,4")
     p.add_argument("--out", default=None, help="write the JSON here")
     args = p.parse_args(argv)
+    if args.merge:
+        report = {}
+        for f in args.merge:
+            part = json.loads(Path(f).read_text())
+            report.update({k: v for k, v in part.items() if k != "wall_minutes"})
+            report["wall_minutes"] = max(report.get("wall_minutes", 0), part["wall_minutes"])
+        print(format_report(report))
+        _write(report, args.out)
+        return report
     if args.threads:
         torch.set_num_threads(args.threads)
     models = bl.load_models("toy", device="cpu")
     base = bl.EditConfig(iterations_num=1)  # the paper's settings, one batch per call
+    if args.timestep_respacing or args.skip_timesteps is not None:
+        base = base.replace(timestep_respacing=args.timestep_respacing or base.timestep_respacing,
+                            skip_timesteps=base.skip_timesteps if args.skip_timesteps is None else args.skip_timesteps)
     claims = set(args.claims.split(","))
     report = dict(machine=machine_info(), settings=dict(
         clip_guidance_lambda=base.clip_guidance_lambda, range_lambda=base.range_lambda, aug_num=base.aug_num,
         timestep_respacing=base.timestep_respacing, skip_timesteps=base.skip_timesteps),
-        samples=args.samples, quick=args.quick)
+        samples=args.samples, other_samples=args.other_samples, quick=args.quick)
     t0 = time.time()
     batches = []
     if "1" in claims or "4" in claims:
@@ -201,13 +230,17 @@ def main(argv=None):
         report["ranking"] = claim_ranking(batches)
     report["wall_minutes"] = round((time.time() - t0) / 60, 2)
     print(format_report(report))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=1) + "\n")
-        os.replace(tmp, args.out)
-        print(f"wrote {args.out}")
+    _write(report, args.out)
     return report
+
+
+def _write(report: dict, out: str | None) -> None:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(report, indent=1) + "\n")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
 
 
 def format_report(r: dict) -> str:
@@ -228,8 +261,9 @@ def format_report(r: dict) -> str:
     if "background" in r:
         b = r["background"]
         lines.append(f"2. background (input's own seam {b['input_seam']:.3f}):")
-        lines += [f"   {k:28} outside |Δ| {v['outside_abs_change']:.4f}  seam {v['seam']:.3f}  "
-                  f"red {v['colour_rate']:.0%}  red circle {v['success_rate']:.0%}" for k, v in b["modes"].items()]
+        lines += [f"   {k:44} " + (f"outside |Δ| {v['outside_abs_change']:.4f}  seam {v['seam']:.3f}  "
+                                        f"red {v['colour_rate']:.0%}  red circle {v['success_rate']:.0%}"
+                                        if v["finite"] else "diverged (NaN)") for k, v in b["modes"].items()]
     if "augmentations" in r:
         lines.append("3. augmentations:")
         lines += [f"   {k}: guiding CLIP distance {v['clip_distance']:.4f}, judge colour {v['colour_rate']:.0%}, "

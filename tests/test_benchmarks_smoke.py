@@ -141,3 +141,24 @@ def test_trajectory_benchmark_quick_run_reports_every_figure(tmp_path, capsys):
     assert json.loads((tmp_path / "t.json").read_text())["machine"]["cores"] >= 1
     out = capsys.readouterr().out
     assert "target save < 2 s" in out and "indicative only" in out
+
+
+def test_toyworld_eval_smoke(tmp_path, capsys):
+    from benchmarks import toyworld_eval
+
+    out = tmp_path / "eval.json"
+    report = toyworld_eval.main(["--quick", "--samples", "2", "--other-samples", "2", "--scenes", "1",
+                                 "--timestep-respacing", "8", "--skip-timesteps", "4", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["guided"]["samples"] == report["guided"]["samples"] == 2 * saved["guided"]["prompts"]
+    for key in ("colour_rate", "shape_rate", "both_rate"):
+        assert 0 <= saved["guided"][key] <= 1
+    modes = saved["background"]["modes"]
+    assert modes["blended (paper)"]["outside_abs_change"] == 0.0  # enforce_background: the input, exactly
+    assert any("raw" in name for name in modes) and set(saved["augmentations"]) == {"aug_num=1", "aug_num=8"}
+    assert 0 <= saved["ranking"]["top1_correct"] <= 1
+    text = capsys.readouterr().out
+    assert "1. guided" in text and "4. ranking" in text
+    merged = tmp_path / "merged.json"
+    toyworld_eval.main(["--merge", str(out), "--out", str(merged)])
+    assert json.loads(merged.read_text())["guided"] == saved["guided"]

@@ -147,3 +147,41 @@ def test_caption_truth_rules():
     assert not truth["a red circle on a black background"]
     empty = {text: is_true(m, [], "black") for text, m in vocabulary()}
     assert empty["an empty black background"] and not empty["a red shape"]
+
+
+def test_hard_negatives_twins_and_blobs():
+    from blendlab.toyworld.train_clip import is_true, make_view, twin_view, view_batch, vocabulary
+
+    rng = np.random.default_rng(3)
+    twins = 0
+    for _ in range(30):
+        view = make_view(rng)
+        twin = twin_view(rng, view)
+        if twin is None:
+            continue
+        twins += 1
+        focus = view[7]
+        a, b = view[5][focus], twin[5][focus]
+        assert (a.colour, a.x, a.y, a.size) == (b.colour, b.x, b.y, b.size) and a.shape != b.shape
+        assert torch.equal(view[1], twin[1]), "same mask"
+    assert twins > 5
+    meanings = dict(vocabulary())
+    for _ in range(20):
+        image, mask, fill, visible, bg, *_ = make_view(rng, blobs=1.0)
+        (colour, shape), *_ = visible
+        assert shape == "blob"
+        assert is_true(meanings[f"a {colour} shape"], visible, bg)
+        assert not any(is_true(meanings[f"a {colour} {s}"], [visible[0]], bg) for s in SHAPES)
+    x, truth = view_batch(0, 1, 16, [m for _, m in vocabulary()], 28, twins=0.5, blobs=0.3)
+    assert x.shape == (16, 3, 28, 28) and (truth.sum(1) > 0).all()
+
+
+def test_training_run_log_records_each_phase(tmp_path):
+    from blendlab.toyworld import train_clip
+
+    train_clip.main(["--steps", "1", "--batch", "4", "--out", str(tmp_path)])
+    train_clip.main(["--steps", "2", "--batch", "4", "--twins", "0.5", "--blobs", "0.2", "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "toy_clip.json").read_text())
+    log = card["run_log"]
+    assert [(r["start_step"], r["end_step"]) for r in log] == [(0, 1), (1, 2)]
+    assert log[0]["args"]["twins"] == 0.0 and log[1]["args"]["twins"] == 0.5 and log[1]["args"]["blobs"] == 0.2

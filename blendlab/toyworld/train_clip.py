@@ -18,6 +18,7 @@ right for a red circle and no true caption is pushed away as a negative.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import math
 
@@ -97,9 +98,81 @@ def _object_fraction(obj, mask: torch.Tensor, size: int) -> float:
     return float((area * mask).sum() / area.sum().clamp_min(1e-6))
 
 
-def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE):
+def _looks_like_a_shape(inside: torch.Tensor, u, v) -> bool:
+    """Whether a supersampled boolean blob is close (IoU > 0.75) to a circle, square or triangle
+    fitted to its bounding box: such a blob would be a mislabelled shape, not a blob."""
+    rows, cols = torch.nonzero(inside.any(1)).flatten(), torch.nonzero(inside.any(0)).flatten()
+    if len(rows) == 0:
+        return True
+    n = inside.shape[0]
+    y0, y1, x0, x1 = rows[0] / n, (rows[-1] + 1) / n, cols[0] / n, (cols[-1] + 1) / n
+    if not 0.8 <= float((x1 - x0) / (y1 - y0)) <= 1.25:
+        return False  # stretched: no shape of the world
+    for shape in SHAPES:
+        t = shape_coverage(shape, float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0), u, v)
+        if float((t & inside).sum()) / float((t | inside).sum()) > 0.75:
+            return True
+    return False
+
+
+def _blob(rng: np.random.Generator, region, size: int) -> torch.Tensor:
+    """Coverage (1, S, S) in [0, 1] of an irregular blob inside ``region``: one stretched ellipse or
+    rectangle, or the union of two or three — a colour region that is *not* one of the world's shapes
+    (candidates that look like one are drawn again)."""
+    u, v = _grid(size)
+    for _ in range(20):
+        inside = _blob_parts(rng, region, u, v)
+        if not _looks_like_a_shape(inside, u, v):
+            break
+    return F.avg_pool2d(inside.float()[None, None], u.shape[0] // size)[0]
+
+
+def _blob_parts(rng: np.random.Generator, region, u, v) -> torch.Tensor:
+    x0, y0, x1, y1 = region
+    side = x1 - x0
+    n = int(rng.integers(1, 4))
+    inside = torch.zeros_like(u, dtype=torch.bool)
+    for _ in range(n):
+        w = float(rng.uniform(0.35, 1.0)) * side
+        h = float(rng.uniform(0.35, 1.0)) * side
+        if n == 1:  # a single part must be visibly stretched, or it would be a circle or a square
+            h = w * float(rng.choice([rng.uniform(0.35, 0.7), rng.uniform(1.45, 2.6)]))
+            h = min(h, side)
+        cx = float(rng.uniform(x0 + w / 2, max(x0 + w / 2, x1 - w / 2)))
+        cy = float(rng.uniform(y0 + h / 2, max(y0 + h / 2, y1 - h / 2)))
+        inside |= shape_coverage(str(rng.choice(["circle", "square"])), cx, cy, w, h, u, v)
+    return inside
+
+
+def _blob_view(rng: np.random.Generator, size: int):
+    side = float(rng.uniform(0.3, 0.7))
+    bx, by = rng.uniform(0, 1 - side, size=2)
+    region = (float(bx), float(by), float(bx + side), float(by + side))
+    objects, background = random_layout(rng)
+    objects = [o for o in objects if not (o.box[0] < region[2] and region[0] < o.box[2]
+                                          and o.box[1] < region[3] and region[1] < o.box[3])]
+    image = render_scene(objects, size, background)[0]
+    alpha = _blob(rng, region, size)
+    colour_name = str(rng.choice(list(COLORS)))
+    colour = torch.tensor(COLORS[colour_name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+    image = image * (1 - alpha) + colour * alpha
+    mask = _rect(size, region)  # the blob lies inside it (an ellipse could cut it into a circle)
+    visible = [(colour_name, "blob")] + [(o.colour, o.shape) for o in objects
+                                         if _object_fraction(o, mask, size) >= 0.6]
+    covered = float((alpha * mask).sum())
+    bg_seen = background if float(mask.sum()) - covered > 0.25 * float(mask.sum()) else None
+    fill = "grey" if rng.random() < 0.7 else "black"
+    return image, mask, fill, visible, bg_seen, objects, background, None
+
+
+def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0):
     """One training view before degradation: ``(image (3,S,S) in [-1,1], mask (1,S,S), fill,
-    visible objects, visible background or None)``."""
+    visible objects, visible background or None, objects, background, index of the object the mask
+    is around or None)``. With ``blobs`` > 0, that share of views shows an irregular colour blob
+    (true: "a red shape"; false: every named shape), so that filling a region with the prompt's
+    colour does not satisfy "a red circle"."""
+    if blobs and rng.random() < blobs:
+        return _blob_view(rng, size)
     objects, background = random_layout(rng)
     image = render_scene(objects, size, background)[0]
     kind = rng.choice(["whole", "object", "empty"], p=[0.3, 0.55, 0.15])
@@ -126,7 +199,22 @@ def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE):
     covered = sum(_object_fraction(o, mask, size) * (o.size * size) ** 2 for o in objects)
     bg_seen = background if float(mask.sum()) - covered > 0.25 * float(mask.sum()) else None
     fill = "grey" if rng.random() < 0.7 else "black"
-    return image, mask, fill, visible, bg_seen
+    focus = objects.index(o) if kind == "object" else None
+    return image, mask, fill, visible, bg_seen, objects, background, focus
+
+
+def twin_view(rng: np.random.Generator, view, size: int = DEFAULT_SIZE):
+    """The same view with its focused object redrawn as another shape (same colour, place, size,
+    mask): a hard negative that only shape tells apart. None for views without a focused object."""
+    image, mask, fill, visible, bg, objects, background, focus = view
+    if focus is None:
+        return None
+    o = objects[focus]
+    shape = str(rng.choice([s for s in SHAPES if s != o.shape]))
+    swapped = list(objects)
+    swapped[focus] = dataclasses.replace(o, shape=shape)
+    visible = [(p.colour, p.shape) for p in swapped if _object_fraction(p, mask, size) >= 0.6]
+    return (render_scene(swapped, size, background)[0], mask, fill, visible, bg, swapped, background, focus)
 
 
 def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -147,8 +235,9 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
-               size: int = DEFAULT_SIZE):
-    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix."""
+               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0):
+    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
+    With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     import kornia.augmentation as K
 
     from ..guidance import clip_normalize
@@ -156,12 +245,18 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
     images, masks, fills, truth = [], [], [], []
-    for _ in range(batch):
-        image, mask, fill, visible, bg = make_view(rng, size)
-        images.append(image)
-        masks.append(mask)
-        fills.append(fill)
-        truth.append([is_true(m, visible, bg) for m in vocab_meanings])
+    while len(images) < batch:
+        view = make_view(rng, size, blobs)
+        group = [view]
+        if twins and len(images) + 1 < batch and rng.random() < twins:
+            twin = twin_view(rng, view, size)
+            if twin is not None:
+                group.append(twin)
+        for image, mask, fill, visible, bg, *_ in group:
+            images.append(image)
+            masks.append(mask)
+            fills.append(fill)
+            truth.append([is_true(m, visible, bg) for m in vocab_meanings])
     x = degrade(torch.stack(images), g)
     m = torch.stack(masks)
     grey = torch.tensor([f == "grey" for f in fills]).view(-1, 1, 1, 1)
@@ -209,6 +304,10 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p, DEFAULT_OUT, steps=3000, batch=128, lr=5e-4)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--blobs", type=float, default=0.0,
+                   help="share of views showing an irregular colour blob (true only for 'a {colour} shape')")
+    p.add_argument("--twins", type=float, default=0.0,
+                   help="share of object views followed by the same view with another shape (hard negatives)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -229,11 +328,13 @@ def main(argv=None) -> None:
     ))
     out_size = TOY_CLIP["image_resolution"]
     while run.should_continue():
-        frac = run.step / max(1, args.steps)
-        lr = args.lr * min(1.0, (run.step + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+        # warm-up and cosine decay over this run's steps (a resumed run with more steps is a new phase)
+        done = run.step - run.start_step
+        frac = done / max(1, args.steps - run.start_step)
+        lr = args.lr * min(1.0, (done + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
         for group in opt.param_groups:
             group["lr"] = lr
-        x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size)
+        x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))

@@ -73,6 +73,7 @@ class TrainingRun:
         self.cpu = 0.0
         self.losses: dict[str, float] = {}
         self.history: list[dict] = []
+        self.run_log: list[dict] = []  # one entry per run: its arguments and the steps it covered
         self.runs = 0
         state = self.out / f"{name}.state.pt"
         if state.exists() and not args.fresh:
@@ -84,8 +85,17 @@ class TrainingRun:
             self.losses = dict(s["losses"])
             self.history = list(json.loads(s["history"]))
             self.runs = int(s["runs"])
+            if "run_log" in s:
+                self.run_log = list(json.loads(s["run_log"]))
+            else:  # a state written before run logs existed: its card holds the earlier arguments
+                card = self.out / f"{name}.json"
+                earlier = json.loads(card.read_text()).get("args") if card.exists() else None
+                self.run_log = [dict(runs=self.runs, start_step=0, end_step=self.step, args=earlier)]
             print(f"[{name}] resuming at step {self.step} ({self.wall / 60:.1f} min so far)", flush=True)
         self.runs += 1
+        self.start_step = self.step
+        self.run_log.append(dict(run=self.runs, start_step=self.step, end_step=self.step,
+                                 args={k: v for k, v in vars(args).items() if k not in ("out", "fresh")}))
         self._t0, self._c0 = time.time(), _cpu_seconds()
         self._last_ckpt = time.time()
         self._smoothed: dict[str, float] = {}
@@ -120,6 +130,7 @@ class TrainingRun:
     def checkpoint(self) -> Path:
         """Write the EMA weights, the card and the resumable state (each atomically)."""
         self.losses = dict(self._smoothed) or self.losses
+        self.run_log[-1]["end_step"] = self.step
         wall = self.wall + time.time() - self._t0
         cpu = self.cpu + _cpu_seconds() - self._c0
         weights = self.out / f"{self.name}.pt"
@@ -132,6 +143,7 @@ class TrainingRun:
             wall_minutes=round(wall / 60, 2),
             cpu_minutes=round(cpu / 60, 2),
             runs=self.runs,
+            run_log=self.run_log,
             final_losses={k: round(v, 5) for k, v in self.losses.items()},
             loss_history=self.history[-400:],
             data_seed=self.args.seed,
@@ -149,7 +161,8 @@ class TrainingRun:
         os.replace(tmp, self.out / f"{self.name}.json")
         _atomic_save(dict(model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                           step=self.step, wall=wall, cpu=cpu, losses=self.losses,
-                          history=json.dumps(self.history), runs=self.runs),
+                          history=json.dumps(self.history), runs=self.runs,
+                          run_log=json.dumps(self.run_log)),
                      self.out / f"{self.name}.state.pt")
         self._last_ckpt = time.time()
         print(f"[{self.name}] checkpoint at step {self.step} -> {weights}", flush=True)
