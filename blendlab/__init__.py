@@ -11,6 +11,7 @@ with _warnings.catch_warnings():
     import clip as _clip  # noqa: F401
     import guided_diffusion.nn as _gd_nn  # noqa: F401
 
+from ._version import __version__
 from .errors import (
     BlendlabError,
     CheckpointError,
@@ -29,10 +30,9 @@ from .masks import (
     invert_mask,
     load_mask,
 )
-from .sampler import BlendedSampler, EditConfig, EditResult, StepState, edit
+from .sampler import BlendedSampler, EditConfig, StepState
 from .hooks import ProgressBar, Recorder, load_trajectory
-
-__version__ = "0.1.0"
+from .runner import EditResult, edit
 
 __all__ = [
     "BlendlabError",

@@ -17,7 +17,8 @@ import torch
 
 from .errors import InputError
 from .masks import extend_canvas, paste_scribble
-from .sampler import EditConfig, EditResult, edit
+from .runner import EditResult, edit
+from .sampler import EditConfig
 
 __all__ = ["object_edit", "replace_background", "scribble_edit", "extrapolate", "SCRIBBLE_SKIP"]
 

@@ -173,7 +173,7 @@ def run_edit(args) -> Path:
     from .images import atomic_write, load_image, save_image
     from .masks import full_mask, load_mask, mask_to_pil
     from .models import load_models
-    from .sampler import edit
+    from .runner import edit
 
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
@@ -247,7 +247,8 @@ def run_demo(args) -> Path:
     from .masks import mask_to_pil
     from .models import load_models
     from .notebook import settings_for
-    from .sampler import EditConfig, edit
+    from .runner import edit
+    from .sampler import EditConfig
     from .viz import save_step_strip
 
     models = load_models(args.preset, progress=not args.no_progress)

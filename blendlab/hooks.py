@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._version import __version__
 from .errors import InputError
 from .sampler import StepState
 from .trajectory import LazyFields, RecordedStep, read_trajectory, steps_of, write_trajectory
@@ -144,8 +145,6 @@ class Recorder:
     # -- files --------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the recording to one file (see the class docstring); atomic. Returns the path."""
-        from . import __version__
-
         if not self.steps:
             raise InputError("nothing to save: the recorder has no steps; run an edit with it as a hook first")
         settings = {"every": self.every, "fields": list(self.fields), "size": self.size,

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import blendlab as bl
-import blendlab.sampler
+import blendlab.runner
 from blendlab import viz
 from blendlab.cli import build_parser, config_from_args, main
 from blendlab.guidance import encode_text, masked_clip_distance
@@ -85,13 +85,13 @@ def test_figures_show_source_mask_and_edited_titled_with_prompt_and_distance(fil
 
 def test_reference_ranking_uses_the_unnormalised_distances(files, monkeypatch, tiny):
     results = []
-    original = blendlab.sampler.edit
+    original = blendlab.runner.edit
 
     def keep(*args, **kwargs):
         results.append(original(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(blendlab.sampler, "edit", keep)
+    monkeypatch.setattr(blendlab.runner, "edit", keep)
     out = files / "out"
     assert main(edit_args(files, out, "--reference_ranking", "--no_figures")) == 0
     (result,) = results

@@ -15,7 +15,8 @@ from PIL import Image
 from ..errors import BlendlabError, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..masks import check_mask
-from ..sampler import EditConfig, edit
+from ..runner import edit
+from ..sampler import EditConfig
 from ..images import to_uint8
 from ._common import _png, _enlarge
 from .painter import MaskPainter
