@@ -20,6 +20,7 @@ from .errors import InputError
 __all__ = [
     "ImageLike",
     "load_image",
+    "as_image_batch",
     "to_pil",
     "to_pil_list",
     "to_rgb01",
@@ -172,6 +173,18 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
         if im.size != (hw[1], hw[0]):
             im = im.resize((hw[1], hw[0]), Image.LANCZOS)
     return pil_to_tensor(im)
+
+
+def as_image_batch(image) -> torch.Tensor:
+    """``(B, 3, H, W)`` in [-1, 1] from a batch or one ``(3, H, W)`` tensor (returned as given, not
+    copied), or from anything :func:`load_image` takes (a path, PIL image, numpy array)."""
+    if isinstance(image, torch.Tensor):
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise InputError(f"image must be (B, 3, H, W) or (3, H, W) in [-1, 1], got {tuple(image.shape)}")
+        return image
+    return load_image(image)
 
 
 def _one(image: torch.Tensor, what: str) -> torch.Tensor:

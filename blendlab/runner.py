@@ -16,7 +16,7 @@ from typing import Iterable
 import torch
 
 from . import ranking
-from .guidance import encode_text, masked_clip_distance
+from .embeddings import encode_text, masked_clip_distance
 from .hooks import ProgressBar
 from .images import save_image, to_pil
 from .sampler import BlendedSampler, EditConfig, Hook

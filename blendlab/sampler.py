@@ -23,8 +23,9 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
-from .guidance import GuidanceLoss, encode_text
+from .guidance import GuidanceLoss
 from .masks import check_mask, paste_background
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
@@ -41,7 +42,7 @@ class EditConfig:
         ddim_eta: DDIM stochasticity (the reference uses 0).
         anti_typography_lambda: weight of a loss pushing the masked views away from CLIP's
             embedding of the prompt rendered as text, relative to neutral words rendered as text
-            (:func:`blendlab.typography.typography_direction`); 0 = off.
+            (:func:`blendlab.guidance.typography_direction`); 0 = off.
         prune_at, keep: progressive pruning. After ``round(prune_at * num_steps)`` steps the batch
             is ranked by the (unaugmented, masked) CLIP distance of x̂0 and only the best ``keep``
             samples continue, so many candidates cost far less than as many full samples.
@@ -274,15 +275,7 @@ class BlendedSampler:
         self.generator = generator
         self.iteration = 0
         self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
-        typography_embed = None
-        if cfg.guided and cfg.anti_typography_lambda:
-            from .typography import typography_direction
-
-            typography_embed = typography_direction(models.clip, cfg.prompt)
-        self.loss = (
-            GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed, typography_embed)
-            if cfg.guided else None
-        )
+        self.loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
 
     # -- randomness -------------------------------------------------------------------------
     def _randn(self, *shape: int) -> torch.Tensor:
@@ -348,8 +341,6 @@ class BlendedSampler:
 
     def prune_scores(self, state: StepState) -> torch.Tensor:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
-        from .guidance import masked_clip_distance
-
         return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask,
                                     normalize=not self.cfg.reference_ranking)
 

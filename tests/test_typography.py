@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 import blendlab as bl
+from blendlab import textrender
 from blendlab import typography as ty
 from blendlab.guidance import encode_images
 
@@ -230,7 +231,7 @@ def test_text_render_embedding_contract(tiny):
     emb.mul_(0)  # callers cannot damage the cache
     assert torch.allclose(ty.text_render_embedding(tiny.clip, "rubber toy"), manual, atol=1e-5)
     assert not torch.allclose(ty.text_render_embedding(tiny.clip, "rock"), manual, atol=1e-6)
-    ty._EMBED_CACHE.clear()
+    textrender._EMBED_CACHE.clear()
     assert torch.equal(ty.text_render_embedding(tiny.clip, "rubber toy"), ty.text_render_embedding(tiny.clip, "rubber toy"))
     with pytest.raises(bl.InputError, match="text is empty"):
         ty.text_render_embedding(tiny.clip, "")
@@ -317,7 +318,7 @@ def test_table_formatting():
 
 
 def test_anti_typography_guidance_uses_the_rendered_text_direction(tiny, image, mask):
-    """The sampler's optional term (EditConfig.anti_typography_lambda) uses typography_direction."""
+    """The guidance's optional term (EditConfig.anti_typography_lambda) uses typography_direction."""
     cfg = bl.EditConfig(prompt="rubber toy", timestep_respacing="6", skip_timesteps=3, batch_size=1,
                         iterations_num=1, aug_num=2, seed=5)
     sampler = bl.BlendedSampler(tiny, image, mask, cfg.replace(anti_typography_lambda=500.0))

@@ -151,7 +151,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix."""
     import kornia.augmentation as K
 
-    from ..guidance import clip_normalize
+    from ..embeddings import clip_normalize
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
