@@ -38,7 +38,7 @@ if __package__ in (None, ""):
 import blendlab as bl  # noqa: E402
 from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noqa: E402
 from blendlab.toyworld.judge import judge  # noqa: E402
-from blendlab.viz import seam_strength  # noqa: E402
+from blendlab.metrics import seam_strength  # noqa: E402
 
 from benchmarks.bench_speed import machine_info  # noqa: E402
 

@@ -1,23 +1,24 @@
-"""Typography: CLIP reads written text, and that is where Blended Diffusion fails.
+"""The failure-case lab: CLIP reads written text, and that is where Blended Diffusion fails.
 
 CLIP learned from captioned web images, so a word written on an object shifts what CLIP sees (an
 apple with a paper label "iPod" is classified as an iPod), and CLIP-guided diffusion asked for a
-"rubber toy" may simply *paint the word* "rubber". This module makes both failures reproducible and
+"rubber toy" may simply *paint the word* "rubber". This lab makes both failures reproducible and
 measurable:
 
-- :func:`render_text` writes text onto an image: DejaVu (ships with matplotlib) or any installed
-  font, size, position, colour, opacity, rotation, an optional sticky-note background. Deterministic:
-  the same arguments give the same pixels, and pixels the text does not cover are left untouched.
 - :func:`zero_shot` classifies images among labels as the CLIP paper does: each label is embedded
   through several prompt templates ("a photo of a {}.", ...) whose unit embeddings are averaged.
-  :func:`attack_table` and :func:`sweep` show the probabilities with and without the text, and as
-  curves over the text's size, opacity, position or rotation.
-- :func:`textness` scores "the image (or its masked region) looks like the prompt *written out*":
-  CLIP similarity to renderings of the prompt's words minus similarity to renderings of neutral words.
-- :func:`text_render_embedding` is CLIP's embedding of a text rendered as an image; the guidance's
-  optional anti-typography term (``EditConfig.anti_typography_lambda``) pushes away from it.
+  :func:`attack_table` and :func:`sweep` show the probabilities with and without a word written
+  on the image, and as curves over the text's size, opacity, position or rotation;
+  :func:`plot_zero_shot` and :func:`plot_sweep` draw them (matplotlib ``Figure`` objects, no pyplot).
 
-Plotting functions are named ``plot_*`` and return matplotlib ``Figure`` objects (no pyplot state).
+It builds on tools that live lower in the house and are re-exported here, so ``typography.<name>``
+keeps working: :func:`render_text`, :func:`text_card`, :func:`text_render_embedding` and friends
+(:mod:`blendlab.textrender`), :func:`textness` (:mod:`blendlab.metrics`: "the image, or its masked
+region, looks like the prompt *written out*"), :func:`typography_direction` (the guidance's optional
+anti-typography term, ``EditConfig.anti_typography_lambda``, :mod:`blendlab.guidance`) and
+:class:`Table` (:mod:`blendlab.table`).
+
+May import: errors, images, embeddings, textrender, table, metrics, guidance.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from .embeddings import encode_images, encode_text
 from .errors import InputError
 from .guidance import typography_direction  # noqa: F401  (re-exported)
 from .images import as_image_batch, to_rgb01
+from .metrics import textness  # noqa: F401  (re-exported)
+from .table import Table
 from .textrender import (  # noqa: F401  (re-exported: the lab's tools)
     DEFAULT_FONT,
     NEUTRAL_WORDS,
@@ -70,43 +73,6 @@ SWEEP_DEFAULTS = {
     "position": ((0.5, 0.2), (0.5, 0.5), (0.5, 0.8), (0.25, 0.5), (0.75, 0.5)),
     "rotation": (-45.0, -20.0, 0.0, 20.0, 45.0),
 }
-
-
-class Table(list):
-    """A list of dicts (one per row) that prints as an aligned text table and as HTML in Jupyter."""
-
-    def to_string(self, precision: int = 3) -> str:
-        if not self:
-            return "(empty table)"
-        cols = list(dict.fromkeys(k for row in self for k in row))
-        cells = [[_fmt(row.get(c, ""), precision) for c in cols] for row in self]
-        widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-        lines = ["  ".join(str(c).rjust(w) for c, w in zip(cols, widths))]
-        lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_string()
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return "<p>(empty table)</p>"
-        cols = list(dict.fromkeys(k for row in self for k in row))
-        head = "".join(f"<th>{c}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''), 3)}</td>" for c in cols) + "</tr>" for r in self)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(v, precision: int) -> str:
-    """Floats to ``precision`` decimals; tiny non-zero ones (tiny-CLIP text-ness ~1e-4) to
-    ``precision`` significant digits instead of showing as 0.000."""
-    if not isinstance(v, float):
-        return str(v)
-    if v != 0 and abs(v) < 10 ** -precision:
-        return f"{v:.{precision}g}"
-    return f"{v:.{precision}f}"
-
-
 
 
 # -- zero-shot classification ----------------------------------------------------------------------
@@ -207,61 +173,6 @@ def sweep(clip_model, image, text: str, labels: Sequence[str], param: str = "siz
     return Sweep(param, values, labels, probs[1:], probs[0], rendered.cpu(), text)
 
 
-# -- text-ness ---------------------------------------------------------------------------------------
-
-
-def _square_crop(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """``x·m`` cropped to the smallest square around the mask's bounding box (inside the image)."""
-    ys, xs = torch.nonzero(m[0] > 0, as_tuple=True)
-    H, W = x.shape[-2:]
-    if ys.numel() == 0:
-        raise InputError("mask is empty: there is no region to score; paint the edit region white (1)")
-    side = min(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1, H, W)
-    cy, cx = (int(ys.min()) + int(ys.max()) + 1) // 2, (int(xs.min()) + int(xs.max()) + 1) // 2
-    top, left = min(max(0, cy - side // 2), H - side), min(max(0, cx - side // 2), W - side)
-    masked = (x + 1) * m - 1  # outside the mask is black, as in the masked CLIP ranking
-    return masked[..., top:top + side, left:left + side]
-
-
-@torch.no_grad()
-def textness(clip_model, images, prompt: str, mask: torch.Tensor | None = None,
-             neutral_words: Sequence[str] = NEUTRAL_WORDS, crop: bool = False) -> torch.Tensor:
-    """How much the images look like the prompt *written out*: (N,) on the CPU, in [-2, 2].
-
-    ``max_w cos(CLIP(image), R(w)) − mean_n cos(CLIP(image), R(n))`` where ``R`` is
-    :func:`text_render_embedding`, ``w`` runs over :func:`prompt_words` and ``n`` over neutral words.
-    Positive: closer to the prompt's writing than to writing in general. With ``mask`` ((1 or N, 1,
-    H, W)), only the masked region counts: it is cut out on black and, by default, scored in the whole
-    frame — the view the guidance and the paper's ranking give CLIP. ``crop=True`` instead crops a
-    square around the mask and scores it at CLIP's resolution (a zoomed look at small regions).
-    """
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("prompt is empty; textness measures whether the image shows the prompt's words")
-    words = prompt_words(prompt)
-    lowered = {w.lower() for w in words}
-    neutral = [n for n in neutral_words if n.lower() not in lowered]
-    if not neutral:
-        raise InputError("no neutral word left (all are words of the prompt); pass other neutral_words")
-    device = next(clip_model.parameters()).device
-    x = as_image_batch(images).to(device)
-    if mask is not None:
-        m = mask.to(device=device, dtype=x.dtype)
-        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, x.shape[0]) or m.shape[-2:] != x.shape[-2:]:
-            raise InputError(f"mask must be (1 or N, 1, H, W) matching the images {tuple(x.shape)}, "
-                             f"got {tuple(mask.shape)}")
-        if crop:
-            crops = [_square_crop(x[i:i + 1], m[i if m.shape[0] > 1 else 0]) for i in range(x.shape[0])]
-            img = torch.cat([encode_images(clip_model, c) for c in crops])
-        else:
-            if not torch.any(m > 0):
-                raise InputError("mask is empty: no region to score; pass mask=None for the whole image")
-            img = encode_images(clip_model, x * m)
-    else:
-        img = encode_images(clip_model, x)
-    img = F.normalize(img, dim=-1)
-    prompt_sim = torch.stack([img @ text_render_embedding(clip_model, w)[0] for w in words]).amax(0)
-    neutral_sim = torch.stack([img @ text_render_embedding(clip_model, n)[0] for n in neutral]).mean(0)
-    return (prompt_sim - neutral_sim).cpu()
 
 
 # -- plots ------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ Inputs follow the library's conventions: images are ``(B, 3, H, W)`` (or ``(3, H
 draw is exactly :func:`to_rgb` of the data passed: ``(x + 1) / 2`` clamped to ``[0, 1]``, as an
 ``(H, W, 3)`` array. Gradients are drawn as heatmaps of their per-pixel size ``‖g‖₂`` over channels.
 
-Two small measures live here because the figures show them: :func:`seam_strength` (how sharp the
-mask border is) and :func:`background_drift` (how far the outside of the mask moved from the input).
+The measures the figures show (:func:`seam_strength`, :func:`background_drift`) live in
+:mod:`blendlab.metrics` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from matplotlib.figure import Figure as _MplFigure
 from .errors import InputError
 from .images import grad_magnitude, to_rgb01  # grad_magnitude: re-exported
 from .masks import paste_background  # noqa: F401  (re-exported: used by the lessons)
+from .metrics import background_drift, border_band, image_gradient, seam_strength  # noqa: F401  (re-exported)
 from .trajectory import abs_difference, pair_steps, steps_of
 
 __all__ = [
@@ -616,50 +617,7 @@ def gradient_maps(grads, titles: Sequence[str] | None = None, ncols: int | None 
     return fig
 
 
-# -- seams and background drift -----------------------------------------------------------------
-def _border(mask: torch.Tensor, width: int) -> torch.Tensor:
-    from .masks import dilate_mask, erode_mask
-
-    m = mask.detach().float().reshape(-1, 1, *mask.shape[-2:])[:1]
-    return (dilate_mask(m, width) - erode_mask(m, width)).clamp(0, 1)
-
-
-def _gradient_image(images: torch.Tensor) -> torch.Tensor:
-    """(B, H, W): |∂x| + |∂y| (forward differences, mean over channels) of images in [0, 1] units
-    (clamped, as drawn)."""
-    x = images.detach().float().add(1).div(2).clamp(0, 1)
-    gx = F.pad((x[..., :, 1:] - x[..., :, :-1]).abs(), (0, 1, 0, 0))
-    gy = F.pad((x[..., 1:, :] - x[..., :-1, :]).abs(), (0, 0, 0, 1))
-    return (gx + gy).mean(dim=1)
-
-
-def seam_strength(images: torch.Tensor, mask: torch.Tensor, width: int = 1) -> torch.Tensor:
-    """(B,) mean image gradient ``|∂x| + |∂y|`` (in [0, 1] units) on the mask border: the pixels
-    within ``width`` of it on both sides. A visible seam is a jump there; compare with the input's
-    own value, which is what the border would have without any edit."""
-    if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4):
-        raise InputError("images must be a (B, 3, H, W) tensor in [-1, 1]")
-    images = images if images.dim() == 4 else images[None]
-    if tuple(mask.shape[-2:]) != tuple(images.shape[-2:]):
-        raise InputError(f"mask is {tuple(mask.shape[-2:])} but the images are {tuple(images.shape[-2:])}")
-    if width < 1:
-        raise InputError(f"width must be at least 1 pixel, got {width}")
-    ring = _border(mask, width)[0, 0].to(images.device)
-    if ring.sum() == 0:
-        raise InputError("the mask has no border (it is empty or covers the whole image)")
-    return (_gradient_image(images) * ring).sum(dim=(1, 2)).div(ring.sum()).cpu()
-
-
-def background_drift(images: torch.Tensor, init_image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B,) mean squared difference to the input outside the mask (mask = 0), in [0, 1] units.
-    0 when the background is the input's, as ``enforce_background`` makes it."""
-    if images.shape[-2:] != init_image.shape[-2:] or mask.shape[-2:] != images.shape[-2:]:
-        raise InputError("images, init_image and mask must have the same height and width")
-    keep = (1 - mask.detach().float()).to(images.device)
-    if keep.sum() == 0:
-        raise InputError("the mask covers the whole image: there is no background to compare")
-    diff2 = (images.detach().float() - init_image.detach().float().to(images.device)).div(2).pow(2).mean(dim=1, keepdim=True)
-    return (diff2 * keep).sum(dim=(1, 2, 3)).div(keep.sum(dim=(1, 2, 3))).cpu()
+# -- seams --------------------------------------------------------------------------------------
 
 
 def seam_comparison(images: Mapping[str, torch.Tensor], mask: torch.Tensor, width: int = 1,
@@ -671,9 +629,9 @@ def seam_comparison(images: Mapping[str, torch.Tensor], mask: torch.Tensor, widt
         raise InputError("pass a dict {label: image}, e.g. {'input': x0, 'blended': a, 'pasted': b}")
     n = len(images)
     fig = Figure(figsize=(panel * n, 2 * panel + 0.8), layout="constrained")
-    ring = _border(mask, width)[0, 0].cpu().numpy()
+    ring = border_band(mask, width)[0, 0].cpu().numpy()
     m2 = _mask2d(mask)
-    grads = {label: _gradient_image(im if im.dim() == 4 else im[None])[0].cpu().numpy()
+    grads = {label: image_gradient(im if im.dim() == 4 else im[None])[0].cpu().numpy()
              for label, im in images.items()}
     vmax = max(float(g.max()) for g in grads.values()) or 1.0
     for k, (label, im) in enumerate(images.items()):
