@@ -31,7 +31,7 @@ def scene_batch(seed: int, step: int, batch: int, size: int = DEFAULT_SIZE) -> t
 
 
 def main(argv=None) -> None:
-    from ..models import build_unet, diffusion_config, unet_config
+    from ..presets import build_unet, diffusion_config, unet_config
     from guided_diffusion.script_util import create_gaussian_diffusion
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
