@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from ._version import __version__
 from .errors import InputError
 from .sampler import StepState
-from .trajectory import LazyFields, RecordedStep, read_trajectory, steps_of, write_trajectory
+from .trajectory import LazyFields, RecordedStep, read_trajectory, write_trajectory
+from .trajectory_compare import steps_of
 
 __all__ = ["RecordedStep", "Recorder", "ProgressBar", "FIELDS", "load_trajectory"]
 

@@ -31,7 +31,7 @@ May import: images, masks, metrics, viz.base, viz.steps, viz.inputs, viz.results
 from ..images import grad_magnitude
 from ..masks import paste_background
 from ..metrics import background_drift, seam_strength
-from .base import (
+from .base import (  # noqa: F401  (the colours and labels too: widgets and lessons use them)
     DIFF_CMAP,
     GRAD_CMAP,
     LABELS,

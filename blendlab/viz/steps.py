@@ -2,7 +2,7 @@
 row above row (:func:`compare_strips`), the six tensors of one step (:func:`step_panels`) and the
 losses per step (:func:`loss_curves`).
 
-May import: errors, trajectory, viz.base.
+May import: errors, trajectory_compare, viz.base.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import InputError
-from ..trajectory import StepDistances, abs_difference, pair_steps, steps_of
+from ..trajectory_compare import StepDistances, abs_difference, pair_steps, steps_of
 from .base import (DIFF_CMAP, LABELS, STEP_FIELDS, Figure, mask_2d, new_figure, outline_mask, save_png, show_grad,
                    show_image)
 

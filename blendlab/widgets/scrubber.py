@@ -12,7 +12,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..images import grad_heatmap, heatmap, load_image, to_uint8
-from ..trajectory import abs_difference, pair_steps
+from ..trajectory_compare import abs_difference, pair_steps
 from ..viz import DIFF_CMAP
 from ._common import _enlarge, _png
 
