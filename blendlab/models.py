@@ -43,6 +43,7 @@ __all__ = [
     "Models",
     "PRESETS",
     "load_models",
+    "create_diffusion",
     "default_device",
     "unet_config",
     "diffusion_config",
@@ -158,6 +159,14 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def create_diffusion(models: Models, timestep_respacing: str):
+    """The guided_diffusion ``SpacedDiffusion`` of a model bundle at a respacing (e.g. "100"; "" for
+    the full 1000-step schedule)."""
+    from guided_diffusion.script_util import create_gaussian_diffusion
+
+    return create_gaussian_diffusion(**models.diffusion_config, timestep_respacing=timestep_respacing)
 
 
 def load_models(

@@ -14,6 +14,8 @@ guided_diffusion: the same flags and defaults, ``q_sample`` of the input at the 
 background (one noise draw shared by the batch), the final background paste. Differences: the UNet
 runs once per step instead of twice, every random draw comes from one ``torch.Generator``, and
 kornia's augmentations are seeded from it.
+
+May import: errors, masks, models, embeddings, guidance.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import torch
 from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
 from .guidance import GuidanceLoss
-from .masks import check_mask, paste_background
+from .masks import edit_mask, paste_background
+from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
 
@@ -136,13 +139,8 @@ class EditConfig:
     @property
     def guided(self) -> bool:
         """Whether any guidance gradient is computed (the reference returns zeros for an empty prompt)."""
-        if self.prompt == "":
-            return False
-        return bool(
-            self.clip_guidance_lambda
-            or self.range_lambda
-            or (self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda))
-        )
+        background = self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda)
+        return self.prompt != "" and bool(self.clip_guidance_lambda or self.range_lambda or background)
 
     @property
     def pastes_background(self) -> bool:
@@ -211,18 +209,11 @@ class StepState:
 
     @property
     def losses(self) -> dict[str, float]:
-        """Loss terms as floats: "clip", "range", and "l2"/"lpips" in baseline mode."""
+        """Loss terms as floats: "clip", "range", "typography" when on, "l2"/"lpips" in baseline mode."""
         return {k: float(v) for k, v in self.loss_tensors.items()}
 
 
 Hook = Callable[[StepState], "StepState | None"]
-
-
-def create_diffusion(models, timestep_respacing: str):
-    """The guided_diffusion ``SpacedDiffusion`` of a model bundle at a respacing (e.g. "100")."""
-    from guided_diffusion.script_util import create_gaussian_diffusion
-
-    return create_gaussian_diffusion(**models.diffusion_config, timestep_respacing=timestep_respacing)
 
 
 def _const(fn_value: torch.Tensor):
@@ -255,19 +246,11 @@ class BlendedSampler:
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise InputError(f"image must be a (1, 3, H, W) tensor, got {shape}; use blendlab.load_image")
         if tuple(image.shape[-2:]) != (size, size):
-            raise InputError(
-                f"image is {tuple(image.shape[-2:])} but the {models.preset!r} model works at "
-                f"{size}x{size}; load it with load_image(..., size=models.image_size)"
-            )
-        if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[0] not in (1, cfg.batch_size):
-            raise InputError(
-                f"mask batch {mask.shape[0]} does not match batch_size {cfg.batch_size}; "
-                "pass one (1, 1, H, W) mask for the whole batch"
-            )
-        check_mask(mask, image, allow_empty=True, warn_full=False)
+            raise InputError(f"image is {tuple(image.shape[-2:])} but the {models.preset!r} model works at "
+                             f"{size}x{size}; load it with load_image(..., size=models.image_size)")
+        mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
         self.init_image = image.to(device=device, dtype=torch.float32)
-        self.mask = (1.0 - mask if cfg.invert_mask else mask).to(device=device, dtype=torch.float32)
-        check_mask(self.mask, image)
+        self.mask = mask.to(device=device, dtype=torch.float32)
         self.diffusion = create_diffusion(models, cfg.timestep_respacing)
         if generator is None:
             generator = torch.Generator(device=device)
@@ -318,12 +301,9 @@ class BlendedSampler:
             b = x.shape[0]
             t = torch.full((b,), i, device=x.device, dtype=torch.long)
             model_kwargs = {}
-            y = None
             if models.num_classes is not None:  # the reference draws a random class every step
-                y = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
-                model_kwargs["y"] = y
+                model_kwargs["y"] = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
             state = self.step(index, i, t, x, model_kwargs, seeds[index], blend, mask)
-            state.y = y
             state.sample_ids = ids
             if index == prune_index and cfg.keep < b:
                 state.prune_scores = self.prune_scores(state)
@@ -384,7 +364,7 @@ class BlendedSampler:
             index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
-            iteration=self.iteration, loss_tensors=terms,
+            iteration=self.iteration, y=model_kwargs.get("y"), loss_tensors=terms,
             clip_per_sample=per_sample, timestep=int(diffusion.timestep_map[i]),
             init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )

@@ -3,7 +3,7 @@
 backgrounds the blend uses (:func:`noised_inputs`) — and the augmented views CLIP sees
 (:func:`augmentation_views`).
 
-May import: errors, guidance, sampler, viz.base.
+May import: errors, models, guidance, viz.base.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from ..errors import InputError
 from ..guidance import ExtendingAugmentations
-from ..sampler import create_diffusion
+from ..models import create_diffusion
 from .base import Figure, image_grid, mask_2d, new_figure, show_image
 
 __all__ = ["kept_timesteps", "noise_schedule", "noised_inputs", "augmentation_views"]
