@@ -15,7 +15,7 @@ background (one noise draw shared by the batch), the final background paste. Dif
 runs once per step instead of twice, every random draw comes from one ``torch.Generator``, and
 kornia's augmentations are seeded from it.
 
-May import: errors, masks, models, embeddings, guidance.
+May import: errors, images, masks, models, embeddings, guidance.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
 from .guidance import GuidanceLoss
+from .images import check_image
 from .masks import edit_mask, paste_background
 from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
 
@@ -241,13 +242,7 @@ class BlendedSampler:
         self.models = models
         self.cfg = cfg
         device = models.device
-        size = models.image_size
-        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise InputError(f"image must be a (1, 3, H, W) tensor, got {shape}; use blendlab.load_image")
-        if tuple(image.shape[-2:]) != (size, size):
-            raise InputError(f"image is {tuple(image.shape[-2:])} but the {models.preset!r} model works at "
-                             f"{size}x{size}; load it with load_image(..., size=models.image_size)")
+        check_image(image, size=models.image_size)
         mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
         self.init_image = image.to(device=device, dtype=torch.float32)
         self.mask = mask.to(device=device, dtype=torch.float32)
