@@ -214,21 +214,25 @@ def load_models(
     packaged = bool(spec.get("packaged"))
     tiny = spec["checkpoint"] is None and not packaged
 
-    if tiny and unet_path is None:
-        unet = build_tiny_unet(config)
-    elif packaged and unet_path is None:
+    # Find every file first: a missing file or download fails before the other one is fetched and
+    # before half a billion parameters are allocated.
+    for what, path in (("UNet", unet_path), ("CLIP", clip_path)):
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"{what} checkpoint not found: {path}")
+    if not tiny and not packaged:
+        if unet_path is None:
+            unet_path = ensure_file(spec["checkpoint"], cache_dir=cache_dir, progress=progress)
+        if clip_path is None:
+            clip_path = ensure_file(clip_remote_file(clip_model), cache_dir=cache_dir, progress=progress)
+
+    if unet_path is not None:
+        unet = build_unet(config)
+        load_unet_checkpoint(unet, unet_path, preset)
+    elif packaged:
         unet = build_unet(config)
         load_unet_checkpoint(unet, toy_weights("unet"), preset)
     else:
-        # find the file first: a missing download should fail before half a billion parameters
-        # are allocated
-        path = unet_path
-        if path is None:
-            path = ensure_file(spec["checkpoint"], cache_dir=cache_dir, progress=progress)
-        elif not Path(path).is_file():
-            raise FileNotFoundError(f"UNet checkpoint not found: {path}")
-        unet = build_unet(config)
-        load_unet_checkpoint(unet, path, preset)
+        unet = build_tiny_unet(config)
 
     if clip_path is not None:
         clip_net = load_clip(Path(clip_path), device)
@@ -236,13 +240,9 @@ def load_models(
     elif packaged:
         clip_net = load_clip(toy_weights("clip"), device)
         clip_name = "toy"
-    elif tiny:
+    else:
         clip_net = build_tiny_clip()
         clip_name = "tiny"
-    else:
-        path = ensure_file(clip_remote_file(clip_model), cache_dir=cache_dir, progress=progress)
-        clip_net = load_clip(path, device)
-        clip_name = clip_model
 
     unet = unet.to(device).eval().requires_grad_(False)
     if use_fp16:
