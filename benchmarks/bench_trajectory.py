@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import blendlab as bl  # noqa: E402
-from benchmarks.bench_speed import machine_info  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 
 TARGETS = {"save_s": 2.0, "load_s": 1.0}
 FIELDS = ("x_t", "pred_x0", "x_prev")

@@ -40,7 +40,7 @@ from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noq
 from blendlab.toyworld.judge import judge  # noqa: E402
 from blendlab.metrics import seam_strength  # noqa: E402
 
-from benchmarks.bench_speed import machine_info  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 
 #: The empty regions edits go into, (x0, y0, x1, y1): the scenes keep them free.
 REGIONS = ((0.5, 0.46, 0.98, 0.94), (0.02, 0.04, 0.5, 0.52), (0.5, 0.02, 0.98, 0.5))
