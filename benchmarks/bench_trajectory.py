@@ -12,6 +12,8 @@ field of a lazy recording. Also times videos of one sample, one frame per step: 
 animated PNG ``blendlab edit --vid`` writes.
 Medians and maxima over repeats are printed; the targets (save < 2 s, load lazy or < 1 s) are
 printed PASS/FAIL, never asserted.
+
+May import: blendlab, benchmarks.machine.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ guiding CLIP) says what each masked region holds. Claims:
 4. ranking: is the CLIP-best sample of a batch judge-correct more often than a random one?
 
 Prints a table and writes JSON (the lessons and the README quote it). Nothing is asserted.
+
+May import: blendlab, benchmarks.machine.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022)."""
+"""blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022).
+
+May import: _version, errors, models, images, masks, sampler, hooks, runner.
+"""
 
 import warnings as _warnings
 

@@ -9,6 +9,8 @@
 
 Each takes the usual ``EditConfig`` fields as keyword overrides and returns an :class:`EditResult`
 (``extrapolate`` returns the final image and the per-side results).
+
+May import: errors, masks, sampler, runner.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ error. The tiny presets are mechanics-only stand-ins that always work at 32 px, 
 ``--model_output_size`` does not constrain them (``tiny`` stands in for 256-uncond, ``tiny-cond``
 for 512-cond). Every input (flags, preset, device, image, mask, output folder) is checked before any
 checkpoint is located or downloaded.
+
+May import: errors, download, presets, models, images, masks, video, toyworld.judge, examples,
+sampler, hooks, runner, notebook, viz.
 """
 
 from __future__ import annotations

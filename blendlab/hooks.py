@@ -2,6 +2,8 @@
 
 A hook is any callable taking a :class:`blendlab.sampler.StepState`; returning a new StepState
 replaces it (see :meth:`BlendedSampler.steps`). These two only observe.
+
+May import: _version, errors, images, masks, video, sampler, trajectory, trajectory_compare.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Inside blendlab an image is a ``(B, 3, H, W)`` float tensor in ``[-1, 1]``. This module is the only
 place that converts from and to files, PIL images and numpy arrays.
+
+May import: errors.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Inside blendlab a mask is a ``(1 or B, 1, H, W)`` float tensor in ``{0, 1}`` where **1 = edit**
 (the region the text prompt may change) and 0 = keep.
+
+May import: errors, images.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ sample by its masked CLIP distance and returns an :class:`EditResult` that names
 It stands above the sampler (one batch of Algorithm 1) and the hooks (the progress bar it adds);
 other rankings (:mod:`blendlab.ranking`) are one call away on the result.
 
-May import: errors, images, guidance, sampler, ranking, hooks.
+May import: images, embeddings, sampler, ranking, hooks.
 """
 
 from __future__ import annotations

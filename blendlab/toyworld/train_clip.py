@@ -13,6 +13,8 @@ Captions come from a fixed vocabulary (objects, colours, shapes, backgrounds and
 all encoded at every step; an image's targets are every caption that is *true* of what its view shows
 (multi-positive contrastive loss in both directions), so "a red circle" and "a red shape" are both
 right for a red circle and no true caption is pushed away as a negative.
+
+May import: embeddings, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ diffusion every blendlab preset uses (1000 linear steps, learned sigmas); the lo
 guided_diffusion's own ``training_losses`` (MSE on ε plus the variational bound for Σ), timesteps
 drawn uniformly. Data: :func:`blendlab.toyworld.world.random_layout` scenes, a fresh seeded batch at
 every step. The shipped file holds the EMA weights. Resumable (see :mod:`.training`).
+
+May import: presets, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery."""
+"""EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
+
+May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook,
+widgets._common, widgets.painter, widgets.scrubber.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""StepScrubber: a slider (and Play) over the steps a Recorder kept; two recordings side by side."""
+"""StepScrubber: a slider (and Play) over the steps a Recorder kept; two recordings side by side.
+
+May import: errors, images, trajectory_compare, viz, widgets._common.
+"""
 
 from __future__ import annotations
 
