@@ -163,6 +163,12 @@ def test_every_room_stands_on_a_floor():
     assert not gone, f"HOUSE names rooms that no longer exist: {gone}"
 
 
+def test_the_readme_draws_the_same_house():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    drawn = [m.group(1) for m in re.finditer(r"^  (\w+)(?:\.py|/) ", layout, re.M)]
+    assert drawn == [room for room in HOUSE if not room.startswith("_")], "README's Layout and HOUSE differ"
+
+
 def test_no_room_imports_one_above_it():
     upward = []
     for module, targets in GRAPH.items():
