@@ -30,6 +30,7 @@ from .errors import InputError
 from .presets import (  # noqa: F401  (re-exported)
     PRESETS,
     TINY_CLIP,
+    TINY_SEED,
     build_tiny_clip,
     build_tiny_unet,
     build_unet,
