@@ -12,6 +12,8 @@ field of a lazy recording. Also times videos of one sample, one frame per step: 
 animated PNG ``blendlab edit --vid`` writes.
 Medians and maxima over repeats are printed; the targets (save < 2 s, load lazy or < 1 s) are
 printed PASS/FAIL, never asserted.
+
+May import: blendlab, benchmarks.machine.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import blendlab as bl  # noqa: E402
-from benchmarks.bench_speed import machine_info  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 
 TARGETS = {"save_s": 2.0, "load_s": 1.0}
 FIELDS = ("x_t", "pred_x0", "x_prev")

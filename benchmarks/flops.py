@@ -20,6 +20,8 @@ Per sample = per step × 75 (``timestep_respacing=100``, ``skip_timesteps=25``).
 FLOPs / peak dense fp16 tensor throughput of a named GPU: a lower bound, not a prediction.
 
 Run ``python benchmarks/flops.py [--out flops.json]``; takes a few seconds on a CPU.
+
+May import: blendlab, benchmarks.reference_loop.
 """
 
 from __future__ import annotations

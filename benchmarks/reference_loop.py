@@ -23,6 +23,8 @@ averaged over views and summed over the batch, range loss), the same number of s
 
 Randomness comes from torch's global generator, as in the reference (``th.randn_like`` in
 ``p_sample``, kornia's draws); call ``torch.manual_seed`` first for a repeatable run.
+
+May import: blendlab.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ guiding CLIP) says what each masked region holds. Claims:
 4. ranking: is the CLIP-best sample of a batch judge-correct more often than a random one?
 
 Prints a table and writes JSON (the lessons and the README quote it). Nothing is asserted.
+
+May import: blendlab, benchmarks.machine.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ if __package__ in (None, ""):
 import blendlab as bl  # noqa: E402
 from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noqa: E402
 from blendlab.toyworld.judge import judge  # noqa: E402
-from blendlab.viz import seam_strength  # noqa: E402
+from blendlab.metrics import seam_strength  # noqa: E402
 
-from benchmarks.bench_speed import machine_info  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 
 #: The empty regions edits go into, (x0, y0, x1, y1): the scenes keep them free.
 REGIONS = ((0.5, 0.46, 0.98, 0.94), (0.02, 0.04, 0.5, 0.52), (0.5, 0.02, 0.98, 0.5))

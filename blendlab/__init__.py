@@ -1,4 +1,7 @@
-"""blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022)."""
+"""blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022).
+
+May import: _version, errors, models, images, masks, sampler, hooks, runner.
+"""
 
 import warnings as _warnings
 
@@ -11,6 +14,7 @@ with _warnings.catch_warnings():
     import clip as _clip  # noqa: F401
     import guided_diffusion.nn as _gd_nn  # noqa: F401
 
+from ._version import __version__
 from .errors import (
     BlendlabError,
     CheckpointError,
@@ -29,10 +33,9 @@ from .masks import (
     invert_mask,
     load_mask,
 )
-from .sampler import BlendedSampler, EditConfig, EditResult, StepState, edit
+from .sampler import BlendedSampler, EditConfig, StepState
 from .hooks import ProgressBar, Recorder, load_trajectory
-
-__version__ = "0.1.0"
+from .runner import EditResult, edit
 
 __all__ = [
     "BlendlabError",

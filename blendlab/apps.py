@@ -9,6 +9,8 @@
 
 Each takes the usual ``EditConfig`` fields as keyword overrides and returns an :class:`EditResult`
 (``extrapolate`` returns the final image and the per-side results).
+
+May import: errors, masks, sampler, runner.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 
 from .errors import InputError
 from .masks import extend_canvas, paste_scribble
-from .sampler import EditConfig, EditResult, edit
+from .runner import EditResult, edit
+from .sampler import EditConfig
 
 __all__ = ["object_edit", "replace_background", "scribble_edit", "extrapolate", "SCRIBBLE_SKIP"]
 

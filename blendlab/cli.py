@@ -19,7 +19,11 @@ The model: ``--model_output_size`` picks a real preset (256 -> "256-uncond", 512
 ``--preset`` names one directly, and a ``--model_output_size`` that contradicts a real preset is an
 error. The tiny presets are mechanics-only stand-ins that always work at 32 px, so
 ``--model_output_size`` does not constrain them (``tiny`` stands in for 256-uncond, ``tiny-cond``
-for 512-cond).
+for 512-cond). Every input (flags, preset, device, image, mask, output folder) is checked before any
+checkpoint is located or downloaded.
+
+May import: errors, download, presets, models, images, masks, video, toyworld.judge, examples,
+sampler, hooks, runner, notebook, viz.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -164,16 +169,28 @@ def _preset_and_size(args: argparse.Namespace) -> tuple[str, int]:
 def _device(args):
     import torch
 
-    if args.device:
-        return torch.device(args.device)
-    return torch.device(f"cuda:{args.gpu_id}" if torch.cuda.is_available() else "cpu")
+    from .errors import InputError
+
+    if not args.device:
+        return torch.device(f"cuda:{args.gpu_id}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise InputError(f"--device {args.device!r} is not a device; use cpu, cuda or cuda:1") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: CUDA is not available on this machine; use --device cpu")
+    return device
 
 
-def run_edit(args) -> Path:
-    from .images import atomic_write, load_image, save_image
-    from .masks import full_mask, load_mask, mask_to_pil
-    from .models import load_models
-    from .sampler import edit
+def _checked_inputs(args):
+    """Everything an ``edit`` command line can get wrong, checked before any model is located or
+    downloaded: the flags, the preset, the device, the checkpoint files given, the image and the mask
+    (read at the preset's size) and the output folder. Returns ``(cfg, preset, device, image, mask)``."""
+    import warnings
+
+    from .images import load_image
+    from .masks import edit_mask, full_mask, load_mask
+    from .presets import PRESETS, check_preset
 
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
@@ -181,12 +198,49 @@ def run_edit(args) -> Path:
     if cfg.save_video:
         from .video import check_format
 
-        check_format("." + args.vid_format)  # before any work: e.g. mp4 without imageio
+        check_format("." + args.vid_format)  # e.g. mp4 without imageio
     preset, _ = _preset_and_size(args)
-    models = load_models(preset, device=_device(args), unet_path=args.unet_path,
-                         clip_path=args.clip_path, progress=not args.no_progress)
-    image = load_image(cfg.init_image, size=models.image_size)
-    mask = load_mask(cfg.mask, size=models.image_size) if cfg.mask else full_mask(models.image_size)
+    check_preset(preset)
+    device = _device(args)
+    for flag in ("unet_path", "clip_path"):
+        path = getattr(args, flag)
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"--{flag} {path}: no such file")
+    size = int(PRESETS[preset]["unet"]["image_size"])
+    image = load_image(cfg.init_image, size=size)
+    mask = load_mask(cfg.mask, size=size) if cfg.mask else full_mask(size)
+    with warnings.catch_warnings():  # a mask over the whole image is allowed; the edit itself says so
+        warnings.simplefilter("ignore")
+        edit_mask(mask, image, invert=cfg.invert_mask)  # nothing to edit (e.g. --invert_mask, no --mask)
+    _check_output_folder(Path(cfg.output_path))
+    return cfg, preset, device, image, mask
+
+
+def _check_output_folder(out: Path) -> None:
+    """``--output_path``: a folder that exists or can be made, and that this user may write to."""
+    from .errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output_path {out} is a file; name a folder (it is made if missing)")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"--output_path {out} cannot be made: {existing} is a file; name another folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--output_path {out} cannot be written: {existing} is not writable for you; "
+                         "name another folder")
+
+
+def run_edit(args) -> Path:
+    from .images import atomic_write, save_image
+    from .masks import mask_to_pil
+    from .models import load_models
+    from .runner import edit
+
+    cfg, preset, device, image, mask = _checked_inputs(args)
+    models = load_models(preset, device=device, unet_path=args.unet_path, clip_path=args.clip_path,
+                         progress=not args.no_progress)
     out = Path(cfg.output_path)
     videos = _IterationVideos(cfg, models.image_size, out, "." + args.vid_format) if cfg.save_video else None
     hooks = [videos] if videos else []
@@ -247,7 +301,8 @@ def run_demo(args) -> Path:
     from .masks import mask_to_pil
     from .models import load_models
     from .notebook import settings_for
-    from .sampler import EditConfig, edit
+    from .runner import edit
+    from .sampler import EditConfig
     from .viz import save_step_strip
 
     models = load_models(args.preset, progress=not args.no_progress)

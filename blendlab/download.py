@@ -3,6 +3,8 @@
 ``ensure_file`` returns a local path to a verified copy of a ``RemoteFile``: a file given by hand,
 a cache hit, or a fresh download (official URL first, then mirrors). Downloads land in a temporary
 file next to the final path and are moved into place only after their length and hash check out.
+
+May import: errors.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Every error says what was wrong and what to do about it. They subclass the built-in error a caller
 would naturally catch (``ValueError`` for bad arguments, ``FileNotFoundError`` for missing files), so
 ``except ValueError`` keeps working.
+
+May import: nothing.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ application, in two worlds.
 
 ``example(name, models)`` picks the world from ``models`` (or pass ``toy=`` and ``size=``). This room
 sits beside :mod:`blendlab.apps`: it uses images, masks and the toy world, never the sampler.
+
+May import: images, masks, toyworld.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Guidance losses: CLIP spherical distance on augmented views, range loss, background preservation.
+"""Every guidance loss term: CLIP on augmented views, range, background preservation, anti-typography.
 
 The total loss of one reverse step (Blended Diffusion, Sec. 4 and the reference ``cond_fn``)::
 
@@ -6,16 +6,38 @@ The total loss of one reverse step (Blended Diffusion, Sec. 4 and the reference 
     L     = λ_clip · Σ_b mean_v D(CLIP(aug_v(x_in[b] · m)), CLIP(prompt))
           + λ_range · Σ_b mean((x̂0 − clamp(x̂0))²)
           [+ λ_lpips · LPIPS(x_in·(1−m), x0) + λ_l2 · MSE(x_in·(1−m), x0)]   (baseline only)
+          [+ λ_typo · Σ_b mean_v ⟨CLIP(aug_v(x_in[b] · m)), d⟩]              (beyond the paper)
 
 where D is the squared great-circle distance between unit embeddings and the views are the
 "extending augmentations": view 0 is the masked image pooled to CLIP's size, views 1..V−1 are random
-affine + perspective warps of it. The sampler adds ``variance · (−∇L)`` to the posterior mean.
+affine + perspective warps of it. ``d`` is :func:`typography_direction`: CLIP's embedding of the
+prompt written out minus that of neutral words written out. The sampler adds ``variance · (−∇L)``
+to the posterior mean.
+
+The CLIP embeddings and distances come from :mod:`blendlab.embeddings` (re-exported here), the
+written-out prompt from :mod:`blendlab.textrender`.
+
+May import: errors, embeddings, textrender.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
+
+from .embeddings import (  # noqa: F401  (re-exported: the guidance's CLIP side)
+    CLIP_MEAN,
+    CLIP_STD,
+    clip_normalize,
+    encode_images,
+    encode_text,
+    masked_clip_distance,
+    spherical_distance,
+)
+from .errors import InputError
+from .textrender import NEUTRAL_WORDS, prompt_words, text_render_embedding
 
 __all__ = [
     "CLIP_MEAN",
@@ -25,30 +47,11 @@ __all__ = [
     "range_loss",
     "encode_text",
     "encode_images",
+    "typography_direction",
     "ExtendingAugmentations",
     "GuidanceLoss",
     "masked_clip_distance",
 ]
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def clip_normalize(x01: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] -> CLIP's input normalisation (per-channel mean/std of its training set)."""
-    mean = torch.tensor(CLIP_MEAN, device=x01.device, dtype=x01.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=x01.device, dtype=x01.dtype).view(1, 3, 1, 1)
-    return (x01 - mean) / std
-
-
-def spherical_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared great-circle distance between L2-normalised embeddings: 2·arcsin(‖x̂−ŷ‖/2)².
-
-    ``x`` is (N, D), ``y`` is (1, D) or (N, D); returns (N,). Equals θ²/2 for the angle θ between them.
-    """
-    x = F.normalize(x, dim=-1)
-    y = F.normalize(y, dim=-1)
-    return (x - y).norm(dim=-1).div(2).arcsin().pow(2).mul(2)
 
 
 def range_loss(x: torch.Tensor) -> torch.Tensor:
@@ -56,33 +59,19 @@ def range_loss(x: torch.Tensor) -> torch.Tensor:
     return (x - x.clamp(-1, 1)).pow(2).mean(dim=(1, 2, 3))
 
 
-@torch.no_grad()
-def encode_text(clip_model: torch.nn.Module, prompt: str | list[str]) -> torch.Tensor:
-    """CLIP text embedding(s), float32, (1, D) for a string or (N, D) for a list."""
-    import clip
-
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    device = next(clip_model.parameters()).device
-    tokens = clip.tokenize(prompts, truncate=True).to(device)
-    return clip_model.encode_text(tokens).float()
-
-
-def encode_images(clip_model: torch.nn.Module, x: torch.Tensor, normalize: bool = True,
-                  mask: torch.Tensor | None = None) -> torch.Tensor:
-    """CLIP image embeddings of images in [-1, 1] at any size: to [0, 1], times ``mask`` if given
-    (black outside), bilinear (antialiased) resize to CLIP's input size, then CLIP normalisation
-    (skip it with ``normalize=False``). (N, D) float32."""
-    from torchvision.transforms import functional as TF
-
-    size = int(clip_model.visual.input_resolution)
-    x01 = x.add(1).div(2).clamp(0, 1)
-    if mask is not None:
-        x01 = x01 * mask
-    if tuple(x01.shape[-2:]) != (size, size):
-        x01 = TF.resize(x01, [size, size], antialias=True)
-    if normalize:
-        x01 = clip_normalize(x01)
-    return clip_model.encode_image(x01).float()
+def typography_direction(clip_model, prompt: str, neutral_words: Sequence[str] = NEUTRAL_WORDS) -> torch.Tensor:
+    """The direction anti-typography guidance pushes away from: ``R(prompt) − mean_n R(n)``, CLIP's
+    embedding of the prompt written out minus that of neutral words written out
+    (:func:`blendlab.textrender.text_render_embedding`; the contrast :func:`blendlab.metrics.textness`
+    measures). For a unit image embedding ``v``, ``v · d`` is how much more ``v`` looks like the
+    prompt's writing than like writing in general. (1, D) float32."""
+    lowered = {w.lower() for w in prompt_words(prompt)}
+    neutral = [n for n in neutral_words if n.lower() not in lowered]
+    if not neutral:
+        raise InputError("no neutral word left (all are words of the prompt); pass other neutral_words")
+    prompt_embed = text_render_embedding(clip_model, prompt)
+    neutral_embed = torch.cat([text_render_embedding(clip_model, n) for n in neutral]).mean(0, keepdim=True)
+    return prompt_embed - neutral_embed
 
 
 class ExtendingAugmentations(torch.nn.Module):
@@ -138,9 +127,8 @@ class GuidanceLoss:
 
     Calling it returns ``(total, terms)``: the weighted scalar loss to differentiate and a dict of
     *unweighted* detached scalar tensors ("clip", "range", "l2", "lpips", "typography"; only those
-    in use). ``typography_embed`` (1, D) is the direction of the prompt rendered as text
-    (:func:`blendlab.typography.typography_direction`), needed when ``cfg.anti_typography_lambda``
-    is non-zero.
+    in use). When ``cfg.anti_typography_lambda`` is non-zero the loss computes
+    :func:`typography_direction` of the prompt (or takes ``typography_embed`` (1, D) if given).
     ``per_sample_clip`` of the last call holds each sample's view-averaged distance (B,).
     """
 
@@ -150,6 +138,8 @@ class GuidanceLoss:
         self.init_image = init_image
         self.mask = mask
         self.text_embed = text_embed
+        if typography_embed is None and getattr(cfg, "anti_typography_lambda", 0):
+            typography_embed = typography_direction(models.clip, cfg.prompt)
         self.typography_embed = typography_embed
         self.augment = ExtendingAugmentations(models.clip_size, cfg.aug_num)
         self.per_sample_clip: torch.Tensor | None = None
@@ -210,20 +200,3 @@ class GuidanceLoss:
         return total, terms
 
 
-@torch.no_grad()
-def masked_clip_distance(
-    clip_model: torch.nn.Module,
-    images: torch.Tensor,
-    text_embed: torch.Tensor,
-    mask: torch.Tensor | None = None,
-    normalize: bool = True,
-) -> torch.Tensor:
-    """(N,) spherical distance between CLIP(image · mask) and the text embedding: the paper's
-    ranking score (lower is better).
-
-    As the reference ``unaugmented_clip_distance``: images go to [0, 1] and are multiplied by the
-    mask (so the outside is black), then resized to CLIP's input size. Unlike the reference, the
-    views are CLIP-normalised by default (the reference skips that, feeding CLIP out-of-distribution
-    inputs); ``normalize=False`` reproduces the reference exactly.
-    """
-    return spherical_distance(encode_images(clip_model, images, normalize, mask), text_embed)

@@ -2,6 +2,8 @@
 
 A hook is any callable taking a :class:`blendlab.sampler.StepState`; returning a new StepState
 replaces it (see :meth:`BlendedSampler.steps`). These two only observe.
+
+May import: _version, errors, images, masks, video, sampler, trajectory, trajectory_compare.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._version import __version__
 from .errors import InputError
 from .sampler import StepState
-from .trajectory import LazyFields, RecordedStep, read_trajectory, steps_of, write_trajectory
+from .trajectory import LazyFields, RecordedStep, read_trajectory, write_trajectory
+from .trajectory_compare import steps_of
 
 __all__ = ["RecordedStep", "Recorder", "ProgressBar", "FIELDS", "load_trajectory"]
 
@@ -144,8 +148,6 @@ class Recorder:
     # -- files --------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the recording to one file (see the class docstring); atomic. Returns the path."""
-        from . import __version__
-
         if not self.steps:
             raise InputError("nothing to save: the recorder has no steps; run an edit with it as a hook first")
         settings = {"every": self.every, "fields": list(self.fields), "size": self.size,

@@ -2,6 +2,8 @@
 
 Inside blendlab an image is a ``(B, 3, H, W)`` float tensor in ``[-1, 1]``. This module is the only
 place that converts from and to files, PIL images and numpy arrays.
+
+May import: errors.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .errors import InputError
 __all__ = [
     "ImageLike",
     "load_image",
+    "check_image",
+    "as_image_batch",
     "to_pil",
     "to_pil_list",
     "to_rgb01",
@@ -126,7 +130,9 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
 
     Args:
         src: a path, a PIL image, a numpy array ((H, W), (H, W, 3|4), uint8/uint16/float in [0, 1]),
-            or a tensor already in blendlab's convention ((3, H, W) or (1, 3, H, W) in [-1, 1]).
+            an integer tensor of pixels (read as the same numpy array would be), or a float tensor
+            already in blendlab's convention ((3, H, W) or (1, 3, H, W) in [-1, 1]; checked as
+            :func:`check_image` does).
         size: resize to ``size x size`` (or ``(H, W)``) with Lanczos, as the reference does: the image
             is stretched, not cropped. ``None`` keeps the size.
 
@@ -134,6 +140,9 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
     grayscale becomes RGB; an alpha channel is dropped (as ``PIL.Image.convert("RGB")`` in the
     reference); 16-bit images are scaled to [0, 1] from 65535, not clipped. The input is never modified.
     """
+    if isinstance(src, torch.Tensor) and not src.is_floating_point():  # pixels: 8-bit, 16-bit, bool
+        arr = src.detach().cpu().numpy()
+        return load_image(arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr, size)
     if isinstance(src, torch.Tensor):
         t = src.detach().to("cpu", torch.float32)
         if t.dim() == 3:
@@ -143,8 +152,9 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
                 f"image tensor of shape {tuple(src.shape)} not understood; expected (3, H, W) or "
                 "(1, 3, H, W) in [-1, 1]"
             )
-        if not torch.isfinite(t).all():
-            raise InputError("image tensor contains NaN or infinity")
+        problem = _value_problem(t, "image tensor")
+        if problem:
+            raise InputError(problem)
         t = t.clone()
         if size is None:
             return t
@@ -172,6 +182,60 @@ def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> tor
         if im.size != (hw[1], hw[0]):
             im = im.resize((hw[1], hw[0]), Image.LANCZOS)
     return pil_to_tensor(im)
+
+
+def _value_problem(x: torch.Tensor, what: str) -> str | None:
+    """What is wrong with the values of a float image tensor meant to be in [-1, 1] (with the fix),
+    or None. Reads the tensor only."""
+    finite = torch.isfinite(x)
+    if not finite.all():
+        return (f"{what} contains NaN or infinity ({int((~finite).sum())} of {x.numel()} values), so "
+                "every result would be NaN; load the image again with blendlab.load_image, or find the "
+                "computation that produced them")
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0 and hi > 2:  # nothing negative, values far above 1: 8-bit pixels
+        return (f"{what} holds values from {lo:.4g} to {hi:.4g}, a [0, 255] image, but blendlab images "
+                "are float tensors in [-1, 1]; load the file with blendlab.load_image, or convert the "
+                "tensor with x / 127.5 - 1 (an image in [0, 1]: x * 2 - 1)")
+    return None
+
+
+def check_image(image, size: int | None = None, what: str = "image") -> None:
+    """Validate one image as an edit takes it: a ``(1, 3, H, W)`` float tensor (``size`` x ``size``
+    when given: the model's), finite, in blendlab's ``[-1, 1]``. Raises :class:`InputError` saying what
+    is wrong and how to convert; the tensor is only read, never modified.
+
+    Values a little outside ``[-1, 1]`` pass: an edit's results are its last x̂0, which is not
+    clamped, and may be edited again. Refused: NaN or infinity, integer tensors, and a tensor with no
+    negative value that goes above 2 (a [0, 255] image). An image in ``[0, 1]`` cannot be told from a
+    bright image in ``[-1, 1]`` without false alarms, so it passes: convert it with ``x * 2 - 1``.
+    """
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise InputError(f"{what} must be a (1, 3, H, W) tensor in [-1, 1], got {shape}; load files, PIL "
+                         "images and arrays with blendlab.load_image")
+    if size is not None and tuple(image.shape[-2:]) != (size, size):
+        raise InputError(f"{what} is {tuple(image.shape[-2:])} but the model works at {size}x{size}; load "
+                         "it with load_image(..., size=models.image_size)")
+    if not image.is_floating_point():
+        raise InputError(f"{what} is a {str(image.dtype).removeprefix('torch.')} tensor, but blendlab images "
+                         "are float tensors in [-1, 1]; load it with blendlab.load_image (it converts "
+                         "8-bit pixels), or convert it with x.float() / 127.5 - 1")
+    problem = _value_problem(image.detach(), what)
+    if problem:
+        raise InputError(problem)
+
+
+def as_image_batch(image) -> torch.Tensor:
+    """``(B, 3, H, W)`` in [-1, 1] from a batch or one ``(3, H, W)`` tensor (returned as given, not
+    copied), or from anything :func:`load_image` takes (a path, PIL image, numpy array)."""
+    if isinstance(image, torch.Tensor):
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise InputError(f"image must be (B, 3, H, W) or (3, H, W) in [-1, 1], got {tuple(image.shape)}")
+        return image
+    return load_image(image)
 
 
 def _one(image: torch.Tensor, what: str) -> torch.Tensor:

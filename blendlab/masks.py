@@ -2,6 +2,8 @@
 
 Inside blendlab a mask is a ``(1 or B, 1, H, W)`` float tensor in ``{0, 1}`` where **1 = edit**
 (the region the text prompt may change) and 0 = keep.
+
+May import: errors, images.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .images import ImageLike, _open
 __all__ = [
     "load_mask",
     "check_mask",
+    "edit_mask",
     "invert_mask",
     "dilate_mask",
     "erode_mask",
@@ -127,6 +130,23 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_e
             "(this is CLIP-guided diffusion of the whole image)",
             stacklevel=3,
         )
+
+
+def edit_mask(mask: torch.Tensor, image: torch.Tensor, *, invert: bool = False,
+              batch_size: int = 1) -> torch.Tensor:
+    """The mask an edit blends with: ``mask`` ((1 or ``batch_size``, 1, H, W) in {0, 1}) checked
+    against ``image``, and inverted when ``invert`` (``EditConfig.invert_mask``: edit the background).
+    Raises :class:`InputError` when it does not fit, or when nothing would be edited; warns when
+    everything would. Returns ``mask`` itself or a new tensor; ``mask`` is never modified."""
+    if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[0] not in (1, batch_size):
+        raise InputError(
+            f"mask batch {mask.shape[0]} does not match batch_size {batch_size}; "
+            "pass one (1, 1, H, W) mask for the whole batch"
+        )
+    check_mask(mask, image, allow_empty=True, warn_full=False)
+    used = 1.0 - mask if invert else mask
+    check_mask(used, image)
+    return used
 
 
 def invert_mask(mask: torch.Tensor) -> torch.Tensor:

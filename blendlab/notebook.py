@@ -22,6 +22,8 @@ the method runs unchanged and its edits work, on toy scenes (:meth:`NotebookEnv.
 The tiny preset has random weights: every mechanism runs, but its pictures are noise-like; it stays
 for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings: :data:`TOY_SETTINGS`,
 :data:`TINY_SETTINGS`.
+
+May import: errors, download, models, examples, sampler.
 """
 
 from __future__ import annotations

@@ -9,20 +9,24 @@ samples by other criteria:
 name             what it measures                                                    better
 ===============  ==================================================================  ==========
 ``masked_clip``  spherical CLIP distance of the masked region to the prompt (the     lower
-                 paper's / reference's ranking, :func:`~blendlab.guidance.masked_clip_distance`;
+                 paper's / reference's ranking, :func:`~blendlab.embeddings.masked_clip_distance`;
                  unnormalised views, as the reference, when ``cfg.reference_ranking``)
 ``whole_clip``   the same for the whole image (does the edit fit its surroundings?)  lower
-``psnr``         background fidelity: PSNR (dB, images in [0, 1]) outside the mask;  higher
-                 infinite when the background is the input's, as ``enforce_background`` makes it
+``psnr``         background fidelity: :func:`~blendlab.metrics.psnr` outside the     higher
+                 mask; infinite when the background is the input's, as
+                 ``enforce_background`` makes it
 ``lpips``        LPIPS(VGG) between the backgrounds (masked region blanked in both); lower
                  for tiny presets LPIPS is randomly initialised: mechanics only
-``textness``     :func:`blendlab.typography.textness` of the masked region: how much  lower
+``textness``     :func:`~blendlab.metrics.textness` of the masked region: how much   lower
                  it looks like the prompt *written out*
 ===============  ==================================================================  ==========
 
 ``score(result, metric)`` gives the (N,) scores, ``rank_by(result, metric)`` the images best first,
 ``compare(result)`` a table of every sample's rank under each metric, and
-:func:`plot_rank_disagreement` draws it.
+:func:`plot_rank_disagreement` draws it. The measures themselves live in :mod:`blendlab.metrics`
+(``ranking.psnr`` is re-exported from there).
+
+May import: errors, images, embeddings, metrics, table.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from typing import Callable, Sequence
 
 import torch
 
+from .embeddings import encode_text, masked_clip_distance
 from .errors import DownloadError, InputError
-from .guidance import encode_text, masked_clip_distance
-from .images import to_rgb01
-from .typography import Table, textness
+from .images import to_pil, to_rgb01
+from .metrics import psnr, textness
+from .table import Table
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "score", "order", "rank_by", "compare", "psnr",
            "plot_rank_disagreement"]
@@ -66,23 +71,6 @@ def masked_clip(result, models=None) -> torch.Tensor:
 def whole_clip(result, models=None) -> torch.Tensor:
     """(N,) CLIP distance of the whole image to the prompt (lower = better)."""
     return _clip_distance(result, models, masked=False)
-
-
-def psnr(images: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(N,) PSNR in dB of ``images`` against ``reference`` (both in [-1, 1], compared in [0, 1])
-    over the pixels where ``mask`` is 0 (the background); the whole image without a mask.
-    ``inf`` where they are identical."""
-    diff2 = (images.float() - reference.float()).div(2).pow(2)
-    if mask is None:
-        keep = torch.ones_like(diff2[:, :1])
-    else:
-        keep = (1 - mask.float()).expand(diff2.shape[0], 1, *diff2.shape[-2:])
-    count = keep.sum(dim=(1, 2, 3)) * diff2.shape[1]
-    if torch.any(count == 0):
-        raise InputError("the mask covers the whole image, so there is no background to compare; "
-                         "use a CLIP metric ('masked_clip', 'whole_clip') instead of 'psnr'/'lpips'")
-    mse = (diff2 * keep).sum(dim=(1, 2, 3)) / count
-    return 10 * torch.log10(1 / mse)
 
 
 def background_psnr(result, models=None) -> torch.Tensor:
@@ -153,8 +141,6 @@ def order(result, metric: str = "masked_clip", models=None) -> list[int]:
 
 def rank_by(result, metric: str = "masked_clip", models=None) -> list:
     """``[(PIL.Image, score), ...]`` best first under ``metric``."""
-    from .images import to_pil
-
     _, higher = _metric(metric)
     scores = score(result, metric, models)
     return [(to_pil(result.images[i]), float(scores[i])) for i in _order(scores, higher)]
@@ -167,7 +153,7 @@ def _ranks(scores: torch.Tensor, higher_is_better: bool) -> list[int]:
 
 
 def compare(result, metrics: Sequence[str] = DEFAULT_METRICS, models=None) -> Table:
-    """Every sample's score and rank under each metric: a :class:`~blendlab.typography.Table`
+    """Every sample's score and rank under each metric: a :class:`~blendlab.table.Table`
     (a list of dicts, one per sample in sampling order, keys ``sample``, ``name``, ``<metric>`` and
     ``<metric> rank``; ``spread`` = worst minus best rank, large where the metrics disagree)."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)

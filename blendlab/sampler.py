@@ -14,6 +14,8 @@ guided_diffusion: the same flags and defaults, ``q_sample`` of the input at the 
 background (one noise draw shared by the batch), the final background paste. Differences: the UNet
 runs once per step instead of twice, every random draw comes from one ``torch.Generator``, and
 kornia's augmentations are seeded from it.
+
+May import: errors, images, masks, models, embeddings, guidance.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
-from .guidance import GuidanceLoss, encode_text
-from .masks import check_mask, paste_background
+from .guidance import GuidanceLoss
+from .images import check_image
+from .masks import edit_mask, paste_background
+from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
 
-__all__ = ["EditConfig", "StepState", "BlendedSampler", "EditResult", "edit", "Hook", "create_diffusion"]
+__all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
 
 
 @dataclasses.dataclass
@@ -41,7 +46,7 @@ class EditConfig:
         ddim_eta: DDIM stochasticity (the reference uses 0).
         anti_typography_lambda: weight of a loss pushing the masked views away from CLIP's
             embedding of the prompt rendered as text, relative to neutral words rendered as text
-            (:func:`blendlab.typography.typography_direction`); 0 = off.
+            (:func:`blendlab.guidance.typography_direction`); 0 = off.
         prune_at, keep: progressive pruning. After ``round(prune_at * num_steps)`` steps the batch
             is ranked by the (unaugmented, masked) CLIP distance of x̂0 and only the best ``keep``
             samples continue, so many candidates cost far less than as many full samples.
@@ -197,13 +202,8 @@ class EditConfig:
     @property
     def guided(self) -> bool:
         """Whether any guidance gradient is computed (the reference returns zeros for an empty prompt)."""
-        if self.prompt == "":
-            return False
-        return bool(
-            self.clip_guidance_lambda
-            or self.range_lambda
-            or (self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda))
-        )
+        background = self.background_preservation_loss and (self.lpips_sim_lambda or self.l2_sim_lambda)
+        return self.prompt != "" and bool(self.clip_guidance_lambda or self.range_lambda or background)
 
     @property
     def pastes_background(self) -> bool:
@@ -234,7 +234,8 @@ class StepState:
         x_prev: x_{t−1} after blending (``fg`` in local_clip_guided_diffusion mode). A hook or a
             loop over ``steps()`` may replace it; the next step starts from the replaced tensor.
         mask: (1, 1, H, W) the blend used.  alpha_bar: ᾱ_t.  num_steps: steps in this trajectory.
-        iteration: which of ``cfg.iterations_num`` batches (set by :func:`edit`).  y: class labels of a class-conditional model, else None.
+        iteration: which of ``cfg.iterations_num`` batches (set by :func:`blendlab.edit`).
+        y: class labels of a class-conditional model, else None.
         loss_tensors: unweighted loss terms as 0-d tensors (kept on device until read).
         clip_per_sample: (B,) view-averaged CLIP distance of each sample, when CLIP guidance is on.
         sample_ids: (B,) which samples of the initial batch these rows are (changes after pruning).
@@ -271,18 +272,11 @@ class StepState:
 
     @property
     def losses(self) -> dict[str, float]:
-        """Loss terms as floats: "clip", "range", and "l2"/"lpips" in baseline mode."""
+        """Loss terms as floats: "clip", "range", "typography" when on, "l2"/"lpips" in baseline mode."""
         return {k: float(v) for k, v in self.loss_tensors.items()}
 
 
 Hook = Callable[[StepState], "StepState | None"]
-
-
-def create_diffusion(models, timestep_respacing: str):
-    """The guided_diffusion ``SpacedDiffusion`` of a model bundle at a respacing (e.g. "100")."""
-    from guided_diffusion.script_util import create_gaussian_diffusion
-
-    return create_gaussian_diffusion(**models.diffusion_config, timestep_respacing=timestep_respacing)
 
 
 def _const(fn_value: torch.Tensor):
@@ -310,24 +304,10 @@ class BlendedSampler:
         self.models = models
         self.cfg = cfg
         device = models.device
-        size = models.image_size
-        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise InputError(f"image must be a (1, 3, H, W) tensor, got {shape}; use blendlab.load_image")
-        if tuple(image.shape[-2:]) != (size, size):
-            raise InputError(
-                f"image is {tuple(image.shape[-2:])} but the {models.preset!r} model works at "
-                f"{size}x{size}; load it with load_image(..., size=models.image_size)"
-            )
-        if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[0] not in (1, cfg.batch_size):
-            raise InputError(
-                f"mask batch {mask.shape[0]} does not match batch_size {cfg.batch_size}; "
-                "pass one (1, 1, H, W) mask for the whole batch"
-            )
-        check_mask(mask, image, allow_empty=True, warn_full=False)
+        check_image(image, size=models.image_size)
+        mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
         self.init_image = image.to(device=device, dtype=torch.float32)
-        self.mask = (1.0 - mask if cfg.invert_mask else mask).to(device=device, dtype=torch.float32)
-        check_mask(self.mask, image)
+        self.mask = mask.to(device=device, dtype=torch.float32)
         self.diffusion = create_diffusion(models, cfg.timestep_respacing)
         if generator is None:
             generator = torch.Generator(device=device)
@@ -336,15 +316,7 @@ class BlendedSampler:
         self.iteration = 0
         self.last_grad = None  # the last computed guidance gradient (reused by guidance_every)
         self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
-        typography_embed = None
-        if cfg.guided and cfg.anti_typography_lambda:
-            from .typography import typography_direction
-
-            typography_embed = typography_direction(models.clip, cfg.prompt)
-        self.loss = (
-            GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed, typography_embed)
-            if cfg.guided else None
-        )
+        self.loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
 
     # -- randomness -------------------------------------------------------------------------
     def _randn(self, *shape: int) -> torch.Tensor:
@@ -387,12 +359,9 @@ class BlendedSampler:
             b = x.shape[0]
             t = torch.full((b,), i, device=x.device, dtype=torch.long)
             model_kwargs = {}
-            y = None
             if models.num_classes is not None:  # the reference draws a random class every step
-                y = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
-                model_kwargs["y"] = y
+                model_kwargs["y"] = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
             state = self.step(index, i, t, x, model_kwargs, seeds[index], blend, mask)
-            state.y = y
             state.sample_ids = ids
             if index == prune_index and cfg.keep < b:
                 state.prune_scores = self.prune_scores(state)
@@ -412,8 +381,6 @@ class BlendedSampler:
 
     def prune_scores(self, state: StepState) -> torch.Tensor:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
-        from .guidance import masked_clip_distance
-
         return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask,
                                     normalize=not self.cfg.reference_ranking)
 
@@ -464,7 +431,7 @@ class BlendedSampler:
             index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
-            iteration=self.iteration, loss_tensors=terms,
+            iteration=self.iteration, y=model_kwargs.get("y"), loss_tensors=terms,
             clip_per_sample=per_sample, timestep=int(diffusion.timestep_map[i]),
             init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )
@@ -514,111 +481,3 @@ class BlendedSampler:
             pass
         self.last_state = state
         return self.final_images(state)
-
-
-def _masks_for(mask: torch.Tensor, ids) -> torch.Tensor:
-    """One mask per ``(iteration, batch index)`` in ``ids``; a single (1, 1, H, W) mask serves all."""
-    if mask.shape[0] == 1:
-        return mask
-    return torch.cat([mask[b:b + 1] for _, b in ids])
-
-
-@dataclasses.dataclass
-class EditResult:
-    """What :func:`edit` returns.
-
-    Attributes:
-        images: (N, 3, H, W) in [-1, 1], N = iterations_num × batch_size, in sampling order.
-        distances: (N,) masked CLIP distance of each image to the prompt (lower = better); the
-            reference's unnormalised one when ``cfg.reference_ranking``.
-        ranked: ``[(PIL.Image, distance), ...]`` best first.
-        order: indices into ``images``, best first.
-        init_image, mask: the tensors the edit used; cfg: the config.
-        sample_ids: ``(iteration, batch index)`` of each image (with pruning, only the survivors).
-    """
-
-    images: torch.Tensor
-    distances: torch.Tensor
-    init_image: torch.Tensor
-    mask: torch.Tensor
-    cfg: EditConfig
-    models: object = dataclasses.field(repr=False, default=None)
-    sample_ids: list = dataclasses.field(default_factory=list)
-
-    @property
-    def order(self) -> list[int]:
-        return torch.argsort(self.distances, stable=True).tolist()
-
-    @property
-    def sample_masks(self) -> torch.Tensor:
-        """The mask of each image: ``mask`` itself when one mask served the batch, else (N, 1, H, W)
-        with per-sample masks following their samples (through pruning too)."""
-        ids = self.sample_ids or [divmod(i, self.mask.shape[0]) for i in range(self.images.shape[0])]
-        return _masks_for(self.mask, ids)
-
-    @property
-    def best(self) -> torch.Tensor:
-        """The best-ranked image, (1, 3, H, W) in [-1, 1]."""
-        return self.images[self.order[0]].unsqueeze(0)
-
-    @property
-    def ranked(self) -> list:
-        from .images import to_pil
-
-        return [(to_pil(self.images[i]), float(self.distances[i])) for i in self.order]
-
-    def sample_name(self, i: int) -> str:
-        """Reference file naming: ``<stem>_i_<iteration>_b_<batch index>.png``."""
-        it, b = self.sample_ids[i] if self.sample_ids else divmod(i, self.cfg.batch_size)
-        return self.cfg.sample_file(it, b)
-
-    def rank_by(self, metric: str = "masked_clip") -> list:
-        """``[(PIL.Image, score), ...]`` best first under another ranking metric
-        (see :mod:`blendlab.ranking`: masked_clip, whole_clip, psnr, lpips, textness)."""
-        from .ranking import rank_by
-
-        return rank_by(self, metric)
-
-    def save_ranked(self, folder) -> list:
-        """Write every image to ``folder`` named by its CLIP distance (``0.7731`` -> ``07731_...``),
-        as the reference's ``ranked/`` folder; atomic writes. Returns the paths, best first."""
-        from pathlib import Path
-
-        from .images import save_image
-
-        paths = []
-        for i in self.order:
-            dist = f"{float(self.distances[i]):.4f}".replace(".", "")
-            paths.append(save_image(self.images[i], Path(folder) / f"{dist}_{self.sample_name(i)}"))
-        return paths
-
-
-def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, progress: bool = True,
-         generator: torch.Generator | None = None) -> EditResult:
-    """Run ``cfg.iterations_num`` batches of Blended Diffusion and rank the samples by CLIP.
-
-    One generator (seeded from ``cfg.seed``) drives all iterations, so the whole set is reproducible.
-    ``hooks`` are called after every step of every iteration (``state.iteration`` tells which).
-    """
-    from .guidance import masked_clip_distance
-    from .hooks import ProgressBar
-
-    hooks = list(hooks)
-    if progress:
-        hooks.append(ProgressBar())
-    if generator is None:
-        generator = torch.Generator(device=models.device)
-        generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    images, ids = [], []
-    sampler = None
-    for iteration in range(cfg.iterations_num):
-        sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
-        sampler.iteration = iteration
-        images.append(sampler.run(hooks))
-        ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
-    images = torch.cat(images).detach()
-    text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
-    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids),
-                                     normalize=not cfg.reference_ranking)
-    return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=sampler.init_image.cpu(),
-                      mask=sampler.mask.cpu(), cfg=cfg, models=models, sample_ids=ids)

@@ -1,55 +1,60 @@
-"""Typography: CLIP reads written text, and that is where Blended Diffusion fails.
+"""The failure-case lab: CLIP reads written text, and that is where Blended Diffusion fails.
 
 CLIP learned from captioned web images, so a word written on an object shifts what CLIP sees (an
 apple with a paper label "iPod" is classified as an iPod), and CLIP-guided diffusion asked for a
-"rubber toy" may simply *paint the word* "rubber". This module makes both failures reproducible and
+"rubber toy" may simply *paint the word* "rubber". This lab makes both failures reproducible and
 measurable:
 
-- :func:`render_text` writes text onto an image: DejaVu (ships with matplotlib) or any installed
-  font, size, position, colour, opacity, rotation, an optional sticky-note background. Deterministic:
-  the same arguments give the same pixels, and pixels the text does not cover are left untouched.
 - :func:`zero_shot` classifies images among labels as the CLIP paper does: each label is embedded
   through several prompt templates ("a photo of a {}.", ...) whose unit embeddings are averaged.
-  :func:`attack_table` and :func:`sweep` show the probabilities with and without the text, and as
-  curves over the text's size, opacity, position or rotation.
-- :func:`textness` scores "the image (or its masked region) looks like the prompt *written out*":
-  CLIP similarity to renderings of the prompt's words minus similarity to renderings of neutral words.
-- :func:`text_render_embedding` is CLIP's embedding of a text rendered as an image; the sampler's
-  optional anti-typography guidance (``EditConfig.anti_typography_lambda``) pushes away from it.
+  :func:`attack_table` and :func:`sweep` show the probabilities with and without a word written
+  on the image, and as curves over the text's size, opacity, position or rotation;
+  :func:`plot_zero_shot` and :func:`plot_sweep` draw them (matplotlib ``Figure`` objects, no pyplot).
 
-Plotting functions are named ``plot_*`` and return matplotlib ``Figure`` objects (no pyplot state).
+It builds on tools that live lower in the house and are re-exported here, so ``typography.<name>``
+keeps working: :func:`render_text`, :func:`text_card`, :func:`text_render_embedding` and friends
+(:mod:`blendlab.textrender`), :func:`textness` (:mod:`blendlab.metrics`: "the image, or its masked
+region, looks like the prompt *written out*"), :func:`typography_direction` (the guidance's optional
+anti-typography term, ``EditConfig.anti_typography_lambda``, :mod:`blendlab.guidance`) and
+:class:`Table` (:mod:`blendlab.table`).
+
+May import: errors, images, embeddings, textrender, table, metrics, guidance.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-import numbers
-import os
-import textwrap
-import weakref
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageColor, ImageDraw, ImageFont
 
+from .embeddings import encode_images, encode_text
 from .errors import InputError
-from .guidance import encode_images, encode_text
-from .images import to_rgb01
+from .guidance import typography_direction  # noqa: F401  (re-exported)
+from .images import as_image_batch, to_rgb01
+from .metrics import textness  # noqa: F401  (re-exported)
+from .table import Table
+from .textrender import (  # noqa: F401  (re-exported: the lab's tools)
+    DEFAULT_FONT,
+    NEUTRAL_WORDS,
+    NOTE_COLOR,
+    find_font,
+    prompt_words,
+    render_text,
+    text_card,
+    text_render_embedding,
+    text_renderings,
+)
 
 __all__ = [
     "DEFAULT_FONT", "TEMPLATES", "NEUTRAL_WORDS", "SWEEP_DEFAULTS", "NOTE_COLOR", "Table", "Sweep",
     "find_font", "render_text", "text_card", "text_renderings", "text_render_embedding",
     "label_embeddings", "zero_shot", "attack_table", "sweep", "textness", "prompt_words",
-    "plot_zero_shot", "plot_sweep",
+    "plot_zero_shot", "plot_sweep", "typography_direction",
 ]
 
-DEFAULT_FONT = "DejaVu Sans"
-#: Sticky-note yellow.
-NOTE_COLOR = (255, 232, 115)
 #: A handful of the CLIP paper's ImageNet prompt-ensemble templates.
 TEMPLATES = (
     "a photo of a {}.",
@@ -61,8 +66,6 @@ TEMPLATES = (
     "a cropped photo of the {}.",
     "itap of a {}.",
 )
-#: Words whose renderings are the "any text at all" reference of :func:`textness`.
-NEUTRAL_WORDS = ("table", "window", "river", "pencil", "cloud", "garden")
 #: Values :func:`sweep` uses when none are given.
 SWEEP_DEFAULTS = {
     "size": (0.06, 0.1, 0.15, 0.2, 0.3),
@@ -70,285 +73,6 @@ SWEEP_DEFAULTS = {
     "position": ((0.5, 0.2), (0.5, 0.5), (0.5, 0.8), (0.25, 0.5), (0.75, 0.5)),
     "rotation": (-45.0, -20.0, 0.0, 20.0, 45.0),
 }
-_STOPWORDS = {"a", "an", "the", "of", "on", "in", "with", "and", "to", "at", "for", "by", "from"}
-
-
-class Table(list):
-    """A list of dicts (one per row) that prints as an aligned text table and as HTML in Jupyter."""
-
-    def to_string(self, precision: int = 3) -> str:
-        if not self:
-            return "(empty table)"
-        cols = list(dict.fromkeys(k for row in self for k in row))
-        cells = [[_fmt(row.get(c, ""), precision) for c in cols] for row in self]
-        widths = [max(len(str(c)), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-        lines = ["  ".join(str(c).rjust(w) for c, w in zip(cols, widths))]
-        lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_string()
-
-    def _repr_html_(self) -> str:
-        if not self:
-            return "<p>(empty table)</p>"
-        cols = list(dict.fromkeys(k for row in self for k in row))
-        head = "".join(f"<th>{c}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''), 3)}</td>" for c in cols) + "</tr>" for r in self)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(v, precision: int) -> str:
-    """Floats to ``precision`` decimals; tiny non-zero ones (tiny-CLIP text-ness ~1e-4) to
-    ``precision`` significant digits instead of showing as 0.000."""
-    if not isinstance(v, float):
-        return str(v)
-    if v != 0 and abs(v) < 10 ** -precision:
-        return f"{v:.{precision}g}"
-    return f"{v:.{precision}f}"
-
-
-# -- fonts and rendering ----------------------------------------------------------------------------
-def find_font(font=None) -> str:
-    """Path of a TrueType/OpenType font: ``None`` -> DejaVu Sans (ships with matplotlib), a family
-    name known to matplotlib (``"DejaVu Serif"``), a ``FontProperties``, or a path to a font file."""
-    from matplotlib import font_manager
-
-    if font is None:
-        font = DEFAULT_FONT
-    if isinstance(font, font_manager.FontProperties):
-        props, label = font, font.get_name()
-    elif isinstance(font, (str, os.PathLike)):
-        text = os.fspath(font)
-        if os.path.sep in text or text.lower().endswith((".ttf", ".otf", ".ttc")):
-            if not os.path.isfile(text):
-                raise InputError(f"font file {text!r} not found; pass an existing .ttf/.otf file or "
-                                 f"a font family name such as {DEFAULT_FONT!r}")
-            return text
-        props, label = font_manager.FontProperties(family=text), text
-    else:
-        raise InputError(f"font must be a family name, a file path or FontProperties, not {type(font).__name__}")
-    try:
-        return font_manager.findfont(props, fallback_to_default=False)
-    except ValueError:
-        names = sorted(font_manager.get_font_names())
-        raise InputError(
-            f"font {label!r} is not installed; use a family matplotlib knows (e.g. {DEFAULT_FONT!r}; "
-            f"installed: {', '.join(names[:8])}, ...) or the path of a .ttf/.otf file"
-        ) from None
-
-
-@functools.lru_cache(maxsize=64)
-def _truetype(path: str, px: int) -> ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.truetype(path, px, layout_engine=ImageFont.Layout.BASIC)
-    except OSError as exc:
-        raise InputError(f"font file {path!r} could not be read ({exc}); pass a .ttf/.otf font") from None
-
-
-def _rgb(color, what: str) -> tuple[int, int, int]:
-    try:
-        if isinstance(color, str):
-            return ImageColor.getrgb(color)[:3]
-        c = tuple(color)
-        if len(c) != 3:
-            raise ValueError
-        if all(isinstance(v, float) for v in c) and all(0 <= v <= 1 for v in c):
-            c = tuple(round(v * 255) for v in c)
-        if not all(0 <= int(v) <= 255 for v in c):
-            raise ValueError
-        return tuple(int(v) for v in c)
-    except (ValueError, TypeError):
-        raise InputError(f"{what} {color!r} not understood; use a name ('black', '#ffcc00') or an RGB "
-                         "triple of 0..255 ints or 0..1 floats") from None
-
-
-def _layer(text: str, px: int, font_path: str, rotation: float, note: bool, padding: float):
-    """Coverage masks of the text and of its note, rotated: two float32 (h, w) arrays in [0, 1]."""
-    fnt = _truetype(font_path, px)
-    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
-    box = probe.multiline_textbbox((0, 0), text, font=fnt, align="center")
-    x0, y0, x1, y1 = math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3])
-    pad = max(1, round(padding * px)) if note else 1
-    size = (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad)
-    ink = Image.new("L", size, 0)
-    ImageDraw.Draw(ink).multiline_text((pad - x0, pad - y0), text, fill=255, font=fnt, align="center")
-    paper = Image.new("L", size, 255 if note else 0)
-    if rotation % 360:
-        ink = ink.rotate(rotation, resample=Image.BICUBIC, expand=True)
-        paper = paper.rotate(rotation, resample=Image.BICUBIC, expand=True)
-    return np.asarray(ink, np.float32) / 255.0, np.asarray(paper, np.float32) / 255.0
-
-
-def _as_batch(image) -> torch.Tensor:
-    if isinstance(image, torch.Tensor):
-        if image.dim() == 3:
-            image = image.unsqueeze(0)
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise InputError(f"image must be (B, 3, H, W) or (3, H, W) in [-1, 1], got {tuple(image.shape)}")
-        return image
-    from .images import load_image
-
-    return load_image(image)
-
-
-def render_text(
-    image,
-    text: str,
-    *,
-    size: float = 0.15,
-    position: tuple[float, float] = (0.5, 0.5),
-    color="black",
-    opacity: float = 1.0,
-    rotation: float = 0.0,
-    font=None,
-    note: bool | str | tuple = False,
-    padding: float = 0.3,
-) -> torch.Tensor:
-    """Write ``text`` onto ``image``; returns a new (B, 3, H, W) tensor in [-1, 1] (input untouched).
-
-    Args:
-        image: (B, 3, H, W) / (3, H, W) tensor in [-1, 1], or anything :func:`blendlab.load_image` takes.
-        text: the words; ``"\\n"`` starts a new (centred) line.
-        size: font size as a fraction of the image height (0.15 of 256 px = a 38 px font). The text
-            (with its note, after rotation) must fit inside the image; the error says the largest size
-            that does.
-        position: centre of the text as fractions ``(x, y)`` of width and height; text reaching past
-            an edge is clipped.
-        color: text colour, a name or RGB triple.  opacity: 0 (invisible) .. 1 (opaque).
-        rotation: degrees, counter-clockwise.  font: see :func:`find_font` (default DejaVu Sans).
-        note: ``True`` puts the text on a yellow sticky note; a colour picks the note's colour.
-        padding: the note's margin around the text, as a fraction of the font size.
-    """
-    x = _as_batch(image)
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("text is empty; pass the word(s) to write, e.g. render_text(image, 'iPod')")
-    if not isinstance(opacity, numbers.Real) or not 0 <= opacity <= 1:
-        raise InputError(f"opacity must be in [0, 1] (0 = invisible, 1 = opaque), got {opacity}")
-    try:
-        cx, cy = (float(v) for v in position)
-    except (TypeError, ValueError):
-        raise InputError(f"position must be (x, y) fractions of width and height, got {position!r}") from None
-    H, W = x.shape[-2:]
-    px = round(size * H) if isinstance(size, numbers.Real) and size > 0 else 0
-    if px < 1:
-        raise InputError(f"size={size!r} gives no visible text on a {H}-pixel-high image; size is the "
-                         f"font size as a fraction of the image height, use at least {1 / H:.3g}")
-    text_rgb = _rgb(color, "color")
-    note_rgb = None if note is False or note is None else (NOTE_COLOR if note is True else _rgb(note, "note colour"))
-    path = find_font(font)
-    ink, paper = _layer(text, px, path, rotation, note_rgb is not None, padding)
-    h, w = ink.shape
-    if h > H or w > W:
-        fit = size * min(H / h, W / w)
-        while fit > 1 / H and any(a > b for a, b in zip(
-                _layer(text, max(1, round(fit * H)), path, rotation, note_rgb is not None, padding)[0].shape, (H, W))):
-            fit *= 0.97
-        if fit <= 1 / H:
-            raise InputError(f"text {text!r} does not fit on a {W}x{H} image even at a 1-pixel font; "
-                             "use a shorter text, break it into lines with '\\n', or a larger image")
-        raise InputError(
-            f"text {text!r} at size={size:g} is {w}x{h} px but the image is {W}x{H} px; the largest "
-            f"size that fits is about {math.floor(fit * 1000) / 1000:g} (a fraction of the image height); "
-            "use a smaller size or a shorter text (or break it into lines with '\\n')"
-        )
-    left, top = round(cx * W - w / 2), round(cy * H - h / 2)
-    out = x.clone()
-    if opacity == 0:
-        return out
-    # the text's rectangle clipped to the image
-    ix0, iy0, ix1, iy1 = max(0, left), max(0, top), min(W, left + w), min(H, top + h)
-    if ix0 >= ix1 or iy0 >= iy1:
-        return out
-    crop = (slice(iy0 - top, iy1 - top), slice(ix0 - left, ix1 - left))
-    ink_t = torch.from_numpy(np.ascontiguousarray(ink[crop])).to(x.device, x.dtype)
-    paper_t = torch.from_numpy(np.ascontiguousarray(paper[crop])).to(x.device, x.dtype)
-    to_pm1 = lambda rgb: torch.tensor(rgb, device=x.device, dtype=x.dtype).view(3, 1, 1) / 127.5 - 1  # noqa: E731
-    covered = paper_t * (1 - ink_t)  # note visible around the letters
-    alpha = ink_t + covered
-    colour = to_pm1(text_rgb) * ink_t
-    if note_rgb is not None:
-        colour = colour + to_pm1(note_rgb) * covered
-    region = out[..., iy0:iy1, ix0:ix1]
-    out[..., iy0:iy1, ix0:ix1] = torch.where(alpha > 0, region * (1 - opacity * alpha) + opacity * colour, region)
-    return out
-
-
-def _best_wrap(text: str, side: int, fill: float, path: str) -> tuple[str, int]:
-    """Line breaks and font size (px) that make ``text`` largest inside ``fill·side`` squared."""
-    ref, best = 64, ("", 0)
-    words = text.split()
-    for lines in range(1, min(8, len(words)) + 1):
-        width = max(1, math.ceil(len(text) / lines))
-        wrapped = "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False))
-        h, w = _layer(wrapped, ref, path, 0.0, False, 0.0)[0].shape
-        px = max(1, math.floor(ref * fill * side / max(h, w)))
-        while px > 1 and max(_layer(wrapped, px, path, 0.0, False, 0.0)[0].shape) > side:
-            px -= 1
-        if px > best[1]:
-            best = (wrapped, px)
-    return best
-
-
-def text_card(text: str, resolution: int, *, fg="black", bg="white", fill: float = 0.9, font=None) -> torch.Tensor:
-    """``text`` alone on a plain ``resolution``² card, as large as fits in ``fill`` of the side
-    (long texts are wrapped to up to 8 lines). Cards smaller than 224 px are drawn at 224 px and
-    downscaled (antialiased), so small CLIP inputs still get smooth glyphs. (1, 3, R, R) in [-1, 1]."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("text is empty; pass the word(s) to render")
-    if int(resolution) < 1:
-        raise InputError(f"resolution must be a positive number of pixels, got {resolution}")
-    path = find_font(font)
-    side = max(int(resolution), 224)
-    wrapped, px = _best_wrap(" ".join(text.split()), side, fill, path)
-    card = torch.tensor(_rgb(bg, "bg"), dtype=torch.float32).view(1, 3, 1, 1).div(127.5).sub(1)
-    card = render_text(card.expand(1, 3, side, side).contiguous(), wrapped, size=px / side, color=fg, font=path)
-    if side != resolution:
-        from torchvision.transforms import functional as TF
-
-        card = TF.resize(card, [int(resolution)] * 2, antialias=True).clamp(-1, 1)
-    return card
-
-
-def text_renderings(text: str, resolution: int, font=None) -> torch.Tensor:
-    """The deterministic renderings behind :func:`text_render_embedding`: black on white and white on
-    black, each large (fills 90 %) and small (55 %). (4, 3, R, R) in [-1, 1]."""
-    return torch.cat([text_card(text, resolution, fg=fg, bg=bg, fill=fill, font=font)
-                      for fill in (0.9, 0.55) for fg, bg in (("black", "white"), ("white", "black"))])
-
-
-_EMBED_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
-
-
-@torch.no_grad()
-def text_render_embedding(clip_model, text: str) -> torch.Tensor:
-    """CLIP's embedding of ``text`` *written out*: the mean unit image embedding of
-    :func:`text_renderings` at CLIP's input resolution, re-normalised. (1, D) float32 on CLIP's device.
-    Cached per model (weakly) and text."""
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("text is empty; text_render_embedding needs the words to render (the prompt)")
-    device = next(clip_model.parameters()).device
-    cache = _EMBED_CACHE.setdefault(clip_model, {})
-    key = (text, str(device))
-    if key not in cache:
-        size = int(clip_model.visual.input_resolution)
-        embeds = F.normalize(encode_images(clip_model, text_renderings(text, size).to(device)), dim=-1)
-        cache[key] = F.normalize(embeds.mean(0, keepdim=True), dim=-1).float()
-    return cache[key].clone()
-
-
-def typography_direction(clip_model, prompt: str, neutral_words: Sequence[str] = NEUTRAL_WORDS) -> torch.Tensor:
-    """The direction anti-typography guidance pushes away from: ``R(prompt) − mean_n R(n)``, CLIP's
-    embedding of the prompt written out minus that of neutral words written out (:func:`textness`'s
-    contrast). For a unit image embedding ``v``, ``v · d`` is how much more ``v`` looks like the
-    prompt's writing than like writing in general. (1, D) float32."""
-    lowered = {w.lower() for w in prompt_words(prompt)}
-    neutral = [n for n in neutral_words if n.lower() not in lowered]
-    if not neutral:
-        raise InputError("no neutral word left (all are words of the prompt); pass other neutral_words")
-    prompt_embed = text_render_embedding(clip_model, prompt)
-    neutral_embed = torch.cat([text_render_embedding(clip_model, n) for n in neutral]).mean(0, keepdim=True)
-    return prompt_embed - neutral_embed
 
 
 # -- zero-shot classification ----------------------------------------------------------------------
@@ -386,7 +110,7 @@ def zero_shot(clip_model, images, labels: Sequence[str], templates: Sequence[str
     if label_embeds is None:
         label_embeds = label_embeddings(clip_model, labels, templates)
     device = next(clip_model.parameters()).device
-    x = _as_batch(images).to(device)
+    x = as_image_batch(images).to(device)
     img = F.normalize(encode_images(clip_model, x), dim=-1)
     logits = clip_model.logit_scale.exp().float() * img @ label_embeds.to(device).T
     return logits.softmax(dim=-1).cpu()
@@ -394,7 +118,7 @@ def zero_shot(clip_model, images, labels: Sequence[str], templates: Sequence[str
 
 def attack_table(clip_model, image, text: str, labels: Sequence[str], templates=TEMPLATES, **render_kwargs) -> Table:
     """Zero-shot probabilities of ``image`` without and with ``text`` written on it (two rows)."""
-    x = _as_batch(image)
+    x = as_image_batch(image)
     attacked = render_text(x[:1], text, **render_kwargs)
     probs = zero_shot(clip_model, torch.cat([x[:1], attacked]), labels, templates)
     return Table({"image": name, **{lab: float(p) for lab, p in zip(labels, row)}}
@@ -442,73 +166,13 @@ def sweep(clip_model, image, text: str, labels: Sequence[str], param: str = "siz
     values = list(SWEEP_DEFAULTS[param] if values is None else values)
     if not values:
         raise InputError(f"values is empty; pass the {param} values to try, e.g. {SWEEP_DEFAULTS[param]}")
-    x = _as_batch(image)[:1]
+    x = as_image_batch(image)[:1]
     rendered = torch.cat([render_text(x, text, **{param: v}, **render_kwargs) for v in values])
     embeds = label_embeddings(clip_model, labels, templates)
     probs = zero_shot(clip_model, torch.cat([x, rendered]), labels, label_embeds=embeds)
     return Sweep(param, values, labels, probs[1:], probs[0], rendered.cpu(), text)
 
 
-# -- text-ness ---------------------------------------------------------------------------------------
-def prompt_words(prompt: str) -> list[str]:
-    """What "writing the prompt" may look like: the whole prompt and each content word of it."""
-    words = [w.strip(".,;:!?\"'()") for w in prompt.split()]
-    words = [w for w in words if len(w) > 1 and w.lower() not in _STOPWORDS]
-    return list(dict.fromkeys([" ".join(prompt.split())] + words))
-
-
-def _square_crop(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """``x·m`` cropped to the smallest square around the mask's bounding box (inside the image)."""
-    ys, xs = torch.nonzero(m[0] > 0, as_tuple=True)
-    H, W = x.shape[-2:]
-    if ys.numel() == 0:
-        raise InputError("mask is empty: there is no region to score; paint the edit region white (1)")
-    side = min(max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1, H, W)
-    cy, cx = (int(ys.min()) + int(ys.max()) + 1) // 2, (int(xs.min()) + int(xs.max()) + 1) // 2
-    top, left = min(max(0, cy - side // 2), H - side), min(max(0, cx - side // 2), W - side)
-    masked = (x + 1) * m - 1  # outside the mask is black, as in the masked CLIP ranking
-    return masked[..., top:top + side, left:left + side]
-
-
-@torch.no_grad()
-def textness(clip_model, images, prompt: str, mask: torch.Tensor | None = None,
-             neutral_words: Sequence[str] = NEUTRAL_WORDS, crop: bool = False) -> torch.Tensor:
-    """How much the images look like the prompt *written out*: (N,) on the CPU, in [-2, 2].
-
-    ``max_w cos(CLIP(image), R(w)) − mean_n cos(CLIP(image), R(n))`` where ``R`` is
-    :func:`text_render_embedding`, ``w`` runs over :func:`prompt_words` and ``n`` over neutral words.
-    Positive: closer to the prompt's writing than to writing in general. With ``mask`` ((1 or N, 1,
-    H, W)), only the masked region counts: it is cut out on black and, by default, scored in the whole
-    frame — the view the guidance and the paper's ranking give CLIP. ``crop=True`` instead crops a
-    square around the mask and scores it at CLIP's resolution (a zoomed look at small regions).
-    """
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("prompt is empty; textness measures whether the image shows the prompt's words")
-    words = prompt_words(prompt)
-    lowered = {w.lower() for w in words}
-    neutral = [n for n in neutral_words if n.lower() not in lowered]
-    if not neutral:
-        raise InputError("no neutral word left (all are words of the prompt); pass other neutral_words")
-    device = next(clip_model.parameters()).device
-    x = _as_batch(images).to(device)
-    if mask is not None:
-        m = mask.to(device=device, dtype=x.dtype)
-        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, x.shape[0]) or m.shape[-2:] != x.shape[-2:]:
-            raise InputError(f"mask must be (1 or N, 1, H, W) matching the images {tuple(x.shape)}, "
-                             f"got {tuple(mask.shape)}")
-        if crop:
-            crops = [_square_crop(x[i:i + 1], m[i if m.shape[0] > 1 else 0]) for i in range(x.shape[0])]
-            img = torch.cat([encode_images(clip_model, c) for c in crops])
-        else:
-            if not torch.any(m > 0):
-                raise InputError("mask is empty: no region to score; pass mask=None for the whole image")
-            img = encode_images(clip_model, x * m)
-    else:
-        img = encode_images(clip_model, x)
-    img = F.normalize(img, dim=-1)
-    prompt_sim = torch.stack([img @ text_render_embedding(clip_model, w)[0] for w in words]).amax(0)
-    neutral_sim = torch.stack([img @ text_render_embedding(clip_model, n)[0] for n in neutral]).mean(0)
-    return (prompt_sim - neutral_sim).cpu()
 
 
 # -- plots ------------------------------------------------------------------------------------------

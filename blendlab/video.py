@@ -10,6 +10,8 @@ the file name:
 | ``.apng``, ``.png`` | PIL (animated PNG) | lossless: every frame is the exact uint8 image |
 | ``.webp`` | PIL (lossless animated WebP) | lossless |
 | ``.mp4`` | imageio + ffmpeg (H.264) | lossy; sizes padded to a multiple of 16 |
+
+May import: errors, images.
 """
 
 from __future__ import annotations

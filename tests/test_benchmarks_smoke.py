@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
 
-from benchmarks import bench_speed, bench_trajectory, flops  # noqa: E402
+from benchmarks import bench_speed, bench_trajectory, flops, speed_harness  # noqa: E402
 from benchmarks.reference_loop import ReferenceSampler, reference_trainable  # noqa: E402
 
 import blendlab as bl  # noqa: E402
@@ -106,7 +106,7 @@ def test_quick_benchmark_result_structure_and_report(setup, monkeypatch):
 
 
 def test_pruning_part_says_so_when_edit_config_has_no_prune_at(monkeypatch):
-    monkeypatch.setattr(bench_speed, "prune_supported", lambda: False)
+    monkeypatch.setattr(speed_harness, "prune_supported", lambda: False)
     res = bench_speed.prune_benchmark(None, None, None)
     assert "prune_at" in res["skipped"]
 

@@ -149,6 +149,71 @@ def test_edit_bad_input_is_a_clear_error(files, capsys, case, expected):
     assert not (files / "out" / "ranked").exists() or not any((files / "out" / "ranked").iterdir())
 
 
+@pytest.fixture
+def no_model_locating(monkeypatch):
+    """Offline, with an empty cache; records (and refuses) every call that locates, downloads or
+    loads a model."""
+    import torch.hub
+
+    from blendlab import download, models
+
+    monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
+    calls = []
+
+    def refuse(name):
+        def called(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"{name} was called before the inputs were checked")
+        return called
+
+    for module, name in ((models, "load_models"), (models, "ensure_file"), (models, "load_clip"),
+                         (models, "load_unet_checkpoint"), (download, "ensure_file"),
+                         (torch.hub, "download_url_to_file")):
+        monkeypatch.setattr(module, name, refuse(f"{module.__name__}.{name}"))
+    return calls
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("missing image", "image file not found: {files}/missing.png"),
+    ("image is a folder", "is a folder; pass the path of an image file"),
+    ("unreadable image", "could not read image {files}/bad.png"),
+    ("missing mask", "image file not found: {files}/nomask.png"),
+    ("empty mask", "mask is empty"),
+    ("inverted without a mask", "your mask covered the whole image"),
+    ("output path under a file", "--output_path {files}/img.png/out cannot be made: {files}/img.png is a file"),
+    ("output path is a file", "--output_path {files}/img.png is a file"),
+    ("missing --clip_path", "--clip_path {files}/clip.pt: no such file"),
+    ("unknown preset", "unknown model preset 'nope'"),
+    ("bad respacing", "timestep_respacing='abc' is not understood"),
+])
+def test_edit_checks_every_input_before_locating_a_model(files, capsys, no_model_locating, case, expected):
+    """With an empty cache and no network, a bad input is reported as itself, never as a 2.2 GB
+    checkpoint to download; nothing is located, downloaded, loaded or written first."""
+    image, out = str(files / "img.png"), str(files / "out")
+    extra = {
+        "missing image": ["-i", str(files / "missing.png")],
+        "image is a folder": ["-i", str(files)],
+        "unreadable image": ["-i", str(files / "bad.png")],
+        "missing mask": ["-i", image, "--mask", str(files / "nomask.png")],
+        "empty mask": ["-i", image, "--mask", str(files / "black.png")],
+        "inverted without a mask": ["-i", image, "--invert_mask"],
+        "output path under a file": ["-i", image, "--output_path", str(files / "img.png" / "out")],
+        "output path is a file": ["-i", image, "--output_path", image],
+        "missing --clip_path": ["-i", image, "--clip_path", str(files / "clip.pt")],
+        "unknown preset": ["-i", image, "--preset", "nope"],
+        "bad respacing": ["-i", image, "--timestep_respacing", "abc"],
+    }[case]
+    (files / "bad.png").write_bytes(b"\x89PNG garbage")
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(files / "black.png")
+    before = sorted(p.name for p in files.iterdir())
+    assert main(["edit", "-p", "rock", "--preset", "256-uncond", "--output_path", out, *extra]) == 1
+    err = capsys.readouterr().err
+    assert expected.format(files=files) in err, err
+    assert "Traceback" not in err and ".pt " not in err.replace("clip.pt:", "") and "checkpoint" not in err
+    assert no_model_locating == []
+    assert sorted(p.name for p in files.iterdir()) == before  # nothing written, no output folder made
+
+
 def test_download_offline_names_the_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
     assert main(["download", "--cache_dir", str(tmp_path)]) == 1

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 import blendlab as bl
-import blendlab.sampler
-from blendlab import viz
+import blendlab.runner
+from blendlab.viz import results as viz_results
 from blendlab.cli import build_parser, config_from_args, main
 from blendlab.guidance import encode_text, masked_clip_distance
 
@@ -64,14 +64,14 @@ def test_without_mask_no_mask_asset_and_no_figures_flag(files):
 @pytest.mark.filterwarnings("ignore:mask covers the whole image")
 def test_figures_show_source_mask_and_edited_titled_with_prompt_and_distance(files, monkeypatch):
     drawn = []
-    original = viz.comparison_figure
+    original = viz_results.comparison_figure
 
     def spy(*args, **kwargs):
         fig = original(*args, **kwargs)
         drawn.append(fig)
         return fig
 
-    monkeypatch.setattr(viz, "comparison_figure", spy)
+    monkeypatch.setattr(viz_results, "comparison_figure", spy)  # where save_comparison_figures finds it
     out = files / "out"
     assert main(edit_args(files, out)) == 0
     summary = json.loads((out / "ranked.json").read_text())["ranked"]
@@ -85,13 +85,13 @@ def test_figures_show_source_mask_and_edited_titled_with_prompt_and_distance(fil
 
 def test_reference_ranking_uses_the_unnormalised_distances(files, monkeypatch, tiny):
     results = []
-    original = blendlab.sampler.edit
+    original = blendlab.runner.edit
 
     def keep(*args, **kwargs):
         results.append(original(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(blendlab.sampler, "edit", keep)
+    monkeypatch.setattr(blendlab.runner, "edit", keep)
     out = files / "out"
     assert main(edit_args(files, out, "--reference_ranking", "--no_figures")) == 0
     (result,) = results

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 import blendlab as bl
+from blendlab.images import check_image
 from blendlab.masks import check_mask, dilate_mask, erode_mask, extend_canvas, full_mask
 
 from _fast import fast_cfg
@@ -132,6 +133,62 @@ def test_sampler_rejects_bad_inputs(tiny, image, mask):
     per_sample[1] = bl.box_mask(32, (0.1, 0.1, 0.4, 0.4))
     state = next(bl.BlendedSampler(tiny, image, per_sample, cfg).steps())
     assert torch.equal(state.x_prev, state.fg * per_sample + state.bg * (1 - per_sample))
+
+
+def _hand_made(image):
+    """Tensors a new user passes by hand instead of through load_image."""
+    nan, inf = image.clone(), image.clone()
+    nan[0, 1, 3, 4] = float("nan")
+    inf[0, 0, 0, 0] = float("inf")
+    pixels = ((image + 1) * 127.5).round()  # a [0, 255] image as floats
+    return {"NaN": nan, "infinity": inf, "[0, 255] floats": pixels, "uint8": pixels.to(torch.uint8)}
+
+
+@pytest.mark.parametrize("kind", ["NaN", "infinity", "[0, 255] floats", "uint8"])
+def test_edit_refuses_broken_tensors_and_names_the_fix(tiny, image, mask, kind):
+    bad = _hand_made(image)[kind]
+    before = bad.clone()
+    for run in (lambda: bl.edit(tiny, bad, mask, fast_cfg(), progress=False),
+                lambda: bl.BlendedSampler(tiny, bad, mask, fast_cfg())):
+        with pytest.raises(bl.InputError) as err:
+            run()
+        message = str(err.value)
+        assert "load_image" in message, message
+        if kind in ("NaN", "infinity"):
+            assert "NaN or infinity" in message and "1 of 3072 values" in message
+        else:
+            assert "x / 127.5 - 1" in message or "x.float() / 127.5 - 1" in message
+        if kind == "[0, 255] floats":
+            assert "from 0 to 255" in message and "x * 2 - 1" in message
+    torch.testing.assert_close(bad, before, rtol=0, atol=0, equal_nan=True)  # the caller's tensor is untouched
+
+
+def test_bright_images_and_unclamped_results_are_not_false_alarms(tiny, image, mask):
+    bright = torch.full((1, 3, 32, 32), 0.9)
+    bright[..., :8, :] = 0.0  # a light scene: nothing below mid-grey, so every value is >= 0
+    result_like = (image * 1.4).clamp(-1.6, 1.6)  # an edit's x̂0 is not clamped to [-1, 1]
+    for ok in (bright, result_like):
+        check_image(ok, size=32)
+        bl.BlendedSampler(tiny, ok, mask, fast_cfg())
+    with pytest.raises(bl.InputError, match=r"\(1, 3, H, W\) tensor in \[-1, 1\], got \(3, 32, 32\)"):
+        check_image(image[0])
+    with pytest.raises(bl.InputError, match="got ndarray; load files, PIL images and arrays with blendlab.load_image"):
+        check_image(image.numpy())
+
+
+def test_load_image_reads_integer_tensors_and_refuses_broken_float_ones():
+    arr = _rgb(16, 16)
+    expected = bl.load_image(arr)
+    for pixels in (torch.from_numpy(arr), torch.from_numpy(arr).permute(2, 0, 1),
+                   torch.from_numpy(arr).permute(2, 0, 1)[None]):
+        torch.testing.assert_close(bl.load_image(pixels), expected)
+    torch.testing.assert_close(bl.load_image(torch.from_numpy(arr), size=8), bl.load_image(arr, size=8))
+    hand_made = _hand_made(expected)
+    with pytest.raises(bl.InputError, match="NaN or infinity"):
+        bl.load_image(hand_made["NaN"])
+    with pytest.raises(bl.InputError, match=r"x / 127\.5 - 1"):
+        bl.load_image(hand_made["[0, 255] floats"])
+    torch.testing.assert_close(bl.load_image(hand_made["uint8"]), expected)
 
 
 def test_edit_config_validation():

@@ -102,9 +102,13 @@ def test_wrong_architecture_checkpoint(tiny_cond, tmp_path):
         bl.load_models("tiny", device="cpu", unet_path=other)
 
 
-def test_missing_checkpoint_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_checkpoint_file(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="UNet checkpoint not found"):
         bl.load_models("tiny", device="cpu", unet_path=tmp_path / "nope.pt")
+    # a CLIP file given by hand is looked for before the UNet is downloaded (offline: would fail first)
+    monkeypatch.setenv("BLENDLAB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=f"CLIP checkpoint not found: {tmp_path}/clip.pt"):
+        bl.load_models("256-uncond", device="cpu", cache_dir=tmp_path, clip_path=tmp_path / "clip.pt")
 
 
 def test_real_preset_offline_names_the_file_and_where_to_put_it(monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 import blendlab as bl
-from blendlab import models as models_mod
+from blendlab import checkpoints
 
 
 def test_toy_preset_loads_shipped_weights_offline(toy):
@@ -15,22 +15,22 @@ def test_toy_preset_loads_shipped_weights_offline(toy):
     assert type(toy.unet).__name__ == "UNetModel" and type(toy.clip).__name__ == "CLIP"
     assert toy.clip_size != toy.image_size, "the toy CLIP exercises the resize to CLIP's size"
     for kind in ("unet", "clip"):
-        card = json.loads((models_mod.TOY_WEIGHTS / f"toy_{kind}.json").read_text())
+        card = json.loads((checkpoints.TOY_WEIGHTS / f"toy_{kind}.json").read_text())
         assert card["steps"] > 100, "the shipped weights are trained, not a smoke run"
-    total = sum((models_mod.TOY_WEIGHTS / f"toy_{k}.pt").stat().st_size for k in ("unet", "clip"))
+    total = sum((checkpoints.TOY_WEIGHTS / f"toy_{k}.pt").stat().st_size for k in ("unet", "clip"))
     assert total <= 25 * 2**20
 
 
 def test_corrupted_toy_weights_give_a_checkpoint_error(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
-    shutil.copytree(models_mod.TOY_WEIGHTS, folder, ignore=shutil.ignore_patterns("*.state.pt"))
+    shutil.copytree(checkpoints.TOY_WEIGHTS, folder, ignore=shutil.ignore_patterns("*.state.pt"))
     data = bytearray((folder / "toy_unet.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "toy_unet.pt").write_bytes(bytes(data))
-    monkeypatch.setattr(models_mod, "TOY_WEIGHTS", folder)
+    monkeypatch.setattr(checkpoints, "TOY_WEIGHTS", folder)
     with pytest.raises(bl.CheckpointError, match="corrupt.*retrain"):
         bl.load_models("toy", device="cpu")
     # a missing file says where it should be and how to make it
     (folder / "toy_clip.pt").unlink()
     with pytest.raises(bl.CheckpointError, match="missing.*train_clip"):
-        models_mod.toy_weights("clip")
+        checkpoints.toy_weights("clip")

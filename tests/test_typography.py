@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 import blendlab as bl
+from blendlab import textrender
 from blendlab import typography as ty
 from blendlab.guidance import encode_images
 
@@ -230,7 +231,7 @@ def test_text_render_embedding_contract(tiny):
     emb.mul_(0)  # callers cannot damage the cache
     assert torch.allclose(ty.text_render_embedding(tiny.clip, "rubber toy"), manual, atol=1e-5)
     assert not torch.allclose(ty.text_render_embedding(tiny.clip, "rock"), manual, atol=1e-6)
-    ty._EMBED_CACHE.clear()
+    textrender._EMBED_CACHE.clear()
     assert torch.equal(ty.text_render_embedding(tiny.clip, "rubber toy"), ty.text_render_embedding(tiny.clip, "rubber toy"))
     with pytest.raises(bl.InputError, match="text is empty"):
         ty.text_render_embedding(tiny.clip, "")
@@ -311,13 +312,14 @@ def test_table_formatting():
     text = table.to_string()
     assert text.splitlines()[0].split() == ["a", "b"]
     assert "0.123" in text and "inf" in text
-    assert ty._fmt(0.000183, 3) == "0.000183" and ty._fmt(0.0, 3) == "0.000"
+    tiny_values = ty.Table([{"x": 0.000183}, {"x": 0.0}]).to_string().split()
+    assert tiny_values[1:] == ["0.000183", "0.000"]  # tiny non-zero values keep 3 significant digits
     assert "<table>" in table._repr_html_()
     assert table[1]["a"] == 22
 
 
 def test_anti_typography_guidance_uses_the_rendered_text_direction(tiny, image, mask):
-    """The sampler's optional term (EditConfig.anti_typography_lambda) uses typography_direction."""
+    """The guidance's optional term (EditConfig.anti_typography_lambda) uses typography_direction."""
     cfg = bl.EditConfig(prompt="rubber toy", timestep_respacing="6", skip_timesteps=3, batch_size=1,
                         iterations_num=1, aug_num=2, seed=5)
     sampler = bl.BlendedSampler(tiny, image, mask, cfg.replace(anti_typography_lambda=500.0))

@@ -450,7 +450,7 @@ def test_save_comparison_figures_one_per_sample_where_the_reference_writes(run, 
         titles.append([ax.get_title() for ax in fig.axes])
         return fig
 
-    monkeypatch.setattr(viz, "comparison_figure", spy)
+    monkeypatch.setattr(viz.results, "comparison_figure", spy)  # where save_comparison_figures finds it
     paths = viz.save_comparison_figures(result, tmp_path / "out")
     assert [p.name for p in paths] == [result.sample_name(i) for i in range(len(result.images))]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)  # no temporaries

@@ -4,6 +4,8 @@ Its pieces: the world (:mod:`.world`: scenes, captions), an independent judge (:
 the training scripts (:mod:`.train_unet`, :mod:`.train_clip`) whose outputs ship in ``weights/`` and
 make the ``"toy"`` preset of :func:`blendlab.load_models`. Everything here is a toy world trained on
 this project's machines; it never stands in for the paper's results.
+
+May import: toyworld.world.
 """
 
 from .world import (

@@ -11,6 +11,8 @@ benchmarks can say "the edit worked" without trusting the model being steered:
    union names the shape (``shape_iou``), when it reaches 0.5.
 
 A region with less than ``min_coverage`` of any colour holds nothing (colour and shape None).
+
+May import: toyworld.world.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Captions come from a fixed vocabulary (objects, colours, shapes, backgrounds and
 all encoded at every step; an image's targets are every caption that is *true* of what its view shows
 (multi-positive contrastive loss in both directions), so "a red circle" and "a red shape" are both
 right for a red circle and no true caption is pushed away as a negative.
+
+May import: embeddings, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     import kornia.augmentation as K
 
-    from ..guidance import clip_normalize
+    from ..embeddings import clip_normalize
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)

@@ -5,6 +5,8 @@ diffusion every blendlab preset uses (1000 linear steps, learned sigmas); the lo
 guided_diffusion's own ``training_losses`` (MSE on ε plus the variational bound for Σ), timesteps
 drawn uniformly. Data: :func:`blendlab.toyworld.world.random_layout` scenes, a fresh seeded batch at
 every step. The shipped file holds the EMA weights. Resumable (see :mod:`.training`).
+
+May import: presets, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def scene_batch(seed: int, step: int, batch: int, size: int = DEFAULT_SIZE) -> t
 
 
 def main(argv=None) -> None:
-    from ..models import build_unet, diffusion_config, unet_config
+    from ..presets import build_unet, diffusion_config, unet_config
     from guided_diffusion.script_util import create_gaussian_diffusion
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

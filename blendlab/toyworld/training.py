@@ -5,6 +5,8 @@ A run writes into ``--out``: ``<name>.pt`` (the weights the preset loads), ``<na
 and ``<name>.state.pt`` (optimizer, EMA and step, to resume; not shipped). Every ``--checkpoint-minutes``
 the three are rewritten atomically, so a run that is killed loses at most that much work, and running
 the same command again continues from the last checkpoint.
+
+May import: download.
 """
 
 from __future__ import annotations

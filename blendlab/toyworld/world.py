@@ -6,6 +6,8 @@ on a named background. :func:`render_scene` draws it anti-aliased (4× supersamp
 :func:`random_scene` draw seeded random scenes, the training data of the toy UNet and CLIP.
 
 This room imports only torch and numpy: the world knows nothing of models or of the sampler.
+
+May import: nothing.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@
 - :class:`EditorApp`: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
 
 Pictures reach the browser as PNG bytes (``ipywidgets.Image``) or ``put_image_data`` on a canvas.
+
+May import: widgets.app, widgets.painter, widgets.scrubber.
 """
 
 from .app import SETTINGS, EditorApp, EditSettings, default_settings

@@ -1,4 +1,7 @@
-"""Small helpers shared by the widgets: PNG bytes, uint8 arrays, sizes, error display."""
+"""Small helpers shared by the widgets: PNG bytes, uint8 arrays, sizes, error display.
+
+May import: nothing.
+"""
 
 from __future__ import annotations
 

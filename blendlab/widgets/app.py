@@ -1,4 +1,8 @@
-"""EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery."""
+"""EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
+
+May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook,
+widgets._common, widgets.painter, widgets.scrubber.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from PIL import Image
 from ..errors import BlendlabError, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..masks import check_mask
-from ..sampler import EditConfig, edit
+from ..runner import edit
+from ..sampler import EditConfig
 from ..images import to_uint8
 from ._common import _png, _enlarge
 from .painter import MaskPainter

@@ -1,4 +1,7 @@
-"""MaskPainter: paint the edit mask on an ipycanvas, at the model's resolution."""
+"""MaskPainter: paint the edit mask on an ipycanvas, at the model's resolution.
+
+May import: errors, images, masks, widgets._common.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""StepScrubber: a slider (and Play) over the steps a Recorder kept; two recordings side by side."""
+"""StepScrubber: a slider (and Play) over the steps a Recorder kept; two recordings side by side.
+
+May import: errors, images, trajectory_compare, viz, widgets._common.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..images import grad_heatmap, heatmap, load_image, to_uint8
-from ..trajectory import abs_difference, pair_steps
+from ..trajectory_compare import abs_difference, pair_steps
 from ..viz import DIFF_CMAP
 from ._common import _enlarge, _png
 

@@ -1,0 +1,194 @@
+"""What every figure shares: the :class:`Figure` that shows itself in Jupyter, :func:`to_rgb`, the
+colours and labels, the helpers that draw an image, a gradient or a mask outline on an axes, atomic
+PNG saving, and the plainest figures: :func:`image_grid`, :func:`mask_overlay`, :func:`gradient_maps`.
+
+May import: errors, images.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure as _MplFigure
+
+from ..errors import InputError
+from ..images import atomic_write, grad_magnitude, to_rgb01
+
+__all__ = ["PANEL", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "STEP_FIELDS", "LABELS", "Figure",
+           "to_rgb", "as_image_list", "mask_2d", "new_figure", "show_image", "show_grad", "outline_mask",
+           "save_png", "image_grid", "mask_overlay", "gradient_maps"]
+
+PANEL = 2.0  # inches per image panel
+GRAD_CMAP = "magma"
+DIFF_CMAP = "viridis"
+MASK_COLOR = (1.0, 0.16, 0.16)
+OUTLINE_COLOR = (1.0, 0.9, 0.0)
+#: The six views of one reverse step, in the order :func:`step_panels` draws them.
+STEP_FIELDS = ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")
+LABELS = {
+    "x_t": "$x_t$",
+    "pred_x0": r"$\hat{x}_0$",
+    "pred_x0_guided": r"$\hat{x}_0$ (guided)",
+    "grad": r"$|\nabla|$ guidance",
+    "fg": "fg (guided)",
+    "bg": "bg = input noised",
+    "x_prev": "$x_{t-1}$ (blended)",
+}
+
+
+class Figure(_MplFigure):
+    """A matplotlib Figure that shows itself as PNG in Jupyter and Colab without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def to_rgb(image) -> np.ndarray:
+    """One image -> ``(H, W, 3)`` float32 array in [0, 1] (what the figures draw).
+
+    Takes a ``(3, H, W)`` / ``(1, 3, H, W)`` tensor in [-1, 1] (any float dtype, any device), or a
+    PIL image.
+    """
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"cannot draw a {type(image).__name__}; pass a (3, H, W) tensor in [-1, 1] or a PIL image")
+    if image.dim() not in (3, 4) or image.shape[-3] != 3 or (image.dim() == 4 and image.shape[0] != 1):
+        raise InputError(
+            f"expected one image (3, H, W) or (1, 3, H, W) in [-1, 1], got shape {tuple(image.shape)}; "
+            "index a batch first (images[i])"
+        )
+    return to_rgb01(image)
+
+
+def as_image_list(images) -> list:
+    """A batch ``(B, 3, H, W)``, one ``(3, H, W)`` image or a list of images -> a list of images."""
+    if isinstance(images, torch.Tensor):
+        if images.dim() == 3:
+            return [images]
+        if images.dim() == 4:
+            return list(images)
+        raise InputError(f"images must be (B, 3, H, W) or (3, H, W), got shape {tuple(images.shape)}")
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    raise InputError(f"images must be a tensor or a list of images, got {type(images).__name__}")
+
+
+def mask_2d(mask, hw=None) -> np.ndarray:
+    """The first mask of a ``(…, H, W)`` tensor as an ``(H, W)`` array (resized NEAREST to ``hw``)."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() not in (2, 3, 4):
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"mask must be a (1, 1, H, W) tensor in {{0, 1}}, got {shape}; use blendlab.load_mask")
+    m = mask.detach().float().reshape(-1, *mask.shape[-2:])[0]
+    if hw is not None and tuple(m.shape) != tuple(hw):
+        m = F.interpolate(m[None, None], size=tuple(hw), mode="nearest")[0, 0]
+    return m.cpu().numpy()
+
+
+def new_figure(n: int, ncols: int | None = None, panel: float = PANEL, extra_h: float = 0.4):
+    """A :class:`Figure` with ``n`` axes on a grid of ``ncols`` columns; returns ``(fig, axes)``."""
+    if n < 1:
+        raise InputError("nothing to draw: pass at least one image")
+    ncols = min(n, ncols or n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel * ncols, (panel + extra_h) * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+    return fig, axes
+
+
+def show_image(ax, image, title: str | None = None, fontsize: int = 9):
+    """Draw :func:`to_rgb` of ``image`` on ``ax`` without ticks."""
+    ax.imshow(to_rgb(image), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def show_grad(ax, grad, title: str | None = None, fontsize: int = 9):
+    """Draw a gradient's per-pixel size ‖g‖₂ as a heatmap scaled to its maximum."""
+    mag = grad_magnitude(grad)
+    ax.imshow(mag, cmap=GRAD_CMAP, interpolation="nearest", vmin=0, vmax=max(float(mag.max()), 1e-12))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def outline_mask(ax, mask2d: np.ndarray, color=OUTLINE_COLOR, linewidth: float = 1.2):
+    """Outline the border of an ``(H, W)`` {0, 1} mask (nothing for an empty or full mask)."""
+    if mask2d.min() < 0.5 < mask2d.max():
+        ax.contour(mask2d, levels=[0.5], colors=[color], linewidths=linewidth)
+
+
+def save_png(fig, path, dpi: int, **savefig_kwargs):
+    """Write ``fig`` as a PNG at ``path`` atomically (a temporary file moved into place)."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, **savefig_kwargs))
+
+
+def image_grid(images, titles: Sequence[str] | None = None, ncols: int | None = None,
+               suptitle: str | None = None, panel: float = PANEL) -> Figure:
+    """A grid of images, one axes each, with optional titles.
+
+    Args:
+        images: ``(B, 3, H, W)`` tensor in [-1, 1], or a list of ``(3, H, W)``/``(1, 3, H, W)``
+            tensors and PIL images (sizes may differ).
+        titles: one per image.
+        ncols: images per row (default: all in one row, at most 8).
+    """
+    items = as_image_list(images)
+    if titles is not None and len(titles) != len(items):
+        raise InputError(f"got {len(titles)} titles for {len(items)} images; pass one title per image")
+    fig, axes = new_figure(len(items), ncols or min(len(items), 8), panel)
+    for k, (ax, im) in enumerate(zip(axes, items)):
+        show_image(ax, im, titles[k] if titles else None)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def mask_overlay(image, mask, color=MASK_COLOR, alpha: float = 0.4, title: str | None = "edit region (mask = 1)",
+                 outline=OUTLINE_COLOR, panel: float = 3.0) -> Figure:
+    """The image with the edit region tinted (``(1 − α)·rgb + α·color`` where mask = 1) and outlined."""
+    rgb = to_rgb(image)
+    m = mask_2d(mask)
+    if m.shape != rgb.shape[:2]:
+        raise InputError(f"mask is {m.shape} but the image is {rgb.shape[:2]}; load both with the same size=")
+    if not 0 <= alpha <= 1:
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    tint = np.asarray(color, dtype=np.float32).reshape(1, 1, 3)
+    a = alpha * m[..., None].astype(np.float32)
+    fig = Figure(figsize=(panel, panel + 0.3), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgb * (1 - a) + tint * a, interpolation="nearest")
+    if outline is not None:
+        outline_mask(ax, m, outline)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def gradient_maps(grads, titles: Sequence[str] | None = None, ncols: int | None = None,
+                  panel: float = PANEL) -> Figure:
+    """Heatmaps of ‖g‖₂ over channels for a batch ``(B, 3, H, W)`` (or a list) of gradients, each
+    scaled to its own maximum (written in the title)."""
+    items = as_image_list(grads)
+    if titles is not None and len(titles) != len(items):
+        raise InputError(f"got {len(titles)} titles for {len(items)} gradients")
+    fig, axes = new_figure(len(items), ncols or min(len(items), 8), panel)
+    for k, (ax, g) in enumerate(zip(axes, items)):
+        peak = float(grad_magnitude(g).max())
+        head = titles[k] if titles else f"|grad| #{k}"
+        show_grad(ax, g, f"{head}\nmax {peak:.2g}", fontsize=8)
+    return fig
