@@ -23,6 +23,8 @@ printed PASS/FAIL, never asserted; ``--out`` writes JSON, ``--png`` the Pareto p
 With ``--threads 1`` on a CPU the ratios read CPU time (the time a single thread computed, whatever
 else ran); otherwise wall time. With another preset the same suite is drawn at that preset's size;
 the judge still reads colour and shape.
+
+May import: blendlab, benchmarks.machine, benchmarks.reference_loop, benchmarks.flops.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 import blendlab as bl  # noqa: E402
 from blendlab import speed  # noqa: E402
-from blendlab.guidance import encode_text, masked_clip_distance  # noqa: E402
+from blendlab.embeddings import encode_text, masked_clip_distance  # noqa: E402
 
-from benchmarks.bench_speed import machine_info  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 from benchmarks.reference_loop import ReferenceSampler  # noqa: E402
 
 __all__ = ["REFERENCE", "reference_generate", "base_config", "run_benchmark", "evaluate_targets",

@@ -17,6 +17,8 @@ gives something up for time (the paper's algorithm is the default and stays the 
 
 ``benchmarks/quality_per_second.py`` runs the whole comparison (with the reference loop as one more
 arm); lesson ``10_speed`` reads its results. Plotting functions return matplotlib ``Figure`` objects.
+
+May import: runner, sampler, masks, toyworld, download.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def toy_suite(scenes: int = 4, prompts_per_scene: int = 4, size: int = 32, seed:
 
 # -- running and judging ----------------------------------------------------------------------------
 def _blendlab_edit(models, image, mask, cfg):
-    from . import edit  # the runner (a room above the sampler)
+    from .runner import edit  # the runner (a room above the sampler)
 
     result = edit(models, image, mask, cfg, progress=False)
     return result.images, result.distances, result.sample_masks

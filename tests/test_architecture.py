@@ -28,14 +28,16 @@ HOUSE = [
     "viz",                 # figures only
     "apps",                # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
+    "speed",               # the speed lab: fast modes, the toy suite, judged runs, Pareto plot
     "runner",              # edit(), EditResult: batches, ranking, saving
     "hooks",               # Recorder, ProgressBar
     "trajectory",          # recorded steps and their file
     "trajectory_compare",  # pairing and distances of two recordings
     "ranking",             # rank an edit's samples by CLIP distances and measures
     "metrics",             # psnr, background drift, seam strength, text-ness
-    "sampler",             # EditConfig, StepState, BlendedSampler: Algorithm 1
+    "sampler",             # StepState, BlendedSampler: Algorithm 1
     "guidance",            # every loss term, the augmentations
+    "config",              # EditConfig: every setting, validated; the one source of defaults
     "textrender",          # text written into images; its CLIP embedding
     "examples",            # ready-made inputs per world
     "toyworld",            # scenes, captions, judge, training scripts, shipped weights
