@@ -185,3 +185,13 @@ def test_training_run_log_records_each_phase(tmp_path):
     log = card["run_log"]
     assert [(r["start_step"], r["end_step"]) for r in log] == [(0, 1), (1, 2)]
     assert log[0]["args"]["twins"] == 0.0 and log[1]["args"]["twins"] == 0.5 and log[1]["args"]["blobs"] == 0.2
+
+
+def test_stop_at_ends_a_run_early_and_the_next_run_resumes(tmp_path):
+    from blendlab.toyworld import train_unet
+
+    train_unet.main(["--steps", "3", "--stop-at", "1", "--batch", "2", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "toy_unet.json").read_text())["steps"] == 1
+    train_unet.main(["--steps", "3", "--batch", "2", "--out", str(tmp_path)])
+    card = json.loads((tmp_path / "toy_unet.json").read_text())
+    assert card["steps"] == 3 and [r["end_step"] for r in card["run_log"]] == [1, 3]

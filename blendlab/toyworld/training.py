@@ -31,6 +31,8 @@ def add_common_args(p: argparse.ArgumentParser, default_out: str, steps: int, ba
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed")
     p.add_argument("--steps", type=int, default=steps, help="total optimisation steps (across resumes)")
     p.add_argument("--minutes", type=float, default=None, help="stop this run after so many minutes")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="stop this run at this step (the schedule still runs to --steps; resume later)")
     p.add_argument("--batch", type=int, default=batch)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -105,6 +107,8 @@ class TrainingRun:
     # -- loop ------------------------------------------------------------------------------
     def should_continue(self) -> bool:
         if self.step >= self.args.steps:
+            return False
+        if getattr(self.args, "stop_at", None) is not None and self.step >= self.args.stop_at:
             return False
         if self.args.minutes is not None and time.time() - self._t0 > self.args.minutes * 60:
             return False
