@@ -4,7 +4,7 @@
 Both call the same :func:`blendlab.sweep.core.run_row_safe`, so a row that raises is recorded as
 failed and the rest go on. Finished rows (a ``done`` record) are skipped; failed ones run again.
 Ray does the distribution and the retries: an actor that dies is restarted and its row retried
-(``max_restarts``/``max_task_retries``); nothing here schedules or retries on its own.
+(Ray Data's defaults for actor pools); nothing here schedules or retries on its own.
 
 May import: errors, blendlab.sweep.spec, blendlab.sweep.core.
 """
@@ -71,10 +71,12 @@ def _run_ray(todo, out, fn, progress, address, workers, cpus_per_worker):
     workers = workers or max(1, int(gpus) or int(ray.cluster_resources().get("CPU", 1)))
     remote = dict(num_gpus=1, num_cpus=cpus_per_worker or 1) if gpus else dict(num_cpus=cpus_per_worker or 0.5)
     ds = ray.data.from_items([{"row": json.dumps(r)} for r in todo], override_num_blocks=len(todo))
-    ds = ds.map_batches(_RowActor, batch_size=1, concurrency=workers,
+    # Ray Data's actor pools restart a dead actor and retry its row (max_restarts and max_task_retries
+    # default to -1 there; tests/test_sweep_ray.py kills a worker to hold Ray to it)
+    ds = ds.map_batches(_RowActor, batch_size=1, concurrency=min(workers, len(todo)),
                         fn_constructor_kwargs=dict(preset=todo[0]["preset"], out=str(out), fn=fn,
                                                    device="cuda" if gpus else "cpu"),
-                        max_restarts=-1, max_task_retries=-1, **remote)
+                        **remote)
     with _progress(len(todo), progress) as bar:
         for rec in ds.iter_rows():
             bar.update(1)
