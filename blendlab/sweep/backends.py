@@ -73,7 +73,8 @@ def _run_ray(todo, out, fn, progress, address, workers, cpus_per_worker):
     ds = ray.data.from_items([{"row": json.dumps(r)} for r in todo], override_num_blocks=len(todo))
     # Ray Data's actor pools restart a dead actor and retry its row (max_restarts and max_task_retries
     # default to -1 there; tests/test_sweep_ray.py kills a worker to hold Ray to it)
-    ds = ds.map_batches(_RowActor, batch_size=1, concurrency=min(workers, len(todo)),
+    pool = ray.data.ActorPoolStrategy(size=min(workers, len(todo)))
+    ds = ds.map_batches(_RowActor, batch_size=1, compute=pool,
                         fn_constructor_kwargs=dict(preset=todo[0]["preset"], out=str(out), fn=fn,
                                                    device="cuda" if gpus else "cpu"),
                         **remote)
