@@ -108,3 +108,23 @@ def test_grid_and_metric_plot(tmp_path):
     assert len(fig.axes) == 2 * 2
     fig = sw.metric_plot(tmp_path, "aug_num")
     assert len(fig.axes) == 3
+
+
+def test_folder_and_yaml_inputs(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    save_image(sample_image("shapes", size=32), photos / "b.png")
+    mask_to_pil(box_mask(32, (0.1, 0.1, 0.5, 0.5))).save(photos / "b_mask.png")
+    (photos / "b.txt").write_text("a blue hat\n")
+    (tmp_path / "s.yaml").write_text("preset: tiny\nseeds: 1\ninputs:\n  - {folder: photos}\n"
+                                     "config: {timestep_respacing: '4', skip_timesteps: 1}\n")
+    (row,) = sw.validate(sw.expand(tmp_path / "s.yaml"))
+    assert row["input"]["prompt"] == "a blue hat" and row["input"]["mask"].endswith("b_mask.png")
+
+
+def test_the_toy_preset_records_the_judges_verdict(tmp_path):
+    toy = dict(preset="toy", config=FAST, seeds=[0], inputs=[{"toy": {"scenes": 1, "prompts_per_scene": 1}}])
+    assert sw.run_sweep(toy, tmp_path, progress=False)["done"] == 1
+    (record,) = sw.read_records(tmp_path).values()
+    assert record["prompt"].startswith("a ") and isinstance(record["judge_correct"], bool)
+    assert record["unet_forwards"] == 3 and 0 <= record["judge_share"] <= 1
