@@ -1,4 +1,4 @@
-"""``blendlab edit | demo | download``: argparse over the same :class:`EditConfig`.
+"""``blendlab edit | demo | download | sweep``: argparse over the same :class:`EditConfig`.
 
 ``blendlab edit`` takes the reference ``main.py`` flags (same names, same defaults) and writes what
 the reference writes into ``<output_path>``:
@@ -12,18 +12,15 @@ the reference writes into ``<output_path>``:
   ``<stem>_mask.png`` (with ``--mask``) and every result as ``<stem>_i_<iteration>_b_<batch index>.png``;
 - with ``--vid``, an animated GIF per sample (the reference: AVI).
 
-blendlab adds one file: ``ranked.json``, the prompt, the preset and the ranked files with their
-distances, best first.
+blendlab adds one file: ``ranked.json``, the prompt, the preset and the ranked files, best first.
 
 The model: ``--model_output_size`` picks a real preset (256 -> "256-uncond", 512 -> "512-cond");
 ``--preset`` names one directly, and a ``--model_output_size`` that contradicts a real preset is an
-error. The tiny presets are mechanics-only stand-ins that always work at 32 px, so
-``--model_output_size`` does not constrain them (``tiny`` stands in for 256-uncond, ``tiny-cond``
-for 512-cond). Every input (flags, preset, device, image, mask, output folder) is checked before any
-checkpoint is located or downloaded.
+error. The tiny presets are mechanics-only stand-ins at 32 px, not constrained by the size (``tiny``
+for 256-uncond, ``tiny-cond`` for 512-cond). Every input is checked before any checkpoint is located.
 
 May import: errors, download, presets, models, images, masks, video, toyworld.judge, examples,
-sampler, hooks, runner, notebook, viz.
+sampler, hooks, runner, notebook, viz, sweep.
 """
 
 from __future__ import annotations
@@ -34,6 +31,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from .sweep import command as sweep_command
 
 __all__ = ["main", "build_parser", "config_from_args"]
 
@@ -127,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_dl.add_argument("--preset", default="256-uncond", help="256-uncond or 512-cond")
     p_dl.add_argument("--clip_model", default="ViT-B/16")
     p_dl.add_argument("--cache_dir", default=None)
+    sweep_command.add_sweep_parser(sub)
     return parser
 
 
@@ -383,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             run_edit(args)
         elif args.command == "demo":
             run_demo(args)
+        elif args.command == "sweep":
+            return sweep_command.run_sweep_command(args)
         else:
             run_download(args)
     except _UsageError as exc:

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: blendlab's rooms, top floor first: each may import only the rooms below it. Above them all stands
 #: the package's face, ``blendlab/__init__.py``, which no room imports.
 HOUSE = [
-    "cli",                 # blendlab edit | demo | download
+    "cli",                 # blendlab edit | demo | download | sweep
+    "sweep",               # inputs × settings × seeds -> rows; run_row; backends local and Ray
     "widgets",             # MaskPainter, StepScrubber, EditorApp
     "notebook",            # the notebooks' first cell: device, preset, banner
     "viz",                 # figures only
@@ -54,7 +55,7 @@ HOUSE = [
     "errors",
 ]
 #: What the algorithm (and the models under it) must never reach, directly or through other rooms.
-ABOVE_THE_ALGORITHM = {"widgets", "viz", "typography", "apps", "cli", "notebook", "runner"}
+ABOVE_THE_ALGORITHM = {"sweep", "widgets", "viz", "typography", "apps", "cli", "notebook", "runner"}
 MAX_LINES = 400
 TREES = {"blendlab": ROOT / "blendlab", "benchmarks": ROOT / "benchmarks"}
 

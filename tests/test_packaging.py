@@ -16,7 +16,8 @@ def _names(reqs):
 
 def test_environment_yml_has_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    extras = project["optional-dependencies"]
+    wanted = set(project["dependencies"]) | set(extras["test"]) | set(extras["ray"])  # CI tests the ray extra
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
@@ -35,4 +36,4 @@ def test_ci_runs_the_readme_test_command():
         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     assert extracted == command and "pytest" in command and "notebooks" in command
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "python3 -m venv" in ci and '-e ".[test]"' in ci
+    assert "python3 -m venv" in ci and '-e ".[test,ray]"' in ci  # tests/test_sweep_ray.py never skips

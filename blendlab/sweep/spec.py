@@ -1,0 +1,229 @@
+"""The sweep spec and its rows: inputs × a grid of :class:`EditConfig` fields × seeds.
+
+A spec is a dict (or a YAML/TOML file holding one)::
+
+    preset: toy                       # the model preset every row runs with
+    config: {timestep_respacing: "25", skip_timesteps: 10, iterations_num: 1}   # fixed fields
+    grid: {aug_num: [1, 8], clip_guidance_lambda: [100, 1000]}                  # swept fields
+    seeds: [0, 1]                     # or a count: 2 -> seeds 0, 1
+    inputs:
+      - {image: a.png, mask: a_mask.png, prompt: "a red hat"}   # paths relative to the spec file
+      - {manifest: edits.csv}         # a CSV with columns image, mask, prompt
+      - {folder: photos/}             # <stem>.png + <stem>_mask.png + <stem>.txt (the prompt)
+      - {toy: {scenes: 2, prompts_per_scene: 2, seed: 0}}     # toy-world scenes (speed.toy_suite)
+      - {example: insert}             # a ready-made example of blendlab.examples
+
+Each row is a plain, JSON-ready dict (it crosses process boundaries on Ray): its ``id`` is a hash of
+the input (file contents included), the full config and the seed, so the same row has the same id
+in every run and a re-run finds its record.
+
+May import: errors, config, images, masks, presets, examples, speed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+from ..config import EditConfig
+from ..errors import InputError
+
+__all__ = ["Row", "load_spec", "expand", "validate", "row_id", "row_config", "row_inputs"]
+
+Row = dict
+_FIELDS = {f.name for f in dataclasses.fields(EditConfig)}
+_PER_ROW = {"prompt", "init_image", "mask", "seed"}
+
+
+def load_spec(spec) -> dict:
+    """A spec dict from a dict, or a ``.yaml``/``.yml``/``.toml``/``.json`` file (its folder becomes
+    ``base`` for relative input paths)."""
+    if isinstance(spec, dict):
+        return dict(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep spec {path}: no such file")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise InputError(f"sweep spec {path}: YAML needs PyYAML (pip install pyyaml); "
+                             "or write the spec as .toml or .json") from None
+        data = yaml.safe_load(text)
+    elif path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+    elif path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        raise InputError(f"sweep spec {path}: use a .yaml, .toml or .json file")
+    if not isinstance(data, dict):
+        raise InputError(f"sweep spec {path}: expected a mapping at the top level")
+    data.setdefault("base", str(path.parent))
+    return data
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+
+
+def _inputs(spec: dict) -> list[dict]:
+    """Every input of the spec as a JSON-ready description."""
+    base = Path(spec.get("base", "."))
+    out = []
+    for entry in spec.get("inputs") or []:
+        if not isinstance(entry, dict):
+            raise InputError(f"sweep input {entry!r}: expected a mapping (image/mask/prompt, manifest, folder, toy or example)")
+        if "toy" in entry:
+            from ..speed import toy_suite
+
+            opts = dict(entry["toy"] or {})
+            for item in toy_suite(**opts):
+                out.append(dict(kind="toy", toy=opts, index=item.index, prompt=item.prompt,
+                                name=f"toy{item.index}", colour=item.colour, shape=item.shape))
+        elif "example" in entry:
+            out.append(dict(kind="example", example=entry["example"], prompt=entry.get("prompt"),
+                            name=entry.get("name", entry["example"])))
+        elif "manifest" in entry:
+            manifest = base / entry["manifest"]
+            if not manifest.is_file():
+                raise FileNotFoundError(f"sweep manifest {manifest}: no such file")
+            with open(manifest, newline="") as f:
+                for r in csv.DictReader(f):
+                    out.append(_file_input(manifest.parent, r.get("image"), r.get("mask"), r.get("prompt"), r.get("name")))
+        elif "folder" in entry:
+            folder = base / entry["folder"]
+            if not folder.is_dir():
+                raise FileNotFoundError(f"sweep folder {folder}: no such folder")
+            for img in sorted(folder.glob("*.png")):
+                if img.stem.endswith("_mask"):
+                    continue
+                txt = img.with_suffix(".txt")
+                prompt = txt.read_text().strip() if txt.is_file() else entry.get("prompt")
+                mask = img.with_name(img.stem + "_mask.png")
+                out.append(_file_input(folder, img.name, mask.name if mask.is_file() else None, prompt, img.stem))
+        else:
+            out.append(_file_input(base, entry.get("image"), entry.get("mask"), entry.get("prompt"), entry.get("name")))
+    if not out:
+        raise InputError("the sweep spec has no inputs; add 'inputs:' (image/mask/prompt, manifest, folder, toy or example)")
+    return out
+
+
+def _file_input(base: Path, image, mask, prompt, name) -> dict:
+    image_path = str((base / image).resolve()) if image else None
+    mask_path = str((base / mask).resolve()) if mask else None
+    return dict(kind="files", image=image_path, mask=mask_path, prompt=prompt,
+                name=name or (Path(image).stem if image else "?"),
+                digest=[_file_digest(Path(p)) if p else None for p in (image_path, mask_path)])
+
+
+def _seeds(spec: dict) -> list[int]:
+    seeds = spec.get("seeds", [0])
+    if isinstance(seeds, int):
+        seeds = list(range(seeds))
+    return [int(s) for s in seeds]
+
+
+def row_id(inp: dict, config: dict, seed: int) -> str:
+    """The deterministic id of a row: a hash of its input (paths and file contents), config and seed."""
+    key = {k: v for k, v in inp.items() if k not in ("image", "mask") or inp["kind"] != "files"}
+    blob = json.dumps(dict(input=key, config=config, seed=seed), sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def expand(spec) -> list[Row]:
+    """The rows of a spec: every input × every combination of ``grid`` × every seed, in that order.
+
+    Each row: ``id``, ``preset``, ``input`` (description), ``config`` (the EditConfig fields it sets:
+    ``config`` of the spec, then the grid's), ``setting`` (the grid's values only), ``seed``."""
+    spec = load_spec(spec)
+    grid = spec.get("grid") or {}
+    unknown = sorted((set(grid) | set(spec.get("config") or {})) - _FIELDS)
+    if unknown:
+        raise InputError(f"sweep spec: {unknown} are not EditConfig fields")
+    per_row = sorted((set(grid) | set(spec.get("config") or {})) & _PER_ROW)
+    if per_row:
+        raise InputError(f"sweep spec: {per_row} come from the inputs and seeds, not from config/grid")
+    keys = list(grid)
+    values = [v if isinstance(v, list) else [v] for v in grid.values()]
+    rows = []
+    for inp in _inputs(spec):
+        for combo in itertools.product(*values):
+            setting = dict(zip(keys, combo))
+            config = {**(spec.get("config") or {}), **setting}
+            for seed in _seeds(spec):
+                rows.append(dict(id=row_id(inp, config, seed), preset=spec.get("preset", "tiny"),
+                                 input=inp, config=config, setting=setting, seed=seed))
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise InputError("sweep spec: some rows are the same input, config and seed; remove the duplicates")
+    return rows
+
+
+def row_config(row: Row) -> EditConfig:
+    """The row's EditConfig (validated when made)."""
+    return EditConfig(**row["config"], prompt=row["input"].get("prompt") or "", seed=row["seed"])
+
+
+def row_inputs(row: Row, size: int):
+    """``(image (1, 3, S, S), mask (1, 1, S, S))`` of a row at the preset's size."""
+    inp = row["input"]
+    if inp["kind"] == "toy":
+        from ..speed import toy_suite
+
+        item = toy_suite(**{"size": size, **inp["toy"]})[inp["index"]]
+        return item.image, item.mask
+    if inp["kind"] == "example":
+        from ..examples import example
+
+        ex = example(inp["example"], toy=row["preset"] == "toy", size=size)
+        return ex.image, ex.mask
+    from ..images import load_image
+    from ..masks import full_mask, load_mask
+
+    if not inp.get("image"):
+        raise InputError(f"input {inp.get('name')}: no image given")
+    image = load_image(inp["image"], size=size)
+    mask = load_mask(inp["mask"], size=size) if inp.get("mask") else full_mask(size)
+    return image, mask
+
+
+def _example_prompt(row: Row, size: int) -> None:
+    if row["input"]["kind"] == "example" and not row["input"].get("prompt"):
+        from ..examples import example
+
+        row["input"]["prompt"] = example(row["input"]["example"], toy=row["preset"] == "toy", size=size).prompt
+
+
+def validate(rows: list[Row]) -> list[Row]:
+    """Check every row before any model loads: the preset, the config, the prompt, the image and the
+    mask (read at the preset's size). Raises one :class:`InputError` naming every bad row."""
+    from ..presets import PRESETS, check_preset
+
+    problems, loaded = [], {}
+    for row in rows:
+        try:
+            check_preset(row["preset"])
+            size = int(PRESETS[row["preset"]]["unet"]["image_size"])
+            _example_prompt(row, size)
+            if not row["input"].get("prompt"):
+                raise InputError("no prompt")
+            row_config(row)
+            key = json.dumps(row["input"], sort_keys=True)
+            if key not in loaded:
+                image, mask = row_inputs(row, size)
+                if float(mask.sum()) == 0:
+                    raise InputError("the mask is empty: nothing to edit")
+                loaded[key] = True
+        except (InputError, ValueError, FileNotFoundError, OSError) as exc:
+            problems.append(f"row {row['id']} ({row['input'].get('name')}, {row['setting']}, seed {row['seed']}): {exc}")
+    if problems:
+        raise InputError(f"{len(problems)} of {len(rows)} sweep rows are bad (nothing was run):\n  "
+                         + "\n  ".join(problems))
+    return rows
