@@ -2,9 +2,10 @@
 
 These tests fail if the method breaks: the prompt's colour must appear in the mask (red for "a red
 circle", blue for "a blue circle"), the outside must stay the input, and without a prompt the
-requested colour must not appear reliably. Swapping foreground and background in the blend,
-dropping the mask from CLIP's input, or flipping the gradient's sign each make them fail (checked
-by hand when they were written; see the PR notes in the README's toy-world section).
+requested colour must not appear reliably. Checked against three broken versions of the method
+with the shipped weights (a hook swapping fg and bg in the blend; CLIP shown the whole x_in instead
+of the masked one; the gradient's sign flipped in the sampler): each fails at least one test here —
+the swap and the flip fail the colour, shape and ranking tests, the unmasked CLIP the shape test.
 """
 
 import pytest
