@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ if __package__ in (None, ""):
 
 import blendlab as bl  # noqa: E402
 from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noqa: E402
+from blendlab.images import atomic_write  # noqa: E402
 from blendlab.toyworld.judge import judge  # noqa: E402
 from blendlab.metrics import seam_strength  # noqa: E402
 
@@ -238,10 +238,8 @@ def main(argv=None):
 
 def _write(report: dict, out: str | None) -> None:
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=1) + "\n")
-        os.replace(tmp, out)
+        text = json.dumps(report, indent=1) + "\n"
+        atomic_write(out, lambda tmp: Path(tmp).write_text(text))
         print(f"wrote {out}")
 
 

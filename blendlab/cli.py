@@ -318,8 +318,8 @@ def run_demo(args) -> Path:
     save_image(ex.image, out / "input.png")
     save_image(mask_to_pil(ex.mask), out / "mask.png")
     strip = save_step_strip(recorder, out / "steps.png", field="pred_x0")
-    what = {True: "toy world, trained here", False: "random weights: mechanics only"}.get(
-        models.is_toy if models.is_local else None, "real weights")
+    what = ("toy world, trained here" if models.is_toy
+            else "random weights: mechanics only" if models.is_tiny else "real weights")
     print(f"demo ({models.preset}: {what}): prompt {cfg.prompt!r}, {len(paths)} ranked results in "
           f"{out / 'ranked'}, steps in {strip}")
     if models.is_toy:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .training import TrainingRun, add_common_args, step_generator
-from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _grid, random_layout, render_scene, shape_coverage
+from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _box, _grid, random_layout, render_scene, shape_coverage
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
 
@@ -86,11 +86,7 @@ def _ellipse(size: int, box) -> torch.Tensor:
 
 
 def _rect(size: int, box) -> torch.Tensor:
-    m = torch.zeros(1, size, size)
-    x0, y0, x1, y1 = (min(max(b, 0.0), 1.0) for b in box)
-    m[:, round(y0 * size):max(round(y1 * size), round(y0 * size) + 1),
-      round(x0 * size):max(round(x1 * size), round(x0 * size) + 1)] = 1
-    return m
+    return _box(size, box)[0]
 
 
 def _object_fraction(obj, mask: torch.Tensor, size: int) -> float:
@@ -196,9 +192,10 @@ def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float =
         mask = _ellipse(size, box) if rng.random() < 0.4 else _rect(size, box)
         if mask.sum() < 4:
             mask = torch.ones(1, size, size)
-    visible = [(o.colour, o.shape) for o in objects if _object_fraction(o, mask, size) >= 0.6]
+    fractions = [_object_fraction(o, mask, size) for o in objects]
+    visible = [(o.colour, o.shape) for o, f in zip(objects, fractions) if f >= 0.6]
     # the background counts as seen when a fair part of the view is neither object nor outside
-    covered = sum(_object_fraction(o, mask, size) * (o.size * size) ** 2 for o in objects)
+    covered = sum(f * (o.size * size) ** 2 for o, f in zip(objects, fractions))
     bg_seen = background if float(mask.sum()) - covered > 0.25 * float(mask.sum()) else None
     fill = "grey" if rng.random() < 0.7 else "black"
     focus = objects.index(o) if kind == "object" else None

@@ -6,7 +6,7 @@ and ``<name>.state.pt`` (optimizer, EMA and step, to resume; not shipped). Every
 the three are rewritten atomically, so a run that is killed loses at most that much work, and running
 the same command again continues from the last checkpoint.
 
-May import: download.
+May import: download, images.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..download import sha256_file
+from ..images import atomic_write
 
 __all__ = ["add_common_args", "TrainingRun", "step_generator"]
 
@@ -50,9 +51,7 @@ def step_generator(seed: int, step: int, salt: int) -> torch.Generator:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _cpu_seconds() -> float:
@@ -162,9 +161,8 @@ class TrainingRun:
             bytes=weights.stat().st_size,
             **self.extra_card,
         )
-        tmp = self.out / f"{self.name}.json.tmp"
-        tmp.write_text(json.dumps(card, indent=1) + "\n")
-        os.replace(tmp, self.out / f"{self.name}.json")
+        text = json.dumps(card, indent=1) + "\n"
+        atomic_write(self.out / f"{self.name}.json", lambda tmp: Path(tmp).write_text(text))
         _atomic_save(dict(model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
                           step=self.step, wall=wall, cpu=cpu, losses=self.losses,
                           history=json.dumps(self.history), runs=self.runs,

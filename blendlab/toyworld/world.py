@@ -5,9 +5,9 @@ on a named background. :func:`render_scene` draws it anti-aliased (4× supersamp
 ``(1, 3, S, S)`` tensor in [-1, 1], the library's image convention; :func:`random_layout` /
 :func:`random_scene` draw seeded random scenes, the training data of the toy UNet and CLIP.
 
-This room imports only torch and numpy: the world knows nothing of models or of the sampler.
+The world knows nothing of models or of the sampler.
 
-May import: nothing.
+May import: masks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..masks import box_mask
 
 __all__ = [
     "COLORS",
@@ -200,10 +202,8 @@ def object_mask(obj: ToyObject, size: int | None = None, margin: float = 0.06) -
 
 
 def _box(size: int, box) -> torch.Tensor:
-    x0, y0, x1, y1 = (min(max(b, 0.0), 1.0) for b in box)
-    m = torch.zeros(1, 1, size, size)
-    m[..., round(y0 * size):round(y1 * size), round(x0 * size):round(x1 * size)] = 1
-    return m
+    """``masks.box_mask`` of ``box`` clamped to the canvas: (1, 1, S, S)."""
+    return box_mask(size, tuple(min(max(b, 0.0), 1.0) for b in box))
 
 
 def empty_box(objects: Sequence[ToyObject], side: float = 0.5, size: int | None = None,
