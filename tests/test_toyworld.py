@@ -176,6 +176,23 @@ def test_hard_negatives_twins_and_blobs():
     assert x.shape == (16, 3, 28, 28) and (truth.sum(1) > 0).all()
 
 
+def test_split_views_are_two_colours_and_no_named_shape():
+    from blendlab.toyworld.judge import judge
+    from blendlab.toyworld.train_clip import is_true, make_view, vocabulary
+
+    rng = np.random.default_rng(5)
+    meanings = dict(vocabulary())
+    for _ in range(12):
+        image, mask, fill, visible, bg, *_ = make_view(rng, splits=1.0)
+        (c1, s1), (c2, s2) = visible[:2]
+        assert s1 == s2 == "blob" and c1 != c2 and bg is None
+        assert is_true(meanings[f"a {c1} shape"], visible, bg) and is_true(meanings[f"a {c2} shape"], visible, bg)
+        parts = visible[:2]
+        assert not any(is_true(meanings[f"a {c} {s}"], parts, bg) for c in (c1, c2) for s in SHAPES)
+        shares = judge(image[None], mask[None])[0].colour_shares
+        assert shares[c1] > 0.1 and shares[c2] > 0.1, "both colours are drawn inside the mask"
+
+
 def test_training_run_log_records_each_phase(tmp_path):
     from blendlab.toyworld import train_clip
 

@@ -163,14 +163,59 @@ def _blob_view(rng: np.random.Generator, size: int):
     return image, mask, fill, visible, bg_seen, objects, background, None
 
 
-def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0):
+def _split(rng: np.random.Generator, region, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coverages (1, S, S) of the two parts of ``region`` cut by a random straight line (through a
+    point near its centre, any angle): neither part one of the world's shapes (a cut that makes a
+    triangle or a square of either part is drawn again)."""
+    u, v = _grid(size)
+    x0, y0, x1, y1 = region
+    box = (u >= x0) & (u <= x1) & (v >= y0) & (v <= y1)
+    for _ in range(20):
+        angle = float(rng.uniform(0, np.pi))
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        ox, oy = rng.uniform(-0.2, 0.2, size=2) * (x1 - x0)
+        side = (u - cx - float(ox)) * np.cos(angle) + (v - cy - float(oy)) * np.sin(angle) > 0
+        a, b = box & side, box & ~side
+        if a.any() and b.any() and not (_looks_like_a_shape(a, u, v) or _looks_like_a_shape(b, u, v)):
+            break
+    n = u.shape[0] // size
+    return F.avg_pool2d(a.float()[None, None], n)[0], F.avg_pool2d(b.float()[None, None], n)[0]
+
+
+def _split_view(rng: np.random.Generator, size: int):
+    """A square region filled with two colours on either side of a line: what guidance makes when it
+    paints the prompt's colour into part of the box and something else into the rest. True only for
+    "a {colour} shape" of each colour; no named shape is true (its parts are not the world's shapes)."""
+    side = float(rng.uniform(0.3, 0.7))
+    bx, by = rng.uniform(0, 1 - side, size=2)
+    region = (float(bx), float(by), float(bx + side), float(by + side))
+    objects, background = random_layout(rng)
+    objects = [o for o in objects if not (o.box[0] < region[2] and region[0] < o.box[2]
+                                          and o.box[1] < region[3] and region[1] < o.box[3])]
+    image = render_scene(objects, size, background)[0]
+    names = [str(c) for c in rng.choice(list(COLORS), size=2, replace=False)]
+    for name, alpha in zip(names, _split(rng, region, size)):
+        colour = torch.tensor(COLORS[name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+        image = image * (1 - alpha) + colour * alpha
+    margin = float(rng.uniform(0.0, 0.1))
+    mask = _rect(size, (region[0] - margin, region[1] - margin, region[2] + margin, region[3] + margin))
+    visible = [(n, "blob") for n in names] + [(o.colour, o.shape) for o in objects
+                                              if _object_fraction(o, mask, size) >= 0.6]
+    fill = "grey" if rng.random() < 0.7 else "black"
+    return image, mask, fill, visible, None, objects, background, None
+
+
+def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0, splits: float = 0.0):
     """One training view before degradation: ``(image (3,S,S) in [-1,1], mask (1,S,S), fill,
     visible objects, visible background or None, objects, background, index of the object the mask
     is around or None)``. With ``blobs`` > 0, that share of views shows an irregular colour blob
     (true: "a red shape"; false: every named shape), so that filling a region with the prompt's
-    colour does not satisfy "a red circle"."""
+    colour does not satisfy "a red circle". With ``splits`` > 0, that share shows a region cut into two
+    colours (:func:`_split_view`)."""
     if blobs and rng.random() < blobs:
         return _blob_view(rng, size)
+    if splits and rng.random() < splits:
+        return _split_view(rng, size)
     objects, background = random_layout(rng)
     image = render_scene(objects, size, background)[0]
     kind = rng.choice(["whole", "object", "empty"], p=[0.3, 0.55, 0.15])
@@ -234,7 +279,7 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
-               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0):
+               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0):
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     import kornia.augmentation as K
@@ -245,7 +290,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     g = step_generator(seed, step, salt=4)
     images, masks, fills, truth = [], [], [], []
     while len(images) < batch:
-        view = make_view(rng, size, blobs)
+        view = make_view(rng, size, blobs, splits)
         group = [view]
         if twins and len(images) + 1 < batch and rng.random() < twins:
             twin = twin_view(rng, view, size)
@@ -307,6 +352,8 @@ def main(argv=None) -> None:
                    help="share of views showing an irregular colour blob (true only for 'a {colour} shape')")
     p.add_argument("--twins", type=float, default=0.0,
                    help="share of object views followed by the same view with another shape (hard negatives)")
+    p.add_argument("--splits", type=float, default=0.0,
+                   help="share of views showing a region cut into two colours (true only for 'a {colour} shape')")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -333,7 +380,8 @@ def main(argv=None) -> None:
         lr = args.lr * min(1.0, (done + 1) / args.warmup) * (0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
         for group in opt.param_groups:
             group["lr"] = lr
-        x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs)
+        x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
+                                splits=args.splits)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))
