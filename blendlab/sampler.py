@@ -106,7 +106,7 @@ _LAMBDAS = {"clip": "clip_guidance_lambda", "range": "range_lambda", "typography
             "lpips": "lpips_sim_lambda", "l2": "l2_sim_lambda"}
 
 
-def non_finite_error(state: StepState, total_steps: int, guided: bool = True) -> NonFiniteError:
+def _non_finite_error(state: StepState, total_steps: int, guided: bool = True) -> NonFiniteError:
     """The :class:`NonFiniteError` for a step with NaN or infinity somewhere: which tensor went first
     (in the order the step computes them), how, and what to try. ``total_steps``: respaced steps
     before skipping (the "of 100" in "skips 25 of 100")."""
@@ -251,7 +251,7 @@ class BlendedSampler:
         if state.loss_tensors:
             checked.append(torch.stack(list(state.loss_tensors.values())))
         if not bool(torch.stack([torch.isfinite(v).all() for v in checked]).all()):
-            raise non_finite_error(state, self.diffusion.num_timesteps, guided=self.loss is not None)
+            raise _non_finite_error(state, self.diffusion.num_timesteps, guided=self.loss is not None)
 
     def prune_scores(self, state: StepState) -> torch.Tensor:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
