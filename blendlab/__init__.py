@@ -20,6 +20,7 @@ from .errors import (
     CheckpointError,
     DownloadError,
     InputError,
+    NonFiniteError,
     TrajectoryError,
     WeightsNotFoundError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "CheckpointError",
     "DownloadError",
     "InputError",
+    "NonFiniteError",
     "TrajectoryError",
     "WeightsNotFoundError",
     "Models",

@@ -32,3 +32,28 @@ class WeightsNotFoundError(BlendlabError, FileNotFoundError):
 
 class TrajectoryError(BlendlabError, ValueError):
     """A saved trajectory file that is truncated, corrupt, of another format or of a newer version."""
+
+
+class NonFiniteError(BlendlabError, FloatingPointError):
+    """A reverse step produced NaN or infinity; the run stopped there and nothing was saved.
+
+    Attributes: ``step`` (0-based index of the step) of ``num_steps``, ``t`` (its timestep of the
+    1000-step schedule, as ``StepState.timestep``), ``iteration`` (which sample batch), ``term``
+    (what became non-finite first: "pred_x0", a loss term such as "range" or "clip", "grad",
+    "pred_x0_guided" or "x_prev") and ``state``, the StepState of that step (not pickled) to look at.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, num_steps: int | None = None,
+                 t: int | None = None, term: str | None = None, iteration: int = 0, state=None):
+        super().__init__(message)
+        self.step, self.num_steps, self.t, self.term = step, num_steps, t, term
+        self.iteration, self.state = iteration, state
+
+    def __reduce__(self):  # the attributes survive pickling (sweeps, Ray); the tensors stay here
+        fields = dict(step=self.step, num_steps=self.num_steps, t=self.t, term=self.term,
+                      iteration=self.iteration)
+        return _rebuild_non_finite, (str(self), fields)
+
+
+def _rebuild_non_finite(message: str, fields: dict) -> NonFiniteError:
+    return NonFiniteError(message, **fields)

@@ -299,5 +299,10 @@ class ProgressBar:
         if self.loss_every and state.index % self.loss_every == 0 and state.loss_tensors:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in state.losses.items()}, refresh=False)
         if state.index == state.num_steps - 1:
+            self.close()
+
+    def close(self) -> None:
+        """Close (and clear) the bar of a run that ended early, e.g. on an error."""
+        if self.bar is not None:
             self.bar.close()
             self.bar = None

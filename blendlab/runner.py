@@ -99,20 +99,27 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
 
     One generator (seeded from ``cfg.seed``) drives all iterations, so the whole set is reproducible.
     ``hooks`` are called after every step of every iteration (``state.iteration`` tells which).
+    A step that produces NaN or infinity raises :class:`blendlab.NonFiniteError` (naming the step,
+    t, the term and what to try); no result is returned then.
     """
     hooks = list(hooks)
-    if progress:
-        hooks.append(ProgressBar())
+    bar = ProgressBar() if progress else None
+    if bar is not None:
+        hooks.append(bar)
     if generator is None:
         generator = torch.Generator(device=models.device)
         generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     images, ids = [], []
     sampler = None
-    for iteration in range(cfg.iterations_num):
-        sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
-        sampler.iteration = iteration
-        images.append(sampler.run(hooks))
-        ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
+    try:
+        for iteration in range(cfg.iterations_num):
+            sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
+            sampler.iteration = iteration
+            images.append(sampler.run(hooks))
+            ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
+    finally:  # an error (NonFiniteError, a hook's) leaves no bar behind
+        if bar is not None:
+            bar.close()
     images = torch.cat(images).detach()
     text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
     distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids),

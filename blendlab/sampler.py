@@ -13,7 +13,9 @@ The semantics follow the authors' reference implementation (omriav/blended-diffu
 guided_diffusion: the same flags and defaults, ``q_sample`` of the input at the current ``t`` for the
 background (one noise draw shared by the batch), the final background paste. Differences: the UNet
 runs once per step instead of twice, every random draw comes from one ``torch.Generator``, and
-kornia's augmentations are seeded from it.
+kornia's augmentations are seeded from it. And every step is checked: the first NaN or infinity in
+x̂0, a loss term or x_{t−1} stops the run with a :class:`blendlab.errors.NonFiniteError` that names
+the step, t, the term and what to try.
 
 May import: errors, images, masks, models, embeddings, guidance, config.
 """
@@ -26,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from .embeddings import encode_text, masked_clip_distance
-from .errors import InputError
+from .errors import InputError, NonFiniteError
 from .guidance import GuidanceLoss
 from .images import check_image
 from .masks import edit_mask, paste_background
@@ -95,6 +97,48 @@ class StepState:
 
 Hook = Callable[[StepState], "StepState | None"]
 
+#: What ``NonFiniteError.term`` names, in the order a step computes them, and how messages say it.
+_TERMS = {"pred_x0": "x̂0", "clip": "the CLIP loss", "typography": "the anti-typography loss",
+          "range": "the range loss", "lpips": "the LPIPS loss", "l2": "the L2 background loss",
+          "grad": "the guidance gradient", "pred_x0_guided": "the guided x̂0", "x_prev": "x_{t−1}"}
+#: The weight of each loss term in EditConfig.
+_LAMBDAS = {"clip": "clip_guidance_lambda", "range": "range_lambda", "typography": "anti_typography_lambda",
+            "lpips": "lpips_sim_lambda", "l2": "l2_sim_lambda"}
+
+
+def _non_finite_error(state: StepState, total_steps: int, guided: bool = True) -> NonFiniteError:
+    """The :class:`NonFiniteError` for a step with NaN or infinity somewhere: which tensor went first
+    (in the order the step computes them), how, and what to try. ``total_steps``: respaced steps
+    before skipping (the "of 100" in "skips 25 of 100")."""
+    cfg = state.cfg
+    tensors = {"pred_x0": state.pred_x0, **state.loss_tensors, "grad": state.grad,
+               "pred_x0_guided": state.pred_x0_guided, "x_prev": state.x_prev}
+    term = next((k for k, v in tensors.items() if not bool(torch.isfinite(v).all())), "x_prev")
+    bad = tensors[term]
+    kind = "NaN" if bool(torch.isnan(bad).any()) else "infinite"
+    if bad.numel() > 1:
+        kind += f" in {int((~torch.isfinite(bad)).sum())} of {bad.numel()} values"
+    where = f"step {state.index}/{state.num_steps} · t={state.timestep}"
+    if cfg is not None and cfg.iterations_num > 1:
+        where += f" (sample batch {state.iteration + 1} of {cfg.iterations_num})"
+    finite = state.pred_x0[torch.isfinite(state.pred_x0)]
+    size = float(finite.abs().max()) if finite.numel() else 0.0
+    grown = f"; x̂0 had reached ±{size:.2g} (an image lies in [-1, 1])" if size > 10 else ""
+    tips = []
+    if cfg is not None and guided:
+        tips.append(f"more skipped steps (skip_timesteps is {cfg.skip_timesteps} of {total_steps}; the "
+                    "paper skips 25 of 100: the first steps, near t=1000, amplify the guidance most)")
+        names = [_LAMBDAS[term]] if term in _LAMBDAS else []
+        names += [n for n in _LAMBDAS.values() if n not in names and getattr(cfg, n, 0)
+                  and (n not in ("lpips_sim_lambda", "l2_sim_lambda") or cfg.background_preservation_loss)]
+        tips += [f"a smaller {n} (now {getattr(cfg, n):g})" for n in names]
+    else:
+        tips.append("more skipped steps (skip_timesteps); the UNet made it without guidance, so check "
+                    "its weights (the preset, unet_path) and precision (load_models(..., precision='fp32'))")
+    message = f"{where}: {_TERMS.get(term, term)} became {kind}{grown}. The run stopped. Try: {', '.join(tips)}."
+    return NonFiniteError(message, step=state.index, num_steps=state.num_steps, t=state.timestep, term=term,
+                          iteration=state.iteration, state=state)
+
 
 def _const(fn_value: torch.Tensor):
     """A guided_diffusion cond_fn that returns an already computed gradient."""
@@ -161,7 +205,8 @@ class BlendedSampler:
 
         After each step, every hook is called with the state; a hook returning a StepState replaces
         it. The loop continues from ``state.x_prev`` as it is *after* the yield, so code iterating
-        over ``steps()`` may also assign ``state.x_prev``.
+        over ``steps()`` may also assign ``state.x_prev``. Each step is checked (:meth:`check_finite`)
+        before the hooks see it.
         """
         cfg, models = self.cfg, self.models
         hooks = list(hooks)
@@ -180,6 +225,7 @@ class BlendedSampler:
                 model_kwargs["y"] = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
             state = self.step(index, i, t, x, model_kwargs, seeds[index], blend, mask)
             state.sample_ids = ids
+            self.check_finite(state)
             if index == prune_index and cfg.keep < b:
                 state.prune_scores = self.prune_scores(state)
                 state.kept = torch.argsort(state.prune_scores, stable=True)[: cfg.keep]
@@ -195,6 +241,17 @@ class BlendedSampler:
                     self.last_grad = self.last_grad[state.kept]
                 if mask.shape[0] > 1:
                     mask = mask[state.kept]
+
+    def check_finite(self, state: StepState) -> None:
+        """Raise :class:`NonFiniteError` when x̂0, a loss term or x_{t−1} of ``state`` holds NaN or
+        infinity (x_{t−1} carries the gradient, the guided x̂0 and the noise on). Costs one flag
+        reduced on the device and one read of it per step (``benchmarks/bench_nonfinite.py``); only a
+        failing step is looked at term by term. Reads, never changes, the state."""
+        checked = [state.pred_x0, state.x_prev]
+        if state.loss_tensors:
+            checked.append(torch.stack(list(state.loss_tensors.values())))
+        if not bool(torch.stack([torch.isfinite(v).all() for v in checked]).all()):
+            raise _non_finite_error(state, self.diffusion.num_timesteps, guided=self.loss is not None)
 
     def prune_scores(self, state: StepState) -> torch.Tensor:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
 
-from benchmarks import bench_speed, bench_trajectory, flops, speed_harness  # noqa: E402
+from benchmarks import bench_nonfinite, bench_speed, bench_trajectory, flops, speed_harness  # noqa: E402
 from benchmarks.reference_loop import ReferenceSampler, reference_trainable  # noqa: E402
 
 import blendlab as bl  # noqa: E402
@@ -162,3 +162,13 @@ def test_toyworld_eval_smoke(tmp_path, capsys):
     merged = tmp_path / "merged.json"
     toyworld_eval.main(["--merge", str(out), "--out", str(merged)])
     assert json.loads(merged.read_text())["guided"] == saved["guided"]
+
+
+def test_nonfinite_benchmark_quick_run_times_the_check_against_a_step(tmp_path, capsys):
+    res = bench_nonfinite.main(["--quick", "--out", str(tmp_path / "n.json")])
+    assert (res["steps"], res["repeats"]) == (2, 1)
+    assert 0 < res["check_s"] < res["step_s_check_off"] and res["check_s_256px_batch4"] > 0
+    assert res["isolated_overhead_pct"] == pytest.approx(100 * res["check_s"] / res["step_s_check_off"])
+    assert json.loads((tmp_path / "n.json").read_text())["machine"]["cores"] >= 1
+    out = capsys.readouterr().out
+    assert "% of a step (target < 1 %" in out and "indicative only" in out

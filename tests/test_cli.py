@@ -236,3 +236,15 @@ def test_download_uses_cache(tmp_path, monkeypatch, capsys, tiny):
     assert main(["download", "--cache_dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / "256x256_diffusion_uncond.pt"), str(tmp_path / clip_file.filename)]
+
+
+def test_edit_that_goes_non_finite_exits_non_zero_and_saves_nothing(files, capsys):
+    out = files / "out"
+    code = main(["edit", "--preset", "tiny", "-p", "a red ball", "-i", str(files / "img.png"),
+                 "--mask", str(files / "mask.png"), "--skip_timesteps", "0", "--timestep_respacing", "100",
+                 "--output_path", str(out), "--export_assets", "--vid", "--no_progress"])  # the repro
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("blendlab edit: error: step ") and " · t=" in err
+    assert "became infinite" in err and "Try: more skipped steps (skip_timesteps is 0 of 100" in err
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]  # no results, figures, videos

@@ -329,3 +329,58 @@ def test_guidance_can_be_switched_off_mid_loop(tiny, image, mask, cfg):
         if state.index == 2:
             sampler.loss = None
     assert all(g > 0 for g in grads[:3]) and all(g == 0 for g in grads[3:])
+
+
+# -- non-finite values (issue 15, item 7) -------------------------------------------------------
+def test_the_issues_skip_0_run_stops_with_a_clear_error_at_its_first_non_finite_step(tiny, image, mask):
+    cfg = bl.EditConfig(prompt="a red ball", skip_timesteps=0, timestep_respacing="100")  # the issue's repro
+    seen = []
+    with pytest.raises(bl.NonFiniteError) as err:
+        bl.edit(tiny, image, mask, cfg, hooks=[seen.append], progress=False)
+    e = err.value
+    assert isinstance(e, bl.BlendlabError) and isinstance(e, FloatingPointError)
+    assert 0 < e.step < 100 and e.num_steps == 100 and e.iteration == 0
+    diffusion = bl.BlendedSampler(tiny, image, mask, cfg).diffusion
+    assert e.t == int(diffusion.timestep_map[99 - e.step]) and e.t > 900  # the 1000-step schedule's t
+    # the term that went first: the range loss overflowed while x̂0 itself was still finite
+    assert e.term == "range" and torch.isinf(e.state.loss_tensors["range"])
+    assert torch.isfinite(e.state.pred_x0).all() and e.state.index == e.step
+    msg = str(e)
+    assert msg.startswith(f"step {e.step}/100 · t={e.t} (sample batch 1 of 8): the range loss became infinite")
+    assert "skip_timesteps is 0 of 100" in msg and "range_lambda (now 50)" in msg
+    assert "clip_guidance_lambda (now 1000)" in msg
+    # hooks saw exactly the steps before it, every one finite; the failing one never reached them
+    assert [s.index for s in seen] == list(range(e.step))
+    assert all(torch.isfinite(s.x_prev).all() and torch.isfinite(s.pred_x0).all() for s in seen)
+
+
+@pytest.mark.parametrize("prompt", ["rock", ""])
+def test_nan_put_into_x_prev_is_caught_at_the_next_step_as_x0(tiny, image, mask, prompt):
+    cfg = fast_cfg(prompt=prompt)  # "" is unguided: the advice turns to the model
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    with pytest.raises(bl.NonFiniteError) as err:
+        for state in sampler.steps():
+            if state.index == 1:
+                state.x_prev[0, 0, 5, 5] = float("nan")
+    e = err.value
+    assert (e.step, e.term, e.num_steps) == (2, "pred_x0", 8)
+    assert str(e).startswith(f"step 2/8 · t={e.t}: x̂0 became NaN in ")
+    if prompt:
+        assert "clip_guidance_lambda (now 1000)" in str(e) and "weights" not in str(e)
+    else:
+        assert "without guidance" in str(e) and "weights" in str(e) and "lambda" not in str(e)
+    # pickled (a sweep's worker), the error keeps what it names and leaves the tensors behind
+    import pickle
+
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is bl.NonFiniteError and str(back) == str(e) and back.state is None
+    assert (back.step, back.num_steps, back.t, back.term, back.iteration) == (2, 8, e.t, "pred_x0", 0)
+
+
+def test_the_finiteness_check_changes_nothing_in_a_finite_run(tiny, image, mask, cfg, monkeypatch):
+    checked = bl.edit(tiny, image, mask, cfg, progress=False)
+    calls = []
+    monkeypatch.setattr(bl.BlendedSampler, "check_finite", lambda self, state: calls.append(state.index))
+    unchecked = bl.edit(tiny, image, mask, cfg, progress=False)
+    assert calls == list(range(cfg.num_steps))
+    assert torch.equal(checked.images, unchecked.images) and torch.equal(checked.distances, unchecked.distances)

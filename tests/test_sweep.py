@@ -128,3 +128,13 @@ def test_the_toy_preset_records_the_judges_verdict(tmp_path):
     (record,) = sw.read_records(tmp_path).values()
     assert record["prompt"].startswith("a ") and isinstance(record["judge_correct"], bool)
     assert record["unet_forwards"] == 3 and 0 <= record["judge_share"] <= 1
+
+
+def test_a_row_that_goes_non_finite_is_recorded_as_failed_with_the_message(tmp_path):
+    nan = spec(config=dict(FAST, timestep_respacing="100", skip_timesteps=0, batch_size=1, aug_num=1),
+               grid={}, seeds=1, inputs=[{"example": "insert"}])  # "skip 0" on the tiny preset
+    assert sw.run_sweep(nan, tmp_path, progress=False)["failed"] == 1
+    (record,) = sw.read_records(tmp_path).values()
+    assert record["status"] == "failed" and record["error"].startswith("NonFiniteError: step ")
+    assert " · t=" in record["error"] and "Try: more skipped steps" in record["error"]
+    assert not (tmp_path / "images" / record["id"]).exists()  # no samples of a failed row

@@ -481,6 +481,22 @@ def test_editor_reports_input_errors_without_raising(tiny):
     assert app.steps_done == 0
 
 
+def test_editor_shows_a_non_finite_run_as_an_error_with_nothing_in_the_gallery(tiny):
+    app = EditorApp(tiny, prompt="a red ball")
+    app.painter.set_mask(bl.box_mask(32, (0.25, 0.25, 0.75, 0.75)))
+    quick(app, skip_timesteps=0, timestep_respacing="100", batch_size=1, aug_num=1)  # "skip 0"
+    app.record.value = True
+    assert app.run(block=True) is None and app.result is None
+    msg = app.message
+    assert msg.startswith("step ") and " · t=" in msg and "became infinite" in msg, msg
+    assert "Try: more skipped steps" in msg and "done" not in msg and "nan" not in msg
+    assert "color:#b00020" in app.status.value and len(app.gallery.children) == 0
+    step = int(msg.split()[1].split("/")[0])
+    assert app.steps_done == step and 0 < step < 100  # the progress stopped at the failing step
+    assert len(app.recorder) == step and app.scrubber is not None  # the finite steps before it can be scrubbed
+    assert not app.running and not app.run_button.disabled and app.stop_button.disabled
+
+
 def test_settings_defaults_come_from_editconfig(tiny):
     real = dataclasses.replace(tiny, preset="256-uncond")  # a real preset's name; nothing is loaded
     app = EditorApp(real)
