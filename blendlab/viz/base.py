@@ -169,7 +169,8 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int | None = 
         images: ``(B, 3, H, W)`` tensor in [-1, 1], or a list of ``(3, H, W)``/``(1, 3, H, W)``
             tensors and PIL images (sizes may differ).
         titles: one per image.
-        ncols: images per row (default: all in one row, at most 8).
+        ncols: images per row (default: all in one row, at most 8); rows wrap further when they
+            would be wider than :data:`MAX_WIDTH`.
     """
     items = as_image_list(images)
     if titles is not None and len(titles) != len(items):
