@@ -51,7 +51,12 @@ __all__ = [
     "ExtendingAugmentations",
     "GuidanceLoss",
     "masked_clip_distance",
+    "BATCH_SUMMED",
 ]
+
+#: The loss terms :class:`GuidanceLoss` sums over the batch (as the reference does): divided by the
+#: batch's rows they are per-sample means. "l2" is ``mse_loss``, already a mean.
+BATCH_SUMMED = ("clip", "typography", "range", "lpips")
 
 
 def range_loss(x: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 A hook is any callable taking a :class:`blendlab.sampler.StepState`; returning a new StepState
 replaces it (see :meth:`BlendedSampler.steps`). These two only observe.
 
-May import: _version, errors, images, masks, video, sampler, trajectory, trajectory_compare.
+May import: _version, errors, images, masks, video, sampler, trajectory, trajectory_compare, vocabulary.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .errors import InputError
 from .sampler import StepState
 from .trajectory import LazyFields, RecordedStep, read_trajectory, write_trajectory
 from .trajectory_compare import steps_of
+from .vocabulary import label_of
 
 __all__ = ["RecordedStep", "Recorder", "ProgressBar", "FIELDS", "load_trajectory"]
 
@@ -52,8 +53,8 @@ class Recorder:
       ``format_version`` (1), ``blendlab_version``, ``preset``, ``config`` (every EditConfig field),
       ``recorder`` (every, fields, size, dtype, max_mb, thinned), ``mask`` and ``init_image``
       (``{"member", "dtype", "shape"}``), and ``steps``: one object per recorded step with
-      ``iteration``, ``index`` (0-based step), ``num_steps``, ``t`` (respaced index), ``timestep``
-      (t of the 1000-step schedule), ``alpha_bar`` (ᾱ_t), ``losses`` ({term: float}),
+      ``iteration``, ``index`` (the step k, from 0), ``num_steps``, ``t`` (the sampler's respaced
+      index, internal), ``timestep`` (t of the 1000-step schedule), ``alpha_bar`` (ᾱ_t), ``losses`` ({term: float}),
       ``sample_ids`` (rows -> samples of the first batch) and ``fields`` ({name: {member, dtype, shape}});
     - ``mask.npy`` (1 or B, 1, h, w) float32 in {0, 1}, ``init_image.npy`` (1, 3, h, w) float32 in
       [-1, 1], and ``steps/<k:05d>/<field>.npy`` (B, 3, h, w) in the recording's dtype (bfloat16 is
@@ -128,8 +129,8 @@ class Recorder:
                 break
             if not self.thinned:
                 warnings.warn(
-                    f"Recorder: the recording passed max_mb={self.max_mb:g} at step "
-                    f"{state.index + 1}/{state.num_steps}, so every other recorded step is dropped (now every "
+                    f"Recorder: the recording passed max_mb={self.max_mb:g} at "
+                    f"{label_of(state)}, so every other recorded step is dropped (now every "
                     f"{self.every * 2} steps; more halvings may follow, recorder.every tells the final "
                     "spacing). To keep every step raise max_mb, or record fewer fields, a smaller size= "
                     "or dtype=torch.float16.", stacklevel=2)

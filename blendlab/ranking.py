@@ -192,7 +192,7 @@ def plot_rank_disagreement(result, metrics: Sequence[str] = DEFAULT_METRICS, mod
     n = len(table)
     cmap = colormaps["tab10" if n <= 10 else "viridis"]
     colour = lambda i: cmap(i % 10) if n <= 10 else cmap(i / max(1, n - 1))  # noqa: E731
-    fig = Figure(figsize=(max(6.0, 1.8 * len(metrics) + 2), 4.0 + min(2.0, 12.0 / max(n, 1))))
+    fig = Figure(figsize=(min(10.0, max(6.0, 1.8 * len(metrics) + 2)), 4.0 + min(2.0, 12.0 / max(n, 1))))
     gs = fig.add_gridspec(2, n, height_ratios=[3, 1])
     ax = fig.add_subplot(gs[0, :])
     max_spread = max((row["spread"] for row in table), default=0)
@@ -204,7 +204,7 @@ def plot_rank_disagreement(result, metrics: Sequence[str] = DEFAULT_METRICS, mod
         ax.plot(xs, ranks, marker="o", color=colour(i), linewidth=3.0 if thick else 1.2,
                 alpha=1.0 if thick or max_spread == 0 else 0.6, label=f"#{i}")
         ax.annotate(f"#{i}", (xs[-1], ranks[-1]), xytext=(6, 0), textcoords="offset points",
-                    va="center", fontsize=8, color=colour(i))
+                    va="center", fontsize=9, color=colour(i))
     ax.set_xticks(xs)
     ax.set_xticklabels(metrics)
     ax.set_yticks(range(1, n + 1))
@@ -216,6 +216,6 @@ def plot_rank_disagreement(result, metrics: Sequence[str] = DEFAULT_METRICS, mod
         sub.imshow(to_rgb01(result.images[row["sample"]]))
         sub.set_xticks([])
         sub.set_yticks([])
-        sub.set_title(f"#{row['sample']}", fontsize=8, color=colour(row["sample"]))
+        sub.set_title(f"#{row['sample']}", fontsize=9, color=colour(row["sample"]))
     fig.tight_layout()
     return fig

@@ -43,8 +43,10 @@ class StepState:
     """What one reverse step saw and produced. Image tensors are (B, 3, H, W) in model space.
 
     Fields:
-        index: step number from 0.  t: timestep index in ``sampler.diffusion`` (counts down).
-        timestep: the timestep of the 1000-step schedule that ``t`` stands for (what figures show).
+        index: the step k = 0 … N−1 of the loop (``num_steps`` is N); labels say "step k/N".
+        t: internal: the respaced index into ``sampler.diffusion`` (counts down); no label shows it.
+        timestep: the t of the 1000-step schedule that step stands for (labels: "step 3/10 · t=473",
+            :func:`blendlab.vocabulary.step_label`).
         x_t: input of this step.  pred_x0: x̂0 the UNet predicted from x_t (the loss's input).
         pred_x0_guided: for DDIM the x̂0 after ``condition_score`` (the reference's result);
             the same tensor as pred_x0 for DDPM.

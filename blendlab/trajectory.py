@@ -8,7 +8,7 @@
   together (by step index, or by timestep when the step counts differ) and how far apart they are;
   they live in :mod:`blendlab.trajectory_compare` and are re-exported here.
 
-May import: errors, images, sampler, trajectory_compare.
+May import: errors, images, sampler, trajectory_compare, vocabulary.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from .errors import InputError, TrajectoryError
 from .images import atomic_write, existing_file
 from .sampler import EditConfig
+from .vocabulary import step_label
 from .trajectory_compare import (  # noqa: F401  (re-exported)
     SYNCS,
     StepDistances,
@@ -53,8 +54,10 @@ _NPY_HEADER_MAX = 1 << 16  # bytes: the .npy header of an array is far smaller
 class RecordedStep:
     """A recorded step: scalars plus CPU copies of the chosen fields, (B, 3, h, w).
 
-    ``t`` is the respaced index the sampler used, ``timestep`` the 1000-step schedule's t it stands
-    for; ``sample_ids`` says which samples of the initial batch the rows are (pruning drops some).
+    The names are :mod:`blendlab.vocabulary`'s: ``index`` is the step k (from 0) of ``num_steps``,
+    ``timestep`` the t of the 1000-step schedule it stands for, ``alpha_bar`` its ᾱ_t; ``t`` is the
+    respaced index the sampler used (internal: no label shows it). ``sample_ids`` says which samples
+    of the initial batch the rows are (pruning drops some).
     """
 
     iteration: int
@@ -69,9 +72,9 @@ class RecordedStep:
 
     @property
     def label(self) -> str:
-        """``"step 3/10 · t=473"`` (1-based step; t of the 1000-step schedule when recorded)."""
-        text = f"step {self.index + 1}/{self.num_steps}"
-        return text + (f" · t={self.timestep}" if self.timestep is not None else "")
+        """``"step 3/10 · t=473"``: :func:`blendlab.vocabulary.step_label` (step from 0; t of the
+        1000-step schedule when recorded)."""
+        return step_label(self.index, self.num_steps, self.timestep)
 
 
 # -- writing ------------------------------------------------------------------------------------

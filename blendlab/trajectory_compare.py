@@ -106,13 +106,19 @@ class StepDistances:
 
     @property
     def steps(self) -> list[int]:
-        """1-based step numbers of the first recording (the x axis of a plot)."""
-        return [a.index + 1 for a, _ in self.pairs]
+        """The steps k (from 0, ``index``) of the first recording: the x axis of a plot."""
+        return [a.index for a, _ in self.pairs]
 
     def first_divergence(self, tol: float = 0.0) -> int | None:
-        """The first step number (1-based, of the first recording) whose ``peak`` exceeds ``tol``;
-        None when the two never differ by more."""
+        """The first step k (from 0, the ``index`` of the first recording's step, as its label
+        ``"step k/N"`` shows it) whose ``peak`` exceeds ``tol``; None when the two never differ by
+        more — test it with ``is None``, since step 0 is falsy. (Earlier versions counted from 1.)
+        :meth:`first_divergent_pair` gives the two steps themselves."""
         return next((n for n, p in zip(self.steps, self.peak) if p > tol), None)
+
+    def first_divergent_pair(self, tol: float = 0.0) -> tuple | None:
+        """``(step_a, step_b)`` at :meth:`first_divergence` (their ``.label`` names them), or None."""
+        return next((pair for pair, p in zip(self.pairs, self.peak) if p > tol), None)
 
 
 def step_distances(rec_a, rec_b, field: str = "pred_x0", *, sample: int | None = None,

@@ -181,7 +181,7 @@ def _thumb(ax, image: torch.Tensor, title: str = "") -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=9)
 
 
 def plot_zero_shot(probs, labels: Sequence[str], names: Sequence[str] | None = None, images=None,
@@ -197,7 +197,8 @@ def plot_zero_shot(probs, labels: Sequence[str], names: Sequence[str] | None = N
     probs = torch.as_tensor(probs).float().cpu()
     n = probs.shape[0]
     names = list(names) if names is not None else [f"image {i}" for i in range(n)]
-    fig = Figure(figsize=(max(5.0, 0.5 * len(labels) * max(1, n) + 2), 3.6 + (1.6 if images is not None else 0)))
+    width = min(10.0, max(5.0, 0.5 * len(labels) * max(1, n) + 2))  # at most a notebook column wide
+    fig = Figure(figsize=(width, 3.6 + (1.6 if images is not None else 0)))
     if images is not None:
         gs = fig.add_gridspec(2, n, height_ratios=[1, 2.2])
         for i in range(n):
@@ -214,7 +215,7 @@ def plot_zero_shot(probs, labels: Sequence[str], names: Sequence[str] | None = N
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -225,7 +226,7 @@ def plot_sweep(result: Sweep, show_images: bool = True):
     from matplotlib.figure import Figure
 
     v = len(result.values)
-    fig = Figure(figsize=(max(6.0, 1.3 * v), 5.2 if show_images else 3.8))
+    fig = Figure(figsize=(min(10.0, max(6.0, 1.3 * v)), 5.2 if show_images else 3.8))
     if show_images:
         gs = fig.add_gridspec(2, v, height_ratios=[1, 2.4])
         for i in range(v):
@@ -240,11 +241,11 @@ def plot_sweep(result: Sweep, show_images: bool = True):
         ax.axhline(float(result.baseline[j]), color=line.get_color(), linestyle="--", linewidth=0.8)
     if not numeric:
         ax.set_xticks(xs)
-        ax.set_xticklabels([str(x) for x in result.values], fontsize=8)
+        ax.set_xticklabels([str(x) for x in result.values], fontsize=9)
     ax.set_xlabel(result.param + ("" if numeric else " (x, y)"))
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1)
     ax.set_title(f"writing {result.text!r}: probabilities vs {result.param} (dashed: no text)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig

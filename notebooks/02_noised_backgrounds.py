@@ -74,7 +74,7 @@ viz.noise_schedule(models, cfg)
 # Two numbers name a moment of the reverse process, and the lessons always show both:
 #
 # - **step** — the loop's index $k = 0, 1, \dots, N-1$ (`state.index`) over the $N$ steps actually run;
-#   labels print it counted from 1, "step $k{+}1$/$N$";
+#   labels print it as it is, "step $k$/$N$": the first step is "step 0/$N$", the last "step $N{-}1$/$N$";
 # - **t** — the timestep of the model's 1000-step schedule (`state.timestep`), which fixes $\bar\alpha_t$.
 #
 # `timestep_respacing="40"` keeps 40 of the 1000 timesteps; skipping 10 leaves $N = 30$. The table is
@@ -86,7 +86,7 @@ viz.noise_schedule(models, cfg)
 recorder = bl.Recorder(fields=("fg", "bg", "x_prev"))
 blended = bl.edit(models, ex.image, ex.mask, cfg, hooks=[recorder])
 schedule = bl.BlendedSampler(models, ex.image, ex.mask, cfg).diffusion  # the respaced schedule of this edit
-Table({"k": s.index, "label": s.label, "t": s.timestep, "ᾱ_t": s.alpha_bar, "noise share 1−ᾱ_t": 1 - s.alpha_bar,
+Table({"k": s.index, "label": s.label, "t": s.timestep, "ᾱ_t": s.alpha_bar, "noise fraction 1−ᾱ_t": 1 - s.alpha_bar,
        "bg: noise std √(1−ᾱ_t)": (1 - s.alpha_bar) ** 0.5,
        "x_{t−1}: noise std √(1−ᾱ_{t−1})": float(1 - schedule.alphas_cumprod_prev[s.t]) ** 0.5}
       for s in recorder.steps[::5] + recorder.steps[-1:])

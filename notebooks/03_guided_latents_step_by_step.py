@@ -74,12 +74,10 @@ from blendlab.notebook import setup; env = setup()
 
 # %%
 import torch.nn.functional as F
-from PIL import Image
 
 import blendlab as bl
 from blendlab import viz
 from blendlab.guidance import encode_images, encode_text, spherical_distance
-from blendlab.images import heatmap
 from blendlab.toyworld.judge import judge
 from blendlab.typography import Table
 from blendlab.widgets import StepScrubber
@@ -115,7 +113,7 @@ print(f"{state.num_steps} steps, batch of {guided.shape[0]}; snapshots at",
 
 # %% [markdown]
 # **The first step.** $x_t$ is the input noised to the first kept step; $\hat x_0$ is a blurry guess.
-# (The panel titles also print the respaced index, the sampler's internal counter.)
+# (The title names the step as every label does: "step $k$/$N$ · t=…", with $\bar\alpha_t$.)
 
 # %%
 first, middle, last = snapshots.values()
@@ -155,12 +153,10 @@ if env.toy:
 
 # %%
 maps = [viz.grad_magnitude(s.fields["grad"][0]) for s in picked]
-top = max(float(m.max()) for m in maps)
 inside = [float((m * ex.mask[0, 0].numpy()).sum() / max(m.sum(), 1e-12)) for m in maps]
-viz.image_grid([Image.fromarray(heatmap(m, vmax=top)) for m in maps],
-               titles=[f"{s.label.replace(' · ', chr(10))}\n{share:.0%} inside" for s, share in zip(picked, inside)],
-               suptitle=f"|g| of sample 0 on one scale: black 0, white {top:.2g} "
-                        f"(the mask is {float(ex.mask.mean()):.0%} of the image)")
+viz.gradient_maps([s.fields["grad"][0] for s in picked],  # one colour scale and its bar by default
+                  titles=[f"{s.label}\n{share:.0%} inside" for s, share in zip(picked, inside)],
+                  suptitle=f"|g| of sample 0 on one scale (the mask is {float(ex.mask.mean()):.0%} of the image)")
 
 # %% [markdown]
 # On one scale the first steps dominate: while $x_t$ is nearly pure noise the UNet's $\hat x_0$ reacts
@@ -174,14 +170,11 @@ viz.image_grid([Image.fromarray(heatmap(m, vmax=top)) for m in maps],
 viz.step_strip(recorder, field="grad", max_steps=6)
 
 # %% [markdown]
-# The loss terms the recorder kept are sums over the batch (the equation above); divided by $B$ they are
-# per-sample means:
+# The loss terms the recorder kept are sums over the batch (the equation above); `viz.loss_curves` divides
+# them by the batch and draws per-sample means (`per_sample=False` draws the sums, labelled as such):
 
 # %%
-B = cfg.batch_size
-viz.loss_curves({f"CLIP distance, mean of {B} samples": [s.losses["clip"] / B for s in recorder.steps],
-                 f"range loss, mean of {B} samples": [s.losses["range"] / B for s in recorder.steps]},
-                log=True, title="unweighted loss terms per sample", ylabel="loss")
+viz.loss_curves(recorder, log=True, title="unweighted loss terms per sample")
 
 # %% [markdown]
 # ## Guided vs unguided, from the same seed

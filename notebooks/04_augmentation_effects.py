@@ -36,11 +36,8 @@ from blendlab.notebook import setup; env = setup()
 # %%
 import time
 
-from PIL import Image
-
 import blendlab as bl
 from blendlab import viz
-from blendlab.images import heatmap
 from blendlab.toyworld.judge import judge
 
 models = env.load_models()
@@ -85,8 +82,8 @@ runs = {"aug_num=1": rec1, "aug_num=8": rec8}
 # on its own views. One easy view is easier to drive down; that alone says little about the picture.
 
 # %%
-viz.loss_curves({name: [s.losses["clip"] / cfg.batch_size for s in rec.steps] for name, rec in runs.items()},
-                title="CLIP loss per sample, each run on its own views", ylabel="spherical distance")
+viz.loss_curves(runs, term="clip", title="CLIP loss per sample, each run on its own views",
+                ylabel="spherical distance per sample")
 
 # %% [markdown]
 # A fairer referee is the distance of every result from the *same* unaugmented view — how the samples are
@@ -105,7 +102,7 @@ viz.image_grid([*one.images, *eight.images], ncols=cfg.batch_size,
 # ## Where the gradient goes
 #
 # The size of the guidance gradient $\lVert g\rVert$ per pixel of sample 0, for both runs **on one colour
-# scale**, from step 4 on (the first steps' gradient is many times larger and would make the rest black,
+# scale**, from step 3 on (the first steps' gradient is many times larger and would make the rest black,
 # lesson 03). Look for the texture: with a single view CLIP's gradient tends to be speckled — a pixel-level
 # pattern, the signature of an adversarial direction; averaged over warped views it is smoother and
 # follows structures that survive the warps. (With the real CLIP at 256 px the difference is clearer than
@@ -113,11 +110,9 @@ viz.image_grid([*one.images, *eight.images], ncols=cfg.batch_size,
 
 # %%
 steps = list(range(3, len(rec1.steps), 6))
-maps = {name: [viz.grad_magnitude(rec.steps[k].fields["grad"][0]) for k in steps] for name, rec in runs.items()}
-top = max(float(m.max()) for row in maps.values() for m in row)
-viz.image_grid([Image.fromarray(heatmap(m, vmax=top)) for row in maps.values() for m in row], ncols=len(steps),
-               titles=[f"{name}\n{rec1.steps[k].label}" for name in maps for k in steps],
-               suptitle=f"|g| of sample 0, both runs on one scale: black 0, white {top:.2g}")
+viz.gradient_maps([rec.steps[k].fields["grad"][0] for rec in runs.values() for k in steps], ncols=len(steps),
+                  titles=[f"{name}\n{rec1.steps[k].label}" for name in runs for k in steps],
+                  suptitle="|g| of sample 0, both runs on one scale")
 
 # %%
 viz.step_strip(runs, field="pred_x0", max_steps=6)

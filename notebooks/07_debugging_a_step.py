@@ -112,20 +112,20 @@ StepScrubber(a, compare=b, labels=("blend", "no blend"))
 #
 # For each step $k$ we measure the mean per-pixel distance of a field,
 # $d_k = \operatorname{mean}_{\text{pixels}} |a_k - b_k|$, and ask for the first step at which any
-# pixel differs (`first_divergence()` counts steps from 1, as the labels do: step 1 is $k = 0$). One
+# pixel differs (`first_divergence()` returns that step $k$, counted from 0 as the labels count). One
 # step of the sampler reads $x_t$ and produces $\hat x_0$ from it, then $x_{t-1}$; the blend happens at
 # the very end of the step. So:
 
 # %%
 distances = {field: step_distances(a, b, field) for field in ("x_t", "pred_x0", "x_prev")}
 for field, d in distances.items():
-    n = d.first_divergence()
-    print(f"{field:8s} first differs at", d.pairs[n - 1][0].label if n else "no step")
+    pair = d.first_divergent_pair()  # (step of a, step of b), or None
+    print(f"{field:8s} first differs at", pair[0].label if pair else "no step")
 viz.loss_curves(distances, title="blend vs no blend: distance per step", ylabel=r"mean $|a-b|$")
 
 # %% [markdown]
-# $x_{t-1}$ differs at step 1 already: the blend puts the noised input outside the mask, run **b**
-# keeps its own proposal. Step 2 starts from that different $x_t$, so from step 2 on $x_t$ and
+# $x_{t-1}$ differs at step 0 already: the blend puts the noised input outside the mask, run **b**
+# keeps its own proposal. Step 1 starts from that different $x_t$, so from step 1 on $x_t$ and
 # $\hat x_0$ differ too — and inside the mask as well, because the UNet sees the whole image. The
 # static version of the scrubber, for slides (third row: $|a-b|$ on one colour scale):
 
@@ -165,7 +165,7 @@ changed = cfg.replace(enforce_background=False)  # <- the one setting to change
 c = bl.Recorder(fields=fields)
 result_c = bl.edit(models, image, mask, changed, hooks=[c], progress=False)
 d = step_distances(a, c, "pred_x0")
-print("x̂0 first differs at step:", d.first_divergence())  # 1-based, as the labels
+print("x̂0 first differs at step:", d.first_divergence())  # the step k, from 0, as the labels
 print("largest difference of the results:", float((results["blend"].images - result_c.images).abs().max()))
 
 # %% [markdown]
@@ -174,8 +174,8 @@ print("largest difference of the results:", float((results["blend"].images - res
 # Never: `first_divergence()` is `None`, every recorded step is identical. `enforce_background` acts
 # after the loop: the result is the last $\hat x_0$ with the input pasted outside the mask. So the
 # results differ, and only outside the mask. (With `ddim=True` the first step's $\hat x_0$ is still the
-# same — the same $x_t$ goes into the same UNet — and the runs part at step 2; compare
-# `pred_x0_guided`, which DDIM changes within step 1.)
+# same — the same $x_t$ goes into the same UNet — and the runs part at step 1; compare
+# `pred_x0_guided`, which DDIM changes within step 0.)
 #
 # </details>
 
@@ -183,7 +183,7 @@ print("largest difference of the results:", float((results["blend"].images - res
 # ## Exercise 2 · runs of different lengths
 #
 # **Predict**: run **d** skips 4 more steps (`skip_timesteps`), so it has 4 steps fewer and starts
-# from a less noisy $x_t$. When the scrubber shows step 1 of **a** (t = 743), which step of **d** will
+# from a less noisy $x_t$. When the scrubber shows step 0 of **a** (t = 743), which step of **d** will
 # it show next to it — and by which rule?
 #
 # **Change** the number of extra skipped steps below, **run**, and **check** in the scrubber and in the
@@ -194,16 +194,16 @@ more_skipped = cfg.replace(skip_timesteps=cfg.skip_timesteps + 4)  # <- the one 
 d_rec = bl.Recorder(fields=fields)
 bl.edit(models, image, mask, more_skipped, hooks=[d_rec], progress=False)
 pairs, rule = pair_steps(a.steps, d_rec.steps)
-print(f"paired by {rule}:", [f"{sa.index + 1}->{sd.index + 1}" for sa, sd in pairs])
+print(f"paired by {rule}:", [f"{sa.index}->{sd.index}" for sa, sd in pairs])
 StepScrubber(a, compare=d_rec, labels=("a", "more skipped"))
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The step counts differ, so the scrubber pairs steps by the **timestep** $t$ of the 1000-step
-# schedule, not by step number (step 1 of one run is a very different noise level from step 1 of the
-# other). Run **d** starts at a lower $t$, so steps 1 to 5 of **a** all pair with step 1 of **d** (its
-# nearest $t$; step 5 of **a** has exactly that $t$), and from there on step $n$ of **a** pairs with step
+# schedule, not by step number (step 0 of one run is a very different noise level from step 0 of the
+# other). Run **d** starts at a lower $t$, so steps 0 to 4 of **a** all pair with step 0 of **d** (its
+# nearest $t$; step 4 of **a** has exactly that $t$), and from there on step $n$ of **a** pairs with step
 # $n-4$ of **d**.
 # `viz.loss_curves({...}, x="t")` lines the two runs up the same way on a plot.
 #
@@ -211,7 +211,7 @@ StepScrubber(a, compare=d_rec, labels=("a", "more skipped"))
 
 # %%
 viz.loss_curves({"a": a, "more skipped": d_rec}, term="clip", x="t",
-                title=f"CLIP loss by t (sum over the batch of {cfg.batch_size})")
+                title="CLIP loss per sample, by t")
 
 # %% [markdown]
 # ## What to remember

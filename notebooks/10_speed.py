@@ -179,7 +179,8 @@ report({"default": live["default"], "every 3rd": speed.run_edit(models, item, ch
 pruned_cfg = base.replace(prune_at=0.3, keep=1)  # <- the one setting to change
 pruned = speed.run_edit(models, item, pruned_cfg)
 print(f"{pruned['samples']} sample(s) out; UNet rows {pruned['unet_rows']} vs {live['default']['unet_rows']} "
-      f"by default; prune after step {pruned_cfg.prune_index + 1} of {pruned_cfg.num_steps}")
+      f"by default; pruned after step {pruned_cfg.prune_index}/{pruned_cfg.num_steps} "
+      f"({pruned_cfg.prune_index + 1} steps on the whole batch)")
 
 # %% [markdown]
 # <details><summary>Answer</summary>

@@ -50,6 +50,7 @@ HOUSE = [
     "presets",             # the presets and their random-weight networks
     "download",            # download, cache, verify
     "embeddings",          # CLIP's view of images and text
+    "vocabulary",          # the step vocabulary (step k of N, t, ᾱ_t) and its one label
     "table",               # Table
     "_version",
     "errors",

@@ -60,7 +60,8 @@ def test_recorder_keeps_the_context_of_the_run(runs):
     assert torch.equal(rec.init_image, runs["image"]) and torch.equal(rec.mask, runs["mask"])
     first = rec.steps[0]
     assert first.timestep > rec.steps[1].timestep and rec.steps[cfg.num_steps - 1].timestep == 0
-    assert first.label == f"step 1/8 · t={first.timestep}"
+    assert first.label == f"step 0/8 · t={first.timestep}"  # the step counted from 0, as the loop's index
+    assert rec.steps[-1].label == "step 7/8 · t=0"
     assert first.sample_ids == (0, 1)
 
 
@@ -254,11 +255,13 @@ def test_a_recording_compared_with_itself_is_zero_everywhere(runs, tmp_path):
 
 def test_blend_vs_no_blend_diverge_where_the_algorithm_says(runs):
     a, b = runs["blend"], runs["no_blend"]
-    # step 1: the same x_t and model, so the same x̂0; the blend changes x_{t-1} outside the mask at once
-    assert step_distances(a, b, "x_t").first_divergence() == 2
-    assert step_distances(a, b, "pred_x0").first_divergence() == 2
+    # step 0: the same x_t and model, so the same x̂0; the blend changes x_{t-1} outside the mask at once
+    assert step_distances(a, b, "x_t").first_divergence() == 1
+    pred = step_distances(a, b, "pred_x0")
+    assert pred.first_divergence() == 1 and pred.first_divergent_pair() == pred.pairs[1]
+    assert pred.first_divergent_pair()[0].label.startswith("step 1/8 · t=")
     d = step_distances(a, b, "x_prev")
-    assert d.first_divergence() == 1 and d.steps == list(range(1, 9))
+    assert d.first_divergence() == 0 and d.steps == list(range(8))  # 0, not None: step 0 differs
     inside = runs["mask"][0, 0].bool()
     diff = (a.steps[0].fields["x_prev"] - b.steps[0].fields["x_prev"]).abs().amax(dim=(0, 1))
     assert float(diff[inside].max()) == 0.0 and float(diff[~inside].max()) > 0  # only outside the mask

@@ -1,15 +1,20 @@
 """blendlab.viz: every figure draws exactly the data passed, schedules mark the kept steps, measures."""
 
 import dataclasses
+import inspect
+import io
 import os
+import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 import blendlab as bl
@@ -27,10 +32,10 @@ def rgb(x):
     return x.float().add(1).div(2).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
-def images_of(fig):
-    """AxesImage arrays, axis by axis (one image per axes expected)."""
+def images_of(fig, axes=None):
+    """AxesImage arrays, axis by axis (one image per axes expected; default every axes)."""
     out = []
-    for ax in fig.axes:
+    for ax in fig.axes if axes is None else axes:
         ims = ax.get_images()
         assert len(ims) == 1, "each panel draws exactly one image"
         out.append(np.asarray(ims[0].get_array()))
@@ -223,8 +228,19 @@ def test_loss_curves_plot_the_recorded_losses(run):
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"clip", "range"}
-    assert list(lines["clip"].get_ydata()) == [s.losses["clip"] for s in rec.steps]
-    assert list(lines["clip"].get_xdata()) == [s.index + 1 for s in rec.steps]
+    # per sample by default: the summed terms divided by the samples of the step
+    assert list(lines["clip"].get_ydata()) == [s.losses["clip"] / 2 for s in rec.steps]
+    assert list(lines["range"].get_ydata()) == [s.losses["range"] / 2 for s in rec.steps]
+    assert list(lines["clip"].get_xdata()) == [s.index for s in rec.steps] == list(range(8))  # step k from 0
+    assert "per sample" in ax.get_ylabel() and "per sample" in ax.get_title() and "from 0" in ax.get_xlabel()
+    sums = viz.loss_curves(rec, term="clip", per_sample=False, ylabel="CLIP loss")
+    assert list(sums.axes[0].get_lines()[0].get_ydata()) == [s.losses["clip"] for s in rec.steps]
+    assert "sum over the batch" in sums.axes[0].get_ylabel()  # kept even under a ylabel of one's own
+    # a batch pruned on the way: the sum drops with the rows, the per-sample mean does not
+    pruned = bl.Recorder(fields=("x_t",))
+    pruned.steps = [dataclasses.replace(s, sample_ids=(0, 1) if s.index < 4 else (1,), losses={"clip": 2.0}
+                                        if s.index < 4 else {"clip": 1.0}) for s in rec.steps]
+    assert list(viz.loss_curves(pruned).axes[0].get_lines()[0].get_ydata()) == [1.0] * 8
     fig = viz.loss_curves({"run": rec, "list": [3.0, 2.0, 1.0]}, term="clip", log=True)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["run", "list"] and fig.axes[0].get_yscale() == "log"
@@ -257,7 +273,7 @@ def test_compare_strips_draws_both_runs_at_the_paired_steps(run, other_runs):
     for c, k in enumerate(picked):
         np.testing.assert_array_equal(arrs[c], rgb(rec.steps[k].fields["x_prev"][1]))
         np.testing.assert_array_equal(arrs[4 + c], rgb(other.steps[k].fields["x_prev"][1]))
-        assert fig.axes[c].get_title() == f"step {k + 1}/8\nt={rec.steps[k].timestep}"
+        assert fig.axes[c].get_title() == f"step {k}/8 · t={rec.steps[k].timestep}"
     assert fig.axes[0].get_ylabel() == "blend" and fig.axes[4].get_ylabel() == "no blend"
     # with a difference row on one colour scale and a colour bar
     fig = viz.compare_strips(rec, other, field="x_prev", max_steps=4, diff=True)
@@ -279,7 +295,7 @@ def test_compare_strips_with_itself_and_across_step_counts(run, other_runs):
     assert len(titles) == 16 and "nearest timestep" in fig.get_suptitle()
     for k, s in enumerate(rec.steps):
         nearest = min(coarse.steps, key=lambda c: abs(c.timestep - s.timestep))
-        assert titles[8 + k] == f"step {nearest.index + 1}/4\nt={nearest.timestep}"
+        assert titles[8 + k] == f"step {nearest.index}/4 · t={nearest.timestep}"
     with pytest.raises(bl.InputError, match="two names"):
         viz.compare_strips(rec, rec, labels=("a",))
 
@@ -296,7 +312,7 @@ def test_loss_curves_of_several_runs_on_one_axis_by_step_or_timestep(run, other_
     d = step_distances(rec, other_runs["no blend"], "x_t")
     fig = viz.loss_curves({"|a − b| of x_t": d}, ylabel="mean |a − b|")
     line = fig.axes[0].get_lines()[0]
-    assert list(line.get_xdata()) == list(range(1, 9)) and list(line.get_ydata()) == d.mean
+    assert list(line.get_xdata()) == list(range(8)) and list(line.get_ydata()) == d.mean
     with pytest.raises(bl.InputError, match='use x="step"'):
         viz.loss_curves({"list": [1.0, 2.0]}, x="t")
 
@@ -348,10 +364,18 @@ def test_gradient_maps_are_norm_heatmaps():
     g[0, 1, 1, 2] = 4.0
     g[1] = -1.0
     fig = viz.gradient_maps(g, titles=["x", "y"])
-    a, b = images_of(fig)
+    a, b = images_of(fig, fig.axes[:2])
     assert a[1, 2] == pytest.approx(5.0) and a.sum() == pytest.approx(5.0)
     np.testing.assert_allclose(b, np.full((4, 4), 3**0.5), rtol=1e-6)
-    assert fig.axes[0].get_title().startswith("x\nmax 5")
+    assert fig.axes[0].get_title().startswith("x\nmax 5") and fig.axes[1].get_title() == "y\nmax 1.7"
+    # by default on one scale (0 to the largest maximum) with one colour bar
+    assert [ax.get_images()[0].get_clim() for ax in fig.axes[:2]] == [(0, 5.0), (0, 5.0)]
+    assert len(fig.axes) == 3 and not fig.axes[2].get_images()
+    # each on its own scale: one bar per panel
+    own = viz.gradient_maps(g, shared_scale=False)
+    clims = [ax.get_images()[0].get_clim() for ax in own.axes if ax.get_images()]
+    assert clims == [(0, 5.0), (0, pytest.approx(3**0.5))] and len(own.axes) == 4
+    assert len(viz.gradient_maps(g, shared_scale=False, colorbar=False).axes) == 2
 
 
 def test_paste_background_and_drift(image, mask):
@@ -462,3 +486,197 @@ def test_save_comparison_figures_one_per_sample_where_the_reference_writes(run, 
     full = dataclasses.replace(result, mask=torch.ones_like(result.mask))
     viz.save_comparison_figures(full, tmp_path / "full")  # an edit without a mask: no mask panel
     assert titles == [["Source Image", "Edited Image"]] * len(paths)
+
+
+# -- one step vocabulary ------------------------------------------------------------------------
+def test_step_label_counts_steps_from_zero_and_names_t():
+    assert viz.step_label(9, 10, 473) == "step 9/10 · t=473"  # the last of ten steps
+    assert viz.step_label(0, 10) == "step 0/10"  # a recording without timesteps
+    assert viz.step_label(3, 10, 473, sep="\n") == "step 3/10\nt=473"
+    for bad in (10, -1):  # a 1-based number is a bug
+        with pytest.raises(bl.InputError, match="count from 0"):
+            viz.step_label(bad, 10, 473)
+
+
+def _t_values(text):
+    """Every number written as "t=…" or "t = …" in a text."""
+    return set(re.findall(r"(?<![\w$])t\s*=\s*(\d+)", text))
+
+
+def test_one_label_for_one_step_in_scrubber_panels_strips_and_schedule(tiny, run):
+    from blendlab.widgets import StepScrubber
+
+    _, rec, cfg = run
+    image = bl.sample_image("grace_hopper", size=tiny.image_size)
+    scrubber = StepScrubber(rec)
+    strip = viz.step_strip(rec, field="x_prev", max_steps=None)
+    grads = viz.step_strip(rec, field="grad", max_steps=None)
+    schedule = viz.noised_inputs(tiny, image, cfg)
+    n = cfg.num_steps
+    assert [s.index for s in rec.steps] == list(range(n)) and any(s.t != s.timestep for s in rec.steps)
+    for k, step in enumerate(rec.steps):
+        want = f"step {k}/{n} · t={step.timestep}"
+        scrubber.show(k)
+        shown = {
+            "recorded step": step.label,
+            "scrubber beside the slider": scrubber.step_text.value,
+            "scrubber info": scrubber.info,
+            "step_panels": viz.step_panels(step, mask=rec.mask).get_suptitle(),
+            "x_{t-1} strip": strip.axes[k].get_title(),
+            "grad strip": grads.axes[k].get_title(),
+            "noised inputs": schedule.axes[k].get_title(),
+        }
+        assert scrubber.slider.value == k
+        for where, text in shown.items():
+            assert text.startswith(want), f"{where}: {text!r}"
+            assert _t_values(text) == {str(step.timestep)}, f"{where} shows another t: {text!r}"
+            assert "respaced" not in text and "index" not in text, where
+
+
+# -- legible, honest figures -----------------------------------------------------------------------
+def _rank_table(n=6):
+    from blendlab.table import Table
+
+    metrics = ["masked_clip", "whole_clip", "psnr"]
+    rows = [{"sample": i, **{f"{m} rank": (i + j) % n + 1 for j, m in enumerate(metrics)}} for i in range(n)]
+    for row in rows:
+        ranks = [row[f"{m} rank"] for m in metrics]
+        row["spread"] = max(ranks) - min(ranks)
+    table = Table(rows)
+    table.metrics = metrics
+    return table
+
+
+def _pareto_summary(n=15):
+    return {f"mode-{k}": {"label": f"a long mode name, number {k} of {n} modes",
+                          "cpu_s_per_set": 2.0 + k, "best_success": 0.2 + 0.02 * k, "best_success_ci": (0.1, 0.5),
+                          "all_success": 0.1 + 0.02 * k, "all_success_ci": (0.05, 0.4), "pareto": k % 3 == 0}
+            for k in range(n)}
+
+
+def _figure_cases(tiny, run, other_runs):
+    """For every figure function of blendlab.viz: calls at its default size on long inputs (many
+    panels, long titles), so wrapping and small text would show."""
+    from blendlab.typography import Sweep
+
+    result, rec, cfg = run
+    other = other_runs["no blend"]
+    image = bl.sample_image("grace_hopper", size=tiny.image_size)
+    mask = bl.box_mask(tiny.image_size, (0.25, 0.25, 0.75, 0.75))
+    many = torch.rand(12, 3, 16, 16) * 2 - 1
+    labels = ["a photo of a dog", "a photo of a cat", "the word dog", "a red circle"]
+    viz_cases = {
+        "image_grid": lambda: viz.image_grid(many, titles=[f"image number {k}" for k in range(12)],
+                                             suptitle="twelve images"),
+        "mask_overlay": lambda: viz.mask_overlay(image, mask),
+        "gradient_maps": lambda: viz.gradient_maps(torch.randn(12, 3, 16, 16)),
+        "step_strip": lambda: viz.step_strip({"guided": rec, "no blend": other}, field="grad"),
+        "compare_strips": lambda: viz.compare_strips(rec, other, labels=("blend", "no blend"), diff=True),
+        "step_panels": lambda: viz.step_panels(rec.steps[-1], mask=rec.mask),
+        "loss_curves": lambda: viz.loss_curves({"blend": rec, "no blend": other}),
+        "noise_schedule": lambda: viz.noise_schedule(tiny, timestep_respacing="100", skip_timesteps=25),
+        "noised_inputs": lambda: viz.noised_inputs(tiny, image, timestep_respacing="40", skip_timesteps=10),
+        "augmentation_views": lambda: viz.augmentation_views(image, mask, size=16, aug_num=8),
+        "ranked_gallery": lambda: viz.ranked_gallery(result.ranked * 5),
+        "comparison_figure": lambda: viz.comparison_figure(image, -image, mask, prompt="a red rose in a vase",
+                                                           distance=0.7731),
+        "seam_comparison": lambda: viz.seam_comparison({f"variant {k}": image * (k / 6) for k in range(6)}, mask),
+    }
+    sweep = Sweep("size", [0.02 * k for k in range(1, 13)], labels, torch.rand(12, 4).softmax(1),
+                  torch.rand(4).softmax(0), torch.rand(12, 3, 16, 16) * 2 - 1, "dog")
+    other_cases = {
+        "typography.plot_zero_shot": lambda: __import__("blendlab.typography").typography.plot_zero_shot(
+            torch.rand(6, 4).softmax(1), labels, images=torch.rand(6, 3, 16, 16) * 2 - 1),
+        "typography.plot_sweep": lambda: __import__("blendlab.typography").typography.plot_sweep(sweep),
+        "ranking.plot_rank_disagreement": lambda: __import__("blendlab.ranking").ranking.plot_rank_disagreement(
+            types.SimpleNamespace(images=torch.rand(6, 3, 16, 16) * 2 - 1), table=_rank_table()),
+        "speed.plot_pareto": lambda: __import__("blendlab.speed").speed.plot_pareto(
+            _pareto_summary(), labels={k: v["label"] for k, v in _pareto_summary().items()}, title="a title"),
+    }
+    return viz_cases, other_cases
+
+
+#: Public names of blendlab.viz that do not return a figure.
+NOT_FIGURES = {"Figure", "to_rgb", "grad_magnitude", "kept_timesteps", "save_comparison_figures", "save_step_strip",
+               "paste_background", "seam_strength", "background_drift", "step_label", "label_of"}
+
+
+def _public_callables():
+    return {name for name in viz.__all__ if callable(getattr(viz, name))}
+
+
+def test_every_figure_function_of_viz_is_checked_for_legibility(tiny, run, other_runs):
+    cases, _ = _figure_cases(tiny, run, other_runs)
+    public = _public_callables()
+    unlisted = public - set(cases) - NOT_FIGURES
+    assert not unlisted, f"new public names of viz {sorted(unlisted)}: give a figure function inputs in _figure_cases"
+    assert not (set(cases) | NOT_FIGURES) - public, "listed names that viz no longer exports"
+    for name in NOT_FIGURES - {"Figure"}:  # a figure function cannot hide among the others
+        assert "Figure" not in str(inspect.signature(getattr(viz, name)).return_annotation), name
+    for name in cases:
+        assert "Figure" in str(inspect.signature(getattr(viz, name)).return_annotation), name
+    for module in (viz.base, viz.steps, viz.inputs, viz.results):  # every room's figures are exported
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if inspect.isfunction(fn) and "Figure" in str(inspect.signature(fn).return_annotation):
+                assert name in cases, f"{module.__name__}.{name} returns a figure: export it and check it"
+
+
+def _illegible(fig):
+    """Texts under 9 pt and the width, once the figure is laid out as a notebook shows it."""
+    fig.savefig(io.BytesIO(), format="png", bbox_inches="tight")
+    small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_fontsize() < 9]
+    return small, float(fig.get_size_inches()[0])
+
+
+@pytest.mark.parametrize("group", ["viz", "typography, ranking, speed"])
+def test_figures_are_legible_in_a_notebook_column(tiny, run, other_runs, group):
+    """No text under 9 pt, no figure wider than 10 inches, at the default size."""
+    cases = _figure_cases(tiny, run, other_runs)[0 if group == "viz" else 1]
+    problems = {}
+    for name, make in cases.items():
+        fig = make()
+        small, width = _illegible(fig)
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        assert texts, f"{name}: no text found (the walk over the figure's Text objects is broken)"
+        if small or width > 10:
+            problems[name] = (width, small[:4])
+        if name == "speed.plot_pareto":
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+    assert not problems, f"figures not legible in a notebook column (width in inches, small texts): {problems}"
+
+
+def test_long_strips_wrap_into_rows_instead_of_growing_wider(run, other_runs):
+    _, rec, _ = run
+    fig = viz.step_strip(rec, field="pred_x0", max_steps=None)  # 8 panels of 1.6 in: two rows of 4
+    assert fig.get_size_inches()[0] <= 10
+    spans = [ax.get_subplotspec() for ax in fig.axes]
+    assert {s.get_geometry()[:2] for s in spans} == {(2, 4)}
+    assert [s.num1 for s in spans] == list(range(8))  # row by row, in step order
+    for arr, step in zip(images_of(fig), rec.steps):
+        np.testing.assert_array_equal(arr, rgb(step.fields["pred_x0"][0]))
+    # two recordings: the blocks repeat, each recording's row above the other's, the label on each block
+    fig = viz.compare_strips(rec, other_runs["no blend"], max_steps=None, diff=True)
+    assert fig.get_size_inches()[0] <= 10
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    grid = panels[0].get_subplotspec().get_geometry()[:2]
+    assert grid == (6, 4)  # (a, b, |a − b|) × two blocks of four steps
+    rows = [ax.get_subplotspec().rowspan.start for ax in panels]
+    assert rows == [0] * 4 + [3] * 4 + [1] * 4 + [4] * 4 + [2] * 4 + [5] * 4
+    assert [ax.get_ylabel() for ax in panels if ax.get_ylabel()] == ["a", "a", "b", "b", "|a − b|", "|a − b|"]
+
+
+def test_gradient_strips_on_one_scale_with_a_colour_bar(run):
+    _, rec, _ = run
+    own = viz.step_strip(rec, field="grad", max_steps=4)
+    clims = [ax.get_images()[0].get_clim()[1] for ax in own.axes]
+    peaks = [float(s.fields["grad"][0].norm(dim=0).max()) for s in [rec.steps[k] for k in (0, 2, 5, 7)]]
+    np.testing.assert_allclose(clims, peaks, rtol=1e-6)  # each its own maximum, written in its title
+    assert all(f"max {p:.2g}" in ax.get_title() for ax, p in zip(own.axes, peaks))
+    shared = viz.step_strip(rec, field="grad", max_steps=4, shared_scale=True)
+    images = [ax.get_images()[0] for ax in shared.axes if ax.get_images()]
+    assert len(images) == 4 and all(im.get_clim() == (0, pytest.approx(max(peaks))) for im in images)
+    assert len(shared.axes) == 5  # and the colour bar

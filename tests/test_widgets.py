@@ -254,7 +254,8 @@ def test_scrubber_slider_changes_info_and_image(recording):
     s.slider.value = 2
     step = rec.steps[2]
     assert s.info != first_info and s.image.value != first
-    assert f"step 3/3" in s.info and f"t = {step.timestep}" in s.info and f"{step.alpha_bar:.4f}" in s.info
+    assert s.info.startswith(f"step 2/3 · t={step.timestep} · ᾱ_t = {step.alpha_bar:.4f}")
+    assert s.step_text.value == step.label == f"step 2/3 · t={step.timestep}"  # beside the slider
     assert f"clip loss = {step.losses['clip']:.4g}" in s.info
     assert s.current_image().size == (256, 256)  # 32 px enlarged x8, NEAREST
     assert s.step is step
@@ -351,7 +352,8 @@ def test_compare_mode_renders_both_panes_and_the_difference_at_every_step(pair_o
                 assert np.array_equal(small, bl.images.to_uint8(step_b.fields[field][1]))
                 diff = (step_a.fields[field][1].float() - step_b.fields[field][1].float()).abs().mean(0)
                 assert s.difference == pytest.approx((float(diff.max()), float(diff.mean())))
-            assert f"blend: step {pos + 1}/6" in s.info and f"no blend: step {pos + 1}/6" in s.info
+            assert f"blend: {step_a.label} · " in s.info and f"no blend: {step_b.label} · " in s.info
+            assert step_a.label.startswith(f"step {pos}/6 · t=")
     # x̂0 of the first step is the same in both runs; x_{t-1} already differs (outside the mask)
     s.show(0, field="pred_x0")
     assert s.difference == (0.0, 0.0) and "(identical)" in s.diff_scale.value
@@ -378,7 +380,7 @@ def test_compare_runs_of_different_lengths_by_timestep(pair_of_runs):
         s.show(pos)
         step_a, step_b = s.pair
         assert abs(step_a.timestep - step_b.timestep) == min(abs(step_a.timestep - x.timestep) for x in b.steps)
-        assert f"t = {step_b.timestep}" in s.info and "(nearest t)" in s.info
+        assert f"b: {step_b.label} · " in s.info and "(nearest t)" in s.info
     s.slider.value = 2  # the slider itself re-renders both panes
     assert s.pair[0] is a.steps[2]
 

@@ -25,7 +25,14 @@ viz only draws: the measures the figures show (:func:`seam_strength`, :func:`bac
 :mod:`blendlab.metrics` and are re-exported here, as are :func:`paste_background` and
 :func:`grad_magnitude`.
 
-May import: images, masks, metrics, viz.base, viz.steps, viz.inputs, viz.results.
+One step vocabulary: every title names a step as :func:`step_label` writes it (from
+:mod:`blendlab.vocabulary`, re-exported here): ``"step 3/10 · t=473"``, the step k counted from 0 of
+N, and t of the 1000-step schedule. Honest plots: loss curves are per sample unless labelled "sum over
+the batch", gradient maps share one colour scale with a colour bar (:func:`gradient_maps`), and at
+its default size no figure is wider than ``MAX_WIDTH`` (10) inches or has text under ``MIN_FONT`` (9)
+points: long strips wrap into rows.
+
+May import: images, masks, metrics, vocabulary, viz.base, viz.steps, viz.inputs, viz.results.
 """
 
 from ..images import grad_magnitude
@@ -36,6 +43,8 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
     GRAD_CMAP,
     LABELS,
     MASK_COLOR,
+    MAX_WIDTH,
+    MIN_FONT,
     OUTLINE_COLOR,
     PANEL,
     STEP_FIELDS,
@@ -48,6 +57,7 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
 from .inputs import augmentation_views, kept_timesteps, noise_schedule, noised_inputs
 from .results import comparison_figure, ranked_gallery, save_comparison_figures, seam_comparison
 from .steps import compare_strips, loss_curves, save_step_strip, step_panels, step_strip
+from ..vocabulary import label_of, step_label
 
 __all__ = [
     "Figure",
@@ -72,4 +82,6 @@ __all__ = [
     "background_drift",
     "seam_comparison",
     "save_step_strip",
+    "step_label",
+    "label_of",
 ]

@@ -2,6 +2,10 @@
 colours and labels, the helpers that draw an image, a gradient or a mask outline on an axes, atomic
 PNG saving, and the plainest figures: :func:`image_grid`, :func:`mask_overlay`, :func:`gradient_maps`.
 
+Legible in a notebook column: at its default size no figure is wider than :data:`MAX_WIDTH` inches and
+no text is smaller than :data:`MIN_FONT` points; long rows of panels wrap into more rows
+(:func:`fit_columns`) instead of growing wider.
+
 May import: errors, images.
 """
 
@@ -19,11 +23,13 @@ from matplotlib.figure import Figure as _MplFigure
 from ..errors import InputError
 from ..images import atomic_write, grad_magnitude, to_rgb01
 
-__all__ = ["PANEL", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "STEP_FIELDS", "LABELS", "Figure",
-           "to_rgb", "as_image_list", "mask_2d", "new_figure", "show_image", "show_grad", "outline_mask",
-           "save_png", "image_grid", "mask_overlay", "gradient_maps"]
+__all__ = ["PANEL", "MAX_WIDTH", "MIN_FONT", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "STEP_FIELDS",
+           "LABELS", "Figure", "to_rgb", "as_image_list", "mask_2d", "fit_columns", "new_figure", "show_image",
+           "show_grad", "grad_colorbar", "outline_mask", "save_png", "image_grid", "mask_overlay", "gradient_maps"]
 
 PANEL = 2.0  # inches per image panel
+MAX_WIDTH = 10.0  # inches: the widest figure that a notebook column shows without shrinking its text
+MIN_FONT = 9  # points: the smallest text of any figure
 GRAD_CMAP = "magma"
 DIFF_CMAP = "viridis"
 MASK_COLOR = (1.0, 0.16, 0.16)
@@ -94,11 +100,23 @@ def mask_2d(mask, hw=None) -> np.ndarray:
     return m.cpu().numpy()
 
 
+def fit_columns(n: int, ncols: int | None = None, panel: float = PANEL, extra_w: float = 0.0) -> int:
+    """Columns for ``n`` panels of ``panel`` inches (``ncols`` asked for, default all in one row), at
+    most as many as fit in :data:`MAX_WIDTH` beside ``extra_w`` inches (a colour bar); when the row
+    must wrap, the rows are filled evenly (10 panels, 6 fit: two rows of 5)."""
+    want = max(1, min(n, ncols or n))
+    cap = max(1, int((MAX_WIDTH - extra_w) // panel))
+    if want <= cap:
+        return want
+    return math.ceil(n / math.ceil(n / cap))
+
+
 def new_figure(n: int, ncols: int | None = None, panel: float = PANEL, extra_h: float = 0.4):
-    """A :class:`Figure` with ``n`` axes on a grid of ``ncols`` columns; returns ``(fig, axes)``."""
+    """A :class:`Figure` with ``n`` axes on a grid of ``ncols`` columns (:func:`fit_columns`: wrapped
+    to stay within :data:`MAX_WIDTH`); returns ``(fig, axes)``."""
     if n < 1:
         raise InputError("nothing to draw: pass at least one image")
-    ncols = min(n, ncols or n)
+    ncols = fit_columns(n, ncols, panel)
     nrows = math.ceil(n / ncols)
     fig = Figure(figsize=(panel * ncols, (panel + extra_h) * nrows), layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
@@ -114,14 +132,22 @@ def show_image(ax, image, title: str | None = None, fontsize: int = 9):
         ax.set_title(title, fontsize=fontsize)
 
 
-def show_grad(ax, grad, title: str | None = None, fontsize: int = 9):
-    """Draw a gradient's per-pixel size ‖g‖₂ as a heatmap scaled to its maximum."""
+def show_grad(ax, grad, title: str | None = None, fontsize: int = 9, vmax: float | None = None):
+    """Draw a gradient's per-pixel size ‖g‖₂ as a heatmap from 0 to ``vmax`` (default: its own
+    maximum); returns the image (for a colour bar)."""
     mag = grad_magnitude(grad)
-    ax.imshow(mag, cmap=GRAD_CMAP, interpolation="nearest", vmin=0, vmax=max(float(mag.max()), 1e-12))
+    vmax = float(mag.max()) if vmax is None else float(vmax)
+    im = ax.imshow(mag, cmap=GRAD_CMAP, interpolation="nearest", vmin=0, vmax=max(vmax, 1e-12))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=fontsize)
+    return im
+
+
+def grad_colorbar(fig, im, axes, label: str = "‖g‖₂ per pixel"):
+    """One colour bar for gradient heatmaps drawn on one scale (``im`` is any of them)."""
+    return fig.colorbar(im, ax=axes, shrink=0.9, label=label)
 
 
 def outline_mask(ax, mask2d: np.ndarray, color=OUTLINE_COLOR, linewidth: float = 1.2):
@@ -143,7 +169,8 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int | None = 
         images: ``(B, 3, H, W)`` tensor in [-1, 1], or a list of ``(3, H, W)``/``(1, 3, H, W)``
             tensors and PIL images (sizes may differ).
         titles: one per image.
-        ncols: images per row (default: all in one row, at most 8).
+        ncols: images per row (default: all in one row, at most 8); rows wrap further when they
+            would be wider than :data:`MAX_WIDTH`.
     """
     items = as_image_list(images)
     if titles is not None and len(titles) != len(items):
@@ -180,15 +207,28 @@ def mask_overlay(image, mask, color=MASK_COLOR, alpha: float = 0.4, title: str |
 
 
 def gradient_maps(grads, titles: Sequence[str] | None = None, ncols: int | None = None,
-                  panel: float = PANEL) -> Figure:
+                  panel: float = PANEL, shared_scale: bool = True, colorbar: bool = True,
+                  suptitle: str | None = None) -> Figure:
     """Heatmaps of ‖g‖₂ over channels for a batch ``(B, 3, H, W)`` (or a list) of gradients, each
-    scaled to its own maximum (written in the title)."""
+    titled with its maximum.
+
+    ``shared_scale`` (default): every map on one colour scale, 0 to the largest maximum, so the
+    brightness compares across panels; False scales each to its own maximum (compare patterns, not
+    brightness). ``colorbar``: one bar for the shared scale, one per panel otherwise.
+    """
     items = as_image_list(grads)
     if titles is not None and len(titles) != len(items):
         raise InputError(f"got {len(titles)} titles for {len(items)} gradients")
+    mags = [grad_magnitude(g) for g in items]
+    top = max(float(m.max()) for m in mags) if shared_scale else None
     fig, axes = new_figure(len(items), ncols or min(len(items), 8), panel)
-    for k, (ax, g) in enumerate(zip(axes, items)):
-        peak = float(grad_magnitude(g).max())
+    for k, (ax, g, m) in enumerate(zip(axes, items, mags)):
         head = titles[k] if titles else f"|grad| #{k}"
-        show_grad(ax, g, f"{head}\nmax {peak:.2g}", fontsize=8)
+        im = show_grad(ax, g, f"{head}\nmax {float(m.max()):.2g}", vmax=top)
+        if colorbar and not shared_scale:
+            grad_colorbar(fig, im, ax, label="")
+    if colorbar and shared_scale:
+        grad_colorbar(fig, im, axes, label="‖g‖₂ per pixel (one scale)")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     return fig

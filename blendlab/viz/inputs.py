@@ -3,7 +3,7 @@
 backgrounds the blend uses (:func:`noised_inputs`) — and the augmented views CLIP sees
 (:func:`augmentation_views`).
 
-May import: errors, models, guidance, viz.base.
+May import: errors, models, guidance, vocabulary, viz.base.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 from ..errors import InputError
 from ..guidance import ExtendingAugmentations
 from ..models import create_diffusion
+from ..vocabulary import step_label
 from .base import Figure, image_grid, mask_2d, new_figure, show_image
 
 __all__ = ["kept_timesteps", "noise_schedule", "noised_inputs", "augmentation_views"]
@@ -78,7 +79,7 @@ def noise_schedule(models, cfg=None, *, timestep_respacing: str | None = None,
         ax.set_xlabel("timestep t")
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=9, loc="lower left")
     fig.suptitle(f"timestep_respacing={respacing!r}, skip_timesteps={skip}: first kept t = {kept[0]}", fontsize=10)
     return fig
 
@@ -87,7 +88,8 @@ def noised_inputs(models, image, cfg=None, *, timestep_respacing: str | None = N
                   skip_timesteps: int | None = None, seed: int = 0, ncols: int | None = None,
                   max_panels: int | None = None, panel: float = 1.4) -> Figure:
     """The input noised to every kept step, ``q_sample(x0, t) = √ᾱ_t x0 + √(1−ᾱ_t) ε``, one shared ε
-    (seeded), from the first kept step down to the last (``max_panels`` thins them evenly).
+    (seeded), from the first kept step down to the last (``max_panels`` thins them evenly), each
+    titled ``"step 3/10 · t=473"`` and ᾱ_t, wrapped into rows that fit a notebook column.
 
     Arguments as :func:`noise_schedule`; ``image`` is (1, 3, H, W) in [-1, 1].
     """
@@ -104,10 +106,12 @@ def noised_inputs(models, image, cfg=None, *, timestep_respacing: str | None = N
     with torch.no_grad():
         noised = spaced.q_sample(x0.expand(len(idx), -1, -1, -1), t, noise=noise.expand(len(idx), -1, -1, -1))
     tmap = spaced.timestep_map
-    titles = [f"t={tmap[i]}\n" + r"$\bar\alpha$" + f"={spaced.alphas_cumprod[i]:.3f}" for i in idx]
-    fig, axes = new_figure(len(idx), ncols or min(len(idx), 10), panel, extra_h=0.5)
+    steps = spaced.num_timesteps - skip  # step k visits respaced index steps - 1 - k
+    titles = [step_label(steps - 1 - i, steps, tmap[i]) + "\n" + r"$\bar\alpha_t$" + f"={spaced.alphas_cumprod[i]:.3f}"
+              for i in idx]
+    fig, axes = new_figure(len(idx), ncols, panel, extra_h=0.5)
     for ax, im, title in zip(axes, noised, titles):
-        show_image(ax, im, title, fontsize=7)
+        show_image(ax, im, title)
     fig.suptitle(r"$q(x_t|x_0)$ at every kept step: the backgrounds the blend uses", fontsize=10)
     return fig
 

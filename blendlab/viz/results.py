@@ -8,6 +8,7 @@ May import: errors, metrics, viz.base.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping
 
@@ -15,9 +16,10 @@ import torch
 
 from ..errors import InputError
 from ..metrics import border_band, image_gradient, seam_strength
-from .base import OUTLINE_COLOR, PANEL, Figure, image_grid, mask_2d, outline_mask, save_png, show_image, to_rgb
+from .base import (OUTLINE_COLOR, PANEL, Figure, fit_columns, image_grid, mask_2d, outline_mask, save_png, show_image,
+                   to_rgb)
 
-__all__ = ["ranked_gallery", "comparison_figure", "save_comparison_figures", "seam_comparison"]
+__all__ = ["ranked_gallery", "comparison_figure", "save_comparison_figures", "seam_comparison", "REFERENCE_FIGSIZE"]
 
 
 def ranked_gallery(result, n: int | None = None, ncols: int | None = None, panel: float = PANEL) -> Figure:
@@ -37,9 +39,15 @@ def ranked_gallery(result, n: int | None = None, ncols: int | None = None, panel
     return fig
 
 
-def comparison_figure(source, edited, mask=None, prompt: str | None = None, distance=None) -> Figure:
+#: The size (inches) of the reference's saved figure, which :func:`save_comparison_figures` keeps.
+REFERENCE_FIGSIZE = (12.0, 5.0)
+
+
+def comparison_figure(source, edited, mask=None, prompt: str | None = None, distance=None,
+                      figsize=(10.0, 4.2)) -> Figure:
     """One sample next to its input, as the reference saves it for every sample: "Source Image" |
-    "Mask" | "Edited Image" in a row, titled ``Prompt: "<prompt>" (<distance>)``.
+    "Mask" | "Edited Image" in a row, titled ``Prompt: "<prompt>" (<distance>)``. ``figsize``: the
+    default fits a notebook column; the files are written at the reference's 12 x 5 inches.
 
     Args:
         source, edited: one image each, ``(3, H, W)`` / ``(1, 3, H, W)`` in [-1, 1] or PIL.
@@ -52,7 +60,7 @@ def comparison_figure(source, edited, mask=None, prompt: str | None = None, dist
     if mask is not None:
         panels.append(("Mask", mask_2d(mask)))
     panels.append(("Edited Image", to_rgb(edited)))
-    fig = Figure(figsize=(12, 5), layout="constrained")
+    fig = Figure(figsize=figsize, layout="constrained")
     for k, (name, array) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
         grey = dict(cmap="gray", vmin=0, vmax=1) if array.ndim == 2 else {}
@@ -82,8 +90,8 @@ def save_comparison_figures(result, folder, show_mask: bool | None = None, dpi: 
     paths = []
     for i in range(result.images.shape[0]):
         mask = masks[min(i, masks.shape[0] - 1)] if show_mask else None
-        fig = comparison_figure(result.init_image, result.images[i], mask,
-                                prompt=result.cfg.prompt, distance=float(result.distances[i]))
+        fig = comparison_figure(result.init_image, result.images[i], mask, prompt=result.cfg.prompt,
+                                distance=float(result.distances[i]), figsize=REFERENCE_FIGSIZE)
         paths.append(save_png(fig, Path(folder) / result.sample_name(i), dpi, bbox_inches="tight"))
     return paths
 
@@ -96,7 +104,9 @@ def seam_comparison(images: Mapping[str, torch.Tensor], mask: torch.Tensor, widt
     if not isinstance(images, Mapping) or not images:
         raise InputError("pass a dict {label: image}, e.g. {'input': x0, 'blended': a, 'pasted': b}")
     n = len(images)
-    fig = Figure(figsize=(panel * n, 2 * panel + 0.8), layout="constrained")
+    ncols = fit_columns(n, None, panel)  # more labels than fit the width: the two rows repeat below
+    nrows = 2 * math.ceil(n / ncols)
+    fig = Figure(figsize=(panel * ncols, (panel + 0.4) * nrows), layout="constrained")
     ring = border_band(mask, width)[0, 0].cpu().numpy()
     m2 = mask_2d(mask)
     grads = {label: image_gradient(im if im.dim() == 4 else im[None])[0].cpu().numpy()
@@ -104,14 +114,15 @@ def seam_comparison(images: Mapping[str, torch.Tensor], mask: torch.Tensor, widt
     vmax = max(float(g.max()) for g in grads.values()) or 1.0
     for k, (label, im) in enumerate(images.items()):
         value = float(seam_strength(im, mask, width)[0])
-        top = fig.add_subplot(2, n, k + 1)
+        chunk, col = divmod(k, ncols)
+        top = fig.add_subplot(nrows, ncols, 2 * chunk * ncols + col + 1)
         show_image(top, im, f"{label}\nseam {value:.3f}")
         outline_mask(top, m2)
-        bottom = fig.add_subplot(2, n, n + k + 1)
+        bottom = fig.add_subplot(nrows, ncols, (2 * chunk + 1) * ncols + col + 1)
         bottom.imshow(grads[label], cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
         bottom.contour(ring, levels=[0.5], colors=[OUTLINE_COLOR], linewidths=0.8)
         bottom.set_xticks([])
         bottom.set_yticks([])
-        bottom.set_title("|∂x|+|∂y|, border band", fontsize=8)
+        bottom.set_title("|∂x|+|∂y|, border band", fontsize=9)
     fig.suptitle(f"seam = mean gradient on the mask border (±{width} px); lower = smoother", fontsize=10)
     return fig

@@ -1,6 +1,6 @@
 """StepScrubber: a slider (and Play) over the steps a Recorder kept; two recordings side by side.
 
-May import: errors, images, trajectory_compare, viz, widgets._common.
+May import: errors, images, trajectory_compare, viz, vocabulary, widgets._common.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..images import grad_heatmap, heatmap, load_image, to_uint8
 from ..trajectory_compare import abs_difference, pair_steps
 from ..viz import DIFF_CMAP
+from ..vocabulary import label_of
 from ._common import _enlarge, _png
 
 _FIELD_LABELS = {
@@ -79,8 +80,7 @@ class _Source:
 
 
 def _describe(step) -> list[str]:
-    t = step.timestep if step.timestep is not None else step.t
-    parts = [f"step {step.index + 1}/{step.num_steps}", f"t = {t}", f"ᾱ_t = {step.alpha_bar:.4f}"]
+    parts = [label_of(step), f"ᾱ_t = {step.alpha_bar:.4f}"]
     return parts + [f"{k} loss = {v:.4g}" for k, v in step.losses.items()]
 
 
@@ -104,7 +104,9 @@ class StepScrubber:
 
     ``scrubber.show(step_pos, field=..., sample=...)`` selects a view (``step_pos`` indexes the
     recorded steps of the current iteration of the first recording); ``current_image()`` is the PIL
-    image on screen (the first recording's) and ``info`` the text under it. In compare mode
+    image on screen (the first recording's) and ``info`` the text under it. The step on screen is named
+    as everywhere in blendlab (:func:`blendlab.vocabulary.step_label`): ``step_text`` beside the
+    slider and ``info`` say ``"step 3/10 · t=473"`` (step from 0, t of the 1000-step schedule). In compare mode
     ``current_images()`` gives all three panes, ``pair`` the two steps shown and ``difference``
     ``(max, mean)`` of ``|a − b|``.
     """
@@ -139,8 +141,11 @@ class StepScrubber:
             raise InputError(f"the recordings share no iteration: {self._a.iterations} vs {self._b.iterations}")
         batch = min(s.batch for s in sources)
 
+        # the slider moves over the recorded steps; the label beside it names the step on screen
+        # ("step 3/10 · t=473"), which differs from the slider's position when not every step was kept
         self.slider = W.IntSlider(value=0, min=0, max=0, description="step", continuous_update=True,
-                                  layout=W.Layout(width="420px"))
+                                  readout=False, layout=W.Layout(width="420px"))
+        self.step_text = W.Label()
         self.play = W.Play(value=0, min=0, max=0, interval=int(interval), description="play")
         self._link = W.link((self.play, "value"), (self.slider, "value"))
         self.field = W.Dropdown(options=options, value=recorded[0] if "x_t" not in recorded else "x_t",
@@ -181,7 +186,7 @@ class StepScrubber:
                      W.HBox([W.HTML("0&nbsp;"), self.colorbar, self.diff_scale])),
             ], layout=W.Layout(align_items="flex-start"))
         self.widget = W.VBox([
-            W.HBox([self.play, self.slider]),
+            W.HBox([self.play, self.slider, self.step_text]),
             W.HBox([self.field, self.sample, self.iteration]),
             pictures,
             self.info_html,
@@ -289,6 +294,7 @@ class StepScrubber:
     def _render(self) -> None:
         step = self.step
         field, sample = self.field.value, self.sample.value
+        self.step_text.value = label_of(step)
         self._current = self._screen(self._a.render(step, field, sample), field, self._a.mask)
         self.image.value = _png(self._current)
         parts = _describe(step)

@@ -8,8 +8,8 @@ all cells from the Run menu, then
    there — the expected pixels are computed from the canvas's on-screen box and the
    display-to-mask scale — and that the overlay appeared on screen where the stroke went;
 2. presses ArrowRight on the StepScrubber's slider and then drags its handle to the end, and checks
-   the info line ("step 1/10" -> "step 2/10" -> "step 10/10"), the picture, and the kernel's
-   ``scrubber.slider.value``;
+   the info line ("step 0/10" -> "step 1/10" -> "step 9/10": steps count from 0), the picture, and
+   the kernel's ``scrubber.slider.value``;
 3. in compare mode (``StepScrubber(rec, compare=rec_b, labels=("blend", "no blend"))``: the same edit
    without blending) presses ArrowRight on its slider and drags it to the end, and checks that the
    info names both runs at the new step, that all three panes (blend, no blend, |a − b|) changed on
@@ -243,11 +243,11 @@ def _run(lab, page, s: Session) -> None:
     expect(canvases.first).to_be_visible(timeout=s.ms(90))
     s.wait_text(painter_out, r"mask: 0 of 1024 pixels", cap=30)
     info = scrubber_out.locator(".widget-html", has_text=re.compile(r"step \d+/\d+"))
-    s.wait_text(info, r"step 1/10 ·", cap=60)
+    s.wait_text(info, r"step 0/10 ·", cap=60)
     before = s.probe(1)
     assert before["pixels"] == 0 and before["shape"] == [MASK, MASK], before
     assert before["brush"] == BRUSH and before["display"] == [DISPLAY, DISPLAY], before
-    assert before["slider"] == 0 and before["info"].startswith("step 1/10"), before
+    assert before["slider"] == 0 and before["info"].startswith("step 0/10"), before
     s.shot("01-lab-after-run-all.png")
 
     # -- paint: a real mouse drag on the top canvas layer -------------------------------------
@@ -307,7 +307,7 @@ def _run(lab, page, s: Session) -> None:
 
     handle.focus(timeout=s.ms(10))
     page.keyboard.press("ArrowRight")
-    s.wait_text(info, r"step 2/10 ·", cap=30)
+    s.wait_text(info, r"step 1/10 ·", cap=30)
     expect(image).to_be_visible(timeout=s.ms(10))
     page.wait_for_timeout(300)  # let the new picture decode before the screenshot
     img1 = _png_array(image.screenshot(timeout=s.ms(20)))
@@ -315,22 +315,22 @@ def _run(lab, page, s: Session) -> None:
     assert img1.shape == img0.shape and np.abs(img1 - img0).sum(-1).mean() > 1.0, \
         "the scrubber's picture did not change with the step"
     state = s.probe(3)
-    assert state["slider"] == 1 and state["info"].startswith("step 2/10"), state
+    assert state["slider"] == 1 and state["info"].startswith("step 1/10"), state
 
     s.drag_slider_to_end(scrubber_out)
-    s.wait_text(info, r"step 10/10 ·", cap=30)
+    s.wait_text(info, r"step 9/10 ·", cap=30)
     page.wait_for_timeout(300)
     img2 = _png_array(image.screenshot(timeout=s.ms(20)))
     s.shot("06-scrubber-after-drag.png", scrubber_out)
     assert np.abs(img2 - img1).sum(-1).mean() > 1.0, "the scrubber's picture did not change with the drag"
     state = s.probe(4)
-    assert state["slider"] == state["slider_max"] == 9 and state["info"].startswith("step 10/10"), state
+    assert state["slider"] == state["slider_max"] == 9 and state["info"].startswith("step 9/10"), state
     assert state["pixels"] == expected_pixels, "scrubbing changed the painter's mask"
 
     # -- compare mode: the same slider moves both runs and their difference --------------------
     compare_out = s.output(2)
     c_info = compare_out.locator(".widget-html", has_text=re.compile(r"blend: step \d+/\d+"))
-    s.wait_text(c_info, r"^blend: step 1/10 ·.*no blend: step 1/10 ·", cap=30)
+    s.wait_text(c_info, r"^blend: step 0/10 ·.*no blend: step 0/10 ·", cap=30)
     panes = compare_out.locator(".widget-image")  # blend, no blend, |a − b|, the colour bar
     expect(panes).to_have_count(4, timeout=s.ms(10))
     c_handle = compare_out.locator(".widget-slider .noUi-handle")
@@ -339,7 +339,7 @@ def _run(lab, page, s: Session) -> None:
     s.shot("07-compare-before.png", compare_out)
     c_handle.focus(timeout=s.ms(10))
     page.keyboard.press("ArrowRight")
-    s.wait_text(c_info, r"^blend: step 2/10 ·.*no blend: step 2/10 ·", cap=30)
+    s.wait_text(c_info, r"^blend: step 1/10 ·.*no blend: step 1/10 ·", cap=30)
     page.wait_for_timeout(300)
     shots1 = [_png_array(panes.nth(k).screenshot(timeout=s.ms(20))) for k in range(3)]
     s.shot("08-compare-after-arrow.png", compare_out)
@@ -347,9 +347,9 @@ def _run(lab, page, s: Session) -> None:
         assert a.shape == b.shape and np.abs(b - a).sum(-1).mean() > 1.0, f"the {name} pane did not change"
     state = s.probe(5)
     assert state["compare_slider"] == 1 and state["compare_steps"] == [1, 1], state
-    assert state["compare_difference"][0] > 0, state  # the runs differ at step 2
+    assert state["compare_difference"][0] > 0, state  # the runs differ at step 1
     s.drag_slider_to_end(compare_out)
-    s.wait_text(c_info, r"^blend: step 10/10 ·.*no blend: step 10/10 ·", cap=30)
+    s.wait_text(c_info, r"^blend: step 9/10 ·.*no blend: step 9/10 ·", cap=30)
     page.wait_for_timeout(300)
     s.shot("09-compare-after-drag.png", compare_out)
     state = s.probe(6)
