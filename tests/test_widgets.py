@@ -4,6 +4,7 @@ import dataclasses
 import io
 import threading
 
+import ipywidgets
 import numpy as np
 import pytest
 import torch
@@ -467,11 +468,18 @@ def test_editor_stop_button_in_background_thread(tiny):
 def test_editor_reports_input_errors_without_raising(tiny):
     app = EditorApp(tiny, prompt="rock")
     quick(app)
+    app.painter.clear()
     with pytest.raises(bl.InputError) as lib:
         check_mask(app.painter.mask)
-    assert app.run(block=True) is None  # the mask is empty
-    assert app.message == str(lib.value) and "mask is empty" in app.message
+    assert app.run(block=True) is None  # the mask is empty: said for a painted mask, not a file
+    assert app.message.startswith("the mask is empty: paint the region to edit") and "fill" in app.message
+    assert app.message != str(lib.value) and "white (1)" not in app.message
     assert "color:#b00020" in app.status.value and not app.running
+    app.painter.fill()
+    app.settings.set(invert_mask=True)  # all painted and inverted: nothing to edit
+    assert app.run(block=True) is None and app.message.startswith("invert mask is on")
+    assert "turn invert mask off" in app.message
+    app.settings.set(invert_mask=False)
     app.painter.fill()
     app.prompt.value = "   "
     assert app.run(block=True) is None and "prompt is empty" in app.message
@@ -527,7 +535,7 @@ def test_editor_image_sources(tiny):
     blue = app.painter.image
     assert blue.shape == (1, 3, 32, 32) and torch.allclose(blue[0, 2], torch.ones(32, 32))
     assert not app.load_bytes(b"not an image", name="x.png")
-    assert "could not read x.png" in app.message
+    assert app.message.startswith("could not read 'x.png' as an image: it is not a picture file")
     assert torch.equal(app.painter.image, blue)
 
 
@@ -537,18 +545,153 @@ def test_editor_in_the_toy_world_offers_toy_scenes_and_edits_them(toy):
     from blendlab.toyworld.judge import judge
 
     app = EditorApp(toy, prompt="a red circle")
-    assert app.source.value == "toy:lesson" and "toy world" in app.widget.children[0].value
+    assert app.source.value == "lesson" and "toy world" in app.widget.children[0].value
+    assert app.source.options[0] == ("lesson 01's toy scene", "lesson")
     lesson = example("insert", toy)
-    assert torch.equal(app.painter.image, lesson.image)
+    assert torch.equal(app.painter.image, lesson.image) and torch.equal(app.painter.mask, lesson.mask)
     values = app.settings.values()
     assert all(values[k] == v for k, v in TOY_SETTINGS.items())
     assert values["clip_guidance_lambda"] == bl.EditConfig().clip_guidance_lambda  # the paper's guidance
     app.source.value = "toy:2"
     assert not torch.equal(app.painter.image, lesson.image)
-    app.source.value = "toy:lesson"
-    app.painter.set_mask(lesson.mask)
+    app.source.value = "lesson"
     app.settings.set(seed=1)
     result = app.run(block=True)
     assert result is not None, app.message
     colours = [v.colour for v in judge(result.images, result.sample_masks)]
     assert colours.count("red") >= 3, colours
+
+
+# -- EditorApp at a laptop's width, and what it says (issue #15, item 8) ------------------------
+def _px(value) -> int:
+    assert isinstance(value, str) and value.endswith("px"), f"not a fixed width: {value!r}"
+    return int(value[:-2])
+
+
+def test_editor_layout_is_fixed_and_fits_a_laptop_output_area(tiny):
+    from blendlab.widgets.settings import FORM_WIDTH
+
+    app = EditorApp(tiny)
+    painter = app.painter
+    header, sources, main, *_ = app.widget.children
+    column, controls = main.children
+    assert main.layout.flex_flow == "row wrap"  # too narrow: the controls go under, nothing shrinks
+    assert column is painter.widget and painter.display_size == (384, 384)
+    # the painter's column holds its widest row; ipywidgets adds a 2 px margin on each side
+    col = _px(column.layout.width)
+    tools = 4 * (_px(painter.tool.style.button_width) + 4)
+    buttons = sum(_px(b.layout.width) + 4 for b in (painter.undo_button, painter.redo_button,
+                                                   painter.clear_button, painter.invert_button,
+                                                   painter.fill_button))
+    assert max(tools, buttons, _px(painter.size_slider.layout.width) + 4, 384) <= col
+    # "rectangle" is 61 px in DejaVu Sans at 13 px; a tool button leaves 20 px of padding
+    assert _px(painter.tool.style.button_width) - 20 >= 65
+    # every control row has a fixed width inside the controls' column, the status line too
+    assert _px(controls.layout.width) == FORM_WIDTH
+    rows = [app.prompt, app.record, app.progress, app.status, *app.settings.controls.values()]
+    assert all(_px(w.layout.width) + 4 <= FORM_WIDTH for w in rows)
+    assert isinstance(app.prompt, ipywidgets.Textarea) and app.prompt.rows == 2  # a long prompt wraps
+    # JupyterLab at 1280 px with its file browser open gives an output area 848 px wide
+    assert col + _px(controls.layout.margin.split()[-1]) + FORM_WIDTH <= 848
+
+
+def test_editor_preview_shows_a_picture_before_the_first_run(tiny):
+    from blendlab.widgets.app import PREVIEW_PLACEHOLDER
+
+    app = EditorApp(tiny, prompt="rock")
+    assert app.preview.value == PREVIEW_PLACEHOLDER and PREVIEW_PLACEHOLDER[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(app.preview.value)) as im:
+        im.load()
+        assert im.size == (256, 128) and len(np.unique(np.asarray(im))) > 1  # grey, a line of text
+    quick(app)
+    assert app.run(block=True) is not None, app.message
+    assert app.preview.value != PREVIEW_PLACEHOLDER  # x̂0 of the run
+    app.painter.clear()
+    app.run(block=True)  # refused before it starts: the last run's pictures stay
+    assert app.preview.value != PREVIEW_PLACEHOLDER and len(app.gallery.children) == 2
+    app.painter.fill()
+    app.run(block=True, hooks=[lambda state: app.stop()])  # a new run starts from the placeholder
+    assert app.result is None and len(app.gallery.children) == 0
+
+
+def test_editor_seed_box_says_what_a_run_uses_and_a_random_seed_can_be_repeated(tiny):
+    app = EditorApp(tiny, prompt="rock")
+    quick(app, seed=None)
+    box = app.settings.controls["seed"]
+    assert box.description == "seed" and "empty" not in box.description
+    assert box.value == "" and "random" in box.placeholder
+    assert "each Run draws a seed" in app.settings.seed_note.value
+    first = app.run(block=True)
+    drawn = app.settings.last_random_seed
+    assert isinstance(drawn, int) and first.cfg.seed == drawn  # the run used the seed it names
+    assert f"drew seed {drawn}: type it in to repeat" in app.settings.seed_note.value
+    app.settings.set(seed=drawn)  # typing it in repeats the run exactly
+    assert app.settings.seed_note.value == "" and app.config().seed == drawn
+    again = app.run(block=True)
+    assert again.cfg.seed == drawn and torch.equal(again.images, first.images)
+    app.settings.set(seed=None)
+    other = app.run(block=True)
+    assert other.cfg.seed == app.settings.last_random_seed  # a new draw each Run
+    assert EditorApp(tiny).settings.controls["seed"].value == "404"  # the quick settings' seed
+    assert EditorApp(tiny).config().seed == 404
+
+
+def test_editor_bad_uploads_are_named_without_reprs(tiny):
+    app = EditorApp(tiny)
+    before = app.painter.image
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (0, 200, 0)).save(buf, format="PNG")
+    cases = {"notes.txt": (b"hello, not a picture", "it is not a picture file (PNG, JPEG, WebP, ...)"),
+             "empty.png": (b"", "the file is empty"),
+             "cut.png": (buf.getvalue()[:60], "the picture in it is damaged or cut short")}
+    for name, (data, why) in cases.items():
+        assert not app.load_bytes(data, name=name)
+        assert app.message == f"could not read {name!r} as an image: {why}. Upload a PNG or JPEG image."
+        assert "BytesIO" not in app.message and "0x" not in app.message
+        assert "color:#b00020" in app.status.value
+        assert torch.equal(app.painter.image, before) and app.source.value == "lesson"
+
+
+def test_editor_run_without_recording_clears_the_scrubber(tiny):
+    app = EditorApp(tiny, prompt="rock")
+    quick(app)
+    assert app.scrubber_box.children == ()  # nothing to say before the first Run
+    app.record.value = True
+    app.run(block=True)
+    assert app.scrubber is not None and app.scrubber.widget in app.scrubber_box.children
+    app.record.value = False
+    assert app.run(block=True) is not None
+    assert app.scrubber is None and app.recorder is None
+    (note,) = app.scrubber_box.children
+    assert "not recorded" in note.value and "turn on 'record steps'" in note.value
+
+
+def test_editor_starts_with_lesson_01s_image_and_mask(tiny, toy):
+    from pathlib import Path
+
+    from blendlab.notebook import NotebookEnv
+
+    lesson01 = (Path(__file__).resolve().parents[1] / "notebooks" / "01_quickstart.py").read_text()
+    # the lesson's painter ends up holding env.example("insert")'s mask when nothing is painted
+    assert 'ex = env.example("insert")' in lesson01 and "painter.set_mask(ex.mask)" in lesson01
+    for models in (tiny, toy):
+        env = NotebookEnv(in_colab=False, device="cpu", preset=models.preset, _models=models)
+        ex = env.example("insert")
+        app = EditorApp(env)
+        assert app.source.value == "lesson"
+        assert torch.equal(app.painter.image, ex.image) and torch.equal(app.painter.mask, ex.mask)
+        assert 0 < ex.mask.sum() < ex.mask.numel()
+        assert not app.painter.can_undo  # the starting mask is where undo stops
+    given = EditorApp(tiny, image=bl.sample_image("shapes"))
+    assert given.source.value == "given" and given.painter.mask.sum() == 0  # your image: paint it
+
+
+def test_painter_starts_from_a_given_mask(image):
+    start = bl.box_mask(32, (0.25, 0.25, 0.75, 0.75))
+    p = MaskPainter(image, mask=start)
+    assert torch.equal(p.mask, start) and not p.can_undo
+    assert (p.overlay_rgba()[..., 3] > 0).sum() == int(start.sum()) * 12 * 12  # drawn at once
+    p.clear()
+    p.undo()
+    assert torch.equal(p.mask, start)
+    assert MaskPainter(image, size=16, mask=start).mask.shape == (1, 1, 16, 16)  # resized NEAREST

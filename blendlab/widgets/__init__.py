@@ -5,15 +5,17 @@
 - :class:`StepScrubber`: a slider (and a Play button) over the steps a :class:`blendlab.Recorder`
   kept: x_t, x̂0, |grad|, fg, bg, x_{t-1}, the mask overlay; with t, ᾱ_t and the losses. With
   ``compare=`` two recordings side by side at the same step, and their difference |a − b|.
-- :class:`EditorApp`: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
+- :class:`EditorApp`: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery;
+  its settings form is :class:`EditSettings`.
 
 Pictures reach the browser as PNG bytes (``ipywidgets.Image``) or ``put_image_data`` on a canvas.
 
-May import: widgets.app, widgets.painter, widgets.scrubber.
+May import: widgets.app, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
-from .app import SETTINGS, EditorApp, EditSettings, default_settings
+from .app import EditorApp
 from .painter import MaskPainter
 from .scrubber import StepScrubber
+from .settings import SETTINGS, EditSettings, default_settings
 
 __all__ = ["MaskPainter", "StepScrubber", "EditorApp", "EditSettings", "SETTINGS", "default_settings"]

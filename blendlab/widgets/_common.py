@@ -27,6 +27,20 @@ def _enlarge(im: Image.Image, target: int, side: str = "long") -> Image.Image:
     return im if k == 1 else im.resize((im.width * k, im.height * k), Image.NEAREST)
 
 
+def placeholder_png(width: int, height: int, text: str = "") -> bytes:
+    """A light grey PNG tile with ``text`` in the middle: what an image widget shows before it has
+    a picture (an ``ipywidgets.Image`` without a value is a broken image in the browser)."""
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (int(width), int(height)), (236, 236, 236))
+    if text:
+        draw = ImageDraw.Draw(im)
+        box = draw.textbbox((0, 0), text)
+        xy = ((width - (box[2] - box[0])) / 2, (height - (box[3] - box[1])) / 2)
+        draw.text(xy, text, fill=(110, 110, 110))
+    return _png(im)
+
+
 def _hw(size) -> tuple[int, int]:
     if isinstance(size, int):
         return size, size

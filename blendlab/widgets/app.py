@@ -1,7 +1,11 @@
 """EditorApp: image, mask, prompt, settings, Run/Stop, progress, x̂0 preview, ranked gallery.
 
+Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH`), so that
+at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
+wraps mid-widget; on a narrower page the controls move under the painter.
+
 May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook,
-widgets._common, widgets.painter, widgets.scrubber.
+widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import warnings
 
 import ipywidgets as W
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..errors import BlendlabError, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
@@ -22,72 +26,18 @@ from ..masks import check_mask
 from ..runner import edit
 from ..sampler import EditConfig
 from ..images import to_uint8
-from ._common import _png, _enlarge
+from ._common import _png, _enlarge, placeholder_png
 from .painter import MaskPainter
 from .scrubber import StepScrubber
+from .settings import FORM_WIDTH, ROW_WIDTH, SETTINGS, EditSettings, default_settings
 
-SETTINGS = ("skip_timesteps", "timestep_respacing", "aug_num", "clip_guidance_lambda", "range_lambda",
-            "batch_size", "iterations_num", "seed", "ddim", "invert_mask", "local_clip_guided_diffusion")
+__all__ = ["EditorApp", "EditSettings", "SETTINGS", "default_settings"]
 
-
-def default_settings(tiny: bool = False, preset: str | None = None) -> dict:
-    """EditConfig's defaults for :data:`SETTINGS`, with the preset's quick settings on top
-    (``blendlab.notebook.settings_for``: TINY_SETTINGS for tiny, TOY_SETTINGS for the toy world)."""
-    from ..notebook import settings_for
-
-    base = EditConfig()
-    values = {name: getattr(base, name) for name in SETTINGS}
-    quick = settings_for(preset or ("tiny" if tiny else ""))
-    values.update({k: v for k, v in quick.items() if k in values})
-    return values
-
-
-class EditSettings:
-    """Form widgets for :data:`SETTINGS`; ``values()`` parses them (``InputError`` on bad input)."""
-
-    def __init__(self, tiny: bool = False, preset: str | None = None):
-        self.defaults = default_settings(tiny, preset)
-        style = {"description_width": "150px"}
-        lay = W.Layout(width="300px")
-        self.controls: dict[str, W.Widget] = {}
-        for name, value in self.defaults.items():
-            label = name.replace("_", " ")
-            if isinstance(value, bool):
-                w = W.Checkbox(value=value, description=label, style=style, indent=False)
-            elif name == "seed":
-                w = W.Text(value="" if value is None else str(value), description="seed (empty: random)",
-                           style=style, layout=lay)
-            elif isinstance(value, int):
-                w = W.IntText(value=value, description=label, style=style, layout=lay)
-            elif isinstance(value, float):
-                w = W.FloatText(value=value, description=label, style=style, layout=lay)
-            else:
-                w = W.Text(value=str(value), description=label, style=style, layout=lay)
-            self.controls[name] = w
-        self.widget = W.VBox(list(self.controls.values()))
-
-    def values(self) -> dict:
-        out = {}
-        for name, w in self.controls.items():
-            v = w.value
-            if name == "seed":
-                text = str(v).strip()
-                if text == "":
-                    v = None
-                else:
-                    try:
-                        v = int(text)
-                    except ValueError:
-                        raise InputError(f"seed {text!r} is not a whole number; type one, or leave it "
-                                         "empty for a random seed") from None
-            out[name] = v
-        return out
-
-    def set(self, **values) -> None:
-        for name, v in values.items():
-            if name not in self.controls:
-                raise InputError(f"{name!r} is not an app setting; settings: {', '.join(SETTINGS)}")
-            self.controls[name].value = ("" if v is None else str(v)) if name == "seed" else v
+APP_DISPLAY = 384  #: the painter's canvas in the app, px on its long side (default display_size)
+#: What the x̂0 preview shows before the first Run (an empty image widget shows a broken image).
+PREVIEW_PLACEHOLDER = placeholder_png(256, 128, "press Run: x0 previews appear here")
+NOT_RECORDED = ("<span style='color:#555'>step scrubber: this Run is not recorded; turn on "
+                "'record steps' before Run to scrub through its steps</span>")
 
 
 class _Stopped(Exception):
@@ -99,13 +49,18 @@ class EditorApp:
 
     Args:
         models: from :func:`blendlab.load_models` (or a ``NotebookEnv``: its models are loaded).
-        image: optional start image (anything :func:`blendlab.load_image` takes); else a sample.
+        image: optional start image (anything :func:`blendlab.load_image` takes), with an empty
+            mask; else lesson 01's example (``blendlab.examples.example("insert", models)``, what
+            ``env.example("insert")`` gives the lesson) with its mask.
         prompt: initial prompt text.
         preview_every: update the x̂0 preview every k steps (default: about 10 previews per run).
+        display_size: the painter's canvas in screen pixels (default :data:`APP_DISPLAY` on the
+            long side).
 
     Settings default to ``EditConfig()`` (the paper's), with ``blendlab.notebook.TOY_SETTINGS`` for
-    the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes. Run works in a background thread so the page stays live and Stop can cancel
-    between two steps; ``app.run(block=True)`` runs in the caller's thread (scripts, tests).
+    the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes.
+    Run works in a background thread so the page stays live and Stop can cancel between two steps;
+    ``app.run(block=True)`` runs in the caller's thread (scripts, tests).
     ``app.result`` is the :class:`blendlab.EditResult`; ``app.message`` the status text.
     """
 
@@ -125,28 +80,37 @@ class EditorApp:
         self._running = False
         self._message = ""
 
-        self._sources: dict[str, torch.Tensor] = {}
+        from ..examples import example
+
+        lesson = example("insert", models)  # lesson 01's image and mask: env.example("insert")
+        self._sources: dict[str, torch.Tensor] = {"lesson": lesson.image}
         options = []
         if image is not None:
             self._sources["given"] = load_image(image, size=self.size)
             options.append(("your image", "given"))
+        options.append(("lesson 01's " + ("toy scene" if lesson.toy else "photo"), "lesson"))
         if models.is_toy:  # the toy models know coloured shapes, not photos
-            options += [("toy scene: the lessons'", "toy:lesson")]
             options += [(f"toy scene: random #{k}", f"toy:{k}") for k in range(1, 6)]
         options += [(f"sample: {name}", name) for name in SAMPLE_IMAGES]
-        self.source = W.Dropdown(options=options, value=options[0][1], description="image")
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.painter = MaskPainter(self._load_source(self.source.value), display_size=display_size)
-        self.prompt = W.Text(value=prompt, description="prompt",
-                             placeholder="what the masked region should become, e.g. 'a stone wall'",
-                             layout=W.Layout(width="420px"))
+        full = W.Layout(width=f"{ROW_WIDTH}px")
+        self.source = W.Dropdown(options=options, value=options[0][1], description="image",
+                                 layout=W.Layout(width="320px"))
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload",
+                                   layout=W.Layout(width="140px", margin="2px 2px 2px 12px"))
+        self.painter = MaskPainter(self._load_source(self.source.value),
+                                   display_size=APP_DISPLAY if display_size is None else display_size,
+                                   mask=lesson.mask if image is None else None)
+        self.prompt = W.Textarea(value=prompt, description="prompt", rows=2, layout=full,
+                                 placeholder="what the masked region should become, e.g. 'a stone wall'",
+                                 style={"description_width": "60px"})
         self.settings = EditSettings(tiny=models.is_tiny, preset=models.preset)
-        self.record = W.Checkbox(value=False, description="record steps (step scrubber)", indent=False)
+        self.record = W.Checkbox(value=False, description="record steps (step scrubber)", indent=False,
+                                 layout=full)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="steps")
-        self.status = W.HTML()
-        self.preview = W.Image(format="png")
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="steps", layout=full)
+        self.status = W.HTML(layout=full)  # a long message wraps inside the column
+        self.preview = W.Image(value=PREVIEW_PLACEHOLDER, format="png")
         self.gallery = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.scrubber_box = W.VBox()
 
@@ -165,11 +129,12 @@ class EditorApp:
         header = W.HTML(f"<b>Blended Diffusion editor</b> · model {html.escape(models.preset)} "
                         f"({models.image_size}×{models.image_size}, {html.escape(kind)})")
         controls = W.VBox([self.prompt, self.settings.widget, self.record,
-                           W.HBox([self.run_button, self.stop_button]), self.progress, self.status])
+                           W.HBox([self.run_button, self.stop_button]), self.progress, self.status],
+                          layout=W.Layout(width=f"{FORM_WIDTH}px", margin="0 0 0 16px"))
         self.widget = W.VBox([
             header,
             W.HBox([self.source, self.upload]),
-            W.HBox([self.painter.widget, controls]),
+            W.HBox([self.painter.widget, controls], layout=W.Layout(flex_flow="row wrap")),
             W.HTML("<b>x̂0 preview</b> (current prediction of the clean images)"), self.preview,
             W.HTML("<b>results</b>, best CLIP distance first"), self.gallery,
             self.scrubber_box,
@@ -197,10 +162,6 @@ class EditorApp:
     def _load_source(self, key: str) -> torch.Tensor:
         if key in self._sources:
             return self._sources[key]
-        if key == "toy:lesson":
-            from ..examples import example
-
-            return example("insert", toy=True, size=self.size).image
         if key.startswith("toy:"):
             from ..toyworld import random_scene
 
@@ -226,8 +187,16 @@ class EditorApp:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 tensor = load_image(im, size=self.size)  # upright by its EXIF orientation
-        except (OSError, SyntaxError, BlendlabError, ValueError) as exc:
-            self._say(f"could not read {name}: {exc}. Upload a PNG or JPEG image.", "error")
+        except UnidentifiedImageError:  # its message is a repr of the in-memory file: not shown
+            why = "it is not a picture file (PNG, JPEG, WebP, ...)" if data else "the file is empty"
+        except (OSError, SyntaxError):
+            why = "the picture in it is damaged or cut short"
+        except (BlendlabError, ValueError) as exc:
+            why = str(exc)
+        else:
+            why = ""
+        if why:
+            self._say(f"could not read {name!r} as an image: {why}. Upload a PNG or JPEG image.", "error")
             return False
         key = f"upload:{name}"
         self._sources[key] = tensor
@@ -242,9 +211,11 @@ class EditorApp:
 
     # -- running --------------------------------------------------------------------------------
     def config(self) -> EditConfig:
-        """The EditConfig the Run button would use (raises InputError on bad settings)."""
+        """The EditConfig the Run button would use (raises InputError on bad settings); with an
+        empty seed box its seed is None, and each Run draws one (shown under the seed box)."""
         extra = {"model_output_size": 512} if self.size == 512 else {}
-        return EditConfig(prompt=self.prompt.value.strip(), **extra, **self.settings.values())
+        prompt = " ".join(self.prompt.value.split())  # the prompt box wraps; line breaks are spaces
+        return EditConfig(prompt=prompt, **extra, **self.settings.values())
 
     def _prepare(self):
         cfg = self.config()
@@ -252,6 +223,14 @@ class EditorApp:
             raise InputError("the prompt is empty: type what the masked region should become "
                              "(or set clip guidance lambda to 0 for unguided sampling)")
         image, mask = self.painter.image, self.painter.mask
+        if not mask.any():  # check_mask's words are for mask files; here the mask is painted
+            raise InputError("the mask is empty: paint the region to edit on the picture (brush, "
+                             "rectangle or ellipse), or press fill to edit all of it")
+        if cfg.invert_mask and mask.all():
+            raise InputError("invert mask is on, so the painted region is kept; you painted all of the "
+                             "picture, so nothing is left to edit: erase part of it, or turn invert mask off")
+        if cfg.seed is None:
+            cfg = cfg.replace(seed=self.settings.draw_seed())
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             check_mask(1.0 - mask if cfg.invert_mask else mask, image)  # the library's own checks
@@ -275,7 +254,7 @@ class EditorApp:
         self.steps_done = 0
         self.progress.max = cfg.num_steps * cfg.iterations_num
         self.progress.value = 0
-        self.gallery.children = ()
+        self._clear_outputs()
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._say(f"running {cfg.iterations_num} × {cfg.batch_size} samples, {cfg.num_steps} steps each"
                   + (f" ({note})" if note else ""))
@@ -286,6 +265,13 @@ class EditorApp:
         self._thread = threading.Thread(target=self._work, args=args, daemon=True, name="blendlab-edit")
         self._thread.start()
         return self._thread
+
+    def _clear_outputs(self) -> None:
+        """A new Run: the last one's pictures and scrubber go, and the box says if one will come."""
+        self.gallery.children = ()
+        self.preview.value = PREVIEW_PLACEHOLDER
+        self.scrubber = None
+        self.scrubber_box.children = () if self.record.value else (W.HTML(NOT_RECORDED),)
 
     def stop(self) -> None:
         """Ask a running edit to stop after the current step."""

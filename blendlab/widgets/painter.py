@@ -30,6 +30,7 @@ class MaskPainter:
         display_size: canvas size in screen pixels, an int (long side) or (width, height). Default:
             the mask size times the smallest whole factor that makes the canvas >= 384 px.
         brush: brush diameter in mask pixels (default: about 1/16 of the mask side).
+        mask: the starting mask (anything :func:`blendlab.load_mask` takes); default: empty.
 
     Tools: brush and eraser (discs of ``size`` mask pixels along the mouse path), rectangle and
     ellipse (drag from one corner to the opposite one; they add to the mask), undo/redo, clear,
@@ -52,8 +53,9 @@ class MaskPainter:
 
     TOOLS = ("brush", "eraser", "rectangle", "ellipse")
     MIN_DISPLAY = 384
+    TOOLS_WIDTH = 380  # px: the tool rows; their buttons keep whole labels at any page width
 
-    def __init__(self, image, size=None, display_size=None, brush: int | None = None, *,
+    def __init__(self, image, size=None, display_size=None, brush: int | None = None, *, mask=None,
                  color=(255, 40, 40), alpha: float = 0.45, max_history: int = 64):
         img = load_image(image)
         hw = tuple(img.shape[-2:]) if size is None else _hw(size)
@@ -80,7 +82,8 @@ class MaskPainter:
         self._col_of = (np.arange(dw) * W_) // dw
         self._rgba = np.array([*color, round(255 * alpha)], dtype=np.uint8)
 
-        self._mask = np.zeros(self.mask_size, dtype=bool)
+        self._mask = (np.zeros(self.mask_size, dtype=bool) if mask is None
+                      else load_mask(mask, size=self.mask_size)[0, 0].numpy() > 0.5)
         self._history = [self._mask.copy()]
         self._pos = 0
         self.max_history = max_history
@@ -94,18 +97,18 @@ class MaskPainter:
         self.tool = W.ToggleButtons(
             options=[("brush", "brush"), ("eraser", "eraser"), ("rectangle", "rectangle"),
                      ("ellipse", "ellipse")],
-            value="brush", style={"button_width": "80px"}, tooltips=[
+            value="brush", style={"button_width": "90px"}, tooltips=[
                 "paint the edit region", "remove from the edit region",
                 "drag from corner to corner", "drag from corner to corner (inscribed ellipse)"])
         default_brush = brush if brush is not None else max(1, round(min(H, W_) / 16))
         self.size_slider = W.IntSlider(value=default_brush, min=1, max=max(2, max(H, W_) // 2, default_brush),
                                        description="size", tooltip="brush diameter in mask pixels",
-                                       layout=W.Layout(width="260px"))
-        self.undo_button = W.Button(description="undo", icon="undo", layout=W.Layout(width="80px"))
-        self.redo_button = W.Button(description="redo", icon="repeat", layout=W.Layout(width="80px"))
-        self.clear_button = W.Button(description="clear", layout=W.Layout(width="70px"))
-        self.invert_button = W.Button(description="invert", layout=W.Layout(width="70px"))
-        self.fill_button = W.Button(description="fill", layout=W.Layout(width="70px"))
+                                       layout=W.Layout(width=f"{self.TOOLS_WIDTH - 4}px"))
+        self.undo_button = W.Button(description="undo", icon="undo", layout=W.Layout(width="76px"))
+        self.redo_button = W.Button(description="redo", icon="repeat", layout=W.Layout(width="76px"))
+        self.clear_button = W.Button(description="clear", layout=W.Layout(width="68px"))
+        self.invert_button = W.Button(description="invert", layout=W.Layout(width="68px"))
+        self.fill_button = W.Button(description="fill", layout=W.Layout(width="68px"))
         self.status = W.HTML()
         self.undo_button.on_click(lambda _: self.undo())
         self.redo_button.on_click(lambda _: self.redo())
@@ -120,13 +123,14 @@ class MaskPainter:
         self.canvas.on_mouse_out(self._guard(self.on_mouse_up))  # a drag leaving the canvas ends
         self.canvas.on_client_ready(self._guard(self.redraw))  # a new browser view starts blank
 
-        self.widget = W.VBox([
-            W.HBox([self.tool, self.size_slider]),
+        self.widget = W.VBox([  # one tool row each, at fixed widths: nothing shrinks or wraps
+            self.tool,
+            self.size_slider,
             W.HBox([self.undo_button, self.redo_button, self.clear_button, self.invert_button,
                     self.fill_button]),
             self.canvas,
             self.status,
-        ])
+        ], layout=W.Layout(width=f"{max(dw, self.TOOLS_WIDTH)}px"))
         self.redraw()
 
     # -- display ------------------------------------------------------------------------------
