@@ -233,6 +233,7 @@ def _check_output_folder(out: Path) -> None:
 
 
 def run_edit(args) -> Path:
+    from .hooks import IterationVideos
     from .images import atomic_write, save_image
     from .masks import mask_to_pil
     from .models import load_models
@@ -242,9 +243,13 @@ def run_edit(args) -> Path:
     models = load_models(preset, device=device, unet_path=args.unet_path, clip_path=args.clip_path,
                          progress=not args.no_progress)
     out = Path(cfg.output_path)
-    videos = _IterationVideos(cfg, models.image_size, out, "." + args.vid_format) if cfg.save_video else None
-    hooks = [videos] if videos else []
-    result = edit(models, image, mask, cfg, hooks, progress=not args.no_progress)
+    videos = IterationVideos(cfg, models.image_size, out, "." + args.vid_format) if cfg.save_video else None
+    try:
+        result = edit(models, image, mask, cfg, [videos] if videos else [], progress=not args.no_progress)
+    except BaseException:
+        if videos:  # a failed run leaves nothing behind, not even the videos of batches that finished
+            videos.discard()
+        raise
     paths = result.save_ranked(out / "ranked")
     if not args.no_figures:
         from .viz import save_comparison_figures
@@ -263,32 +268,6 @@ def run_edit(args) -> Path:
     atomic_write(out / "ranked.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
     print(f"{len(paths)} results in {out / 'ranked'} (best first: {paths[0].name})")
     return out
-
-
-class _IterationVideos:
-    """The ``--vid`` hook: one video per sample of x̂0 over every step, at the model's size.
-
-    It records the x̂0 the result is made from (``pred_x0_guided``: DDIM's guided one, DDPM's
-    ``pred_x0``) and, when an iteration ends, writes a video per surviving sample with
-    :meth:`Recorder.to_video` (the last frame has the background pasted as the result has) and drops
-    the frames: memory holds one iteration's frames, and every step is kept.
-    """
-
-    def __init__(self, cfg, image_size: int, out: Path, suffix: str):
-        from .hooks import Recorder
-
-        need_mb = cfg.num_steps * cfg.batch_size * 3 * image_size**2 * 2 / 2**20  # float16 frames
-        self.recorder = Recorder(every=1, fields=("pred_x0_guided",), max_mb=need_mb + 16)
-        self.cfg, self.out, self.suffix = cfg, out, suffix
-        self.paths: list[Path] = []
-
-    def __call__(self, state) -> None:
-        self.recorder(state)
-        if state.index == state.num_steps - 1:
-            for b in state.sample_ids.tolist():
-                name = self.cfg.sample_file(state.iteration, b, self.suffix)
-                self.paths.append(self.recorder.to_video(self.out / name, sample=b, iteration=state.iteration))
-            self.recorder.steps = []
 
 
 def run_demo(args) -> Path:

@@ -21,7 +21,7 @@ from .trajectory import LazyFields, RecordedStep, read_trajectory, write_traject
 from .trajectory_compare import steps_of
 from .vocabulary import label_of
 
-__all__ = ["RecordedStep", "Recorder", "ProgressBar", "FIELDS", "load_trajectory"]
+__all__ = ["RecordedStep", "Recorder", "IterationVideos", "ProgressBar", "FIELDS", "load_trajectory"]
 
 #: StepState tensors a Recorder can keep.
 FIELDS = ("x_t", "pred_x0", "pred_x0_guided", "grad", "fg", "bg", "x_prev")
@@ -307,3 +307,33 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class IterationVideos:
+    """A hook (the CLI's ``--vid``): one video per sample of x̂0 over every step, at the model's size.
+
+    It records the x̂0 the result is made from (``pred_x0_guided``: DDIM's guided one, DDPM's
+    ``pred_x0``) and, when an iteration ends, writes a video per surviving sample with
+    :meth:`Recorder.to_video` (the last frame has the background pasted as the result has) and drops
+    the frames: memory holds one iteration's frames, and every step is kept.
+    """
+
+    def __init__(self, cfg, image_size: int, out: Path, suffix: str):
+        need_mb = cfg.num_steps * cfg.batch_size * 3 * image_size**2 * 2 / 2**20  # float16 frames
+        self.recorder = Recorder(every=1, fields=("pred_x0_guided",), max_mb=need_mb + 16)
+        self.cfg, self.out, self.suffix = cfg, out, suffix
+        self.paths: list[Path] = []
+
+    def __call__(self, state) -> None:
+        self.recorder(state)
+        if state.index == state.num_steps - 1:
+            for b in state.sample_ids.tolist():
+                name = self.cfg.sample_file(state.iteration, b, self.suffix)
+                self.paths.append(self.recorder.to_video(self.out / name, sample=b, iteration=state.iteration))
+            self.recorder.steps = []
+
+    def discard(self) -> None:
+        """Delete the videos written so far (a run that fails leaves no partial output)."""
+        for path in self.paths:
+            Path(path).unlink(missing_ok=True)
+        self.paths = []

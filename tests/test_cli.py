@@ -75,6 +75,25 @@ def test_vid_keeps_every_step_and_ends_on_the_saved_result(files, extra):
         assert np.abs(last.astype(int) - saved).max() <= 1  # float16 frames: within uint8 rounding
 
 
+def test_a_run_failing_in_a_later_batch_deletes_the_videos_of_earlier_batches(files, monkeypatch, capsys):
+    import blendlab.runner
+
+    real_edit = blendlab.runner.edit
+
+    def edit_whose_second_batch_goes_nan(models, image, mask, cfg, hooks, **kw):
+        def poison(state):
+            if state.iteration == 1 and state.index == 1:
+                state.x_prev = state.x_prev * float("nan")
+        return real_edit(models, image, mask, cfg, [*hooks, poison], **kw)
+
+    monkeypatch.setattr(blendlab.runner, "edit", edit_whose_second_batch_goes_nan)
+    out = files / "out"
+    code = main(["edit", "-p", "rock", "-i", str(files / "img.png"), "--output_path", str(out), "--vid",
+                 *FAST, "--iterations_num", "2"])
+    assert code == 1 and "became NaN" in capsys.readouterr().err
+    assert not [p for p in out.rglob("*") if p.is_file()], "the first batch's videos were deleted"
+
+
 def test_vid_formats(files, monkeypatch, capsys):
     out = files / "out"
     args = ["edit", "-p", "rock", "-i", str(files / "img.png"), "--output_path", str(out), "--vid", *FAST]
