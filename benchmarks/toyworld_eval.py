@@ -139,7 +139,13 @@ def claim_background(models, args, base):
     input_seam = float(seam_strength(image, mask)[0])
     out = dict(input_seam=input_seam, modes={})
     for name, c in modes.items():
-        result, verdicts, wall, cpu = run(models, image, mask, c)
+        try:
+            result, verdicts, wall, cpu = run(models, image, mask, c)
+        except bl.NonFiniteError as err:  # the run stopped at its first NaN/Inf: record where and why
+            out["modes"][name] = dict(finite=False, stopped=str(err).split(". The run stopped")[0],
+                                      l2_sim_lambda=c.l2_sim_lambda, lpips_sim_lambda=c.lpips_sim_lambda)
+            print(f"  {name:44} stopped: {out['modes'][name]['stopped']}", flush=True)
+            continue
         out["modes"][name] = dict(
             finite=bool(torch.isfinite(result.images).all()),
             l2_sim_lambda=c.l2_sim_lambda if c.background_preservation_loss else None,
@@ -246,7 +252,7 @@ def _write(report: dict, out: str | None) -> None:
 def _converged(mode: dict) -> bool:
     """A run whose images stayed finite and near the image range (an exploding baseline reaches
     values of millions: mean |Δ| outside the mask, in [0, 1] units, cannot exceed 1 for images in range)."""
-    return mode["finite"] and mode["outside_abs_change"] <= 1.0
+    return mode["finite"] and mode.get("outside_abs_change", 2.0) <= 1.0
 
 
 def format_report(r: dict) -> str:
@@ -269,7 +275,7 @@ def format_report(r: dict) -> str:
         lines.append(f"2. background (input's own seam {b['input_seam']:.3f}):")
         lines += [f"   {k:44} " + (f"outside |Δ| {v['outside_abs_change']:.4f}  seam {v['seam']:.3f}  "
                                         f"red {v['colour_rate']:.0%}  red circle {v['success_rate']:.0%}"
-                                        if _converged(v) else "diverged (NaN or values far outside [-1, 1])")
+                                        if _converged(v) else "diverged: " + v.get("stopped", "values far outside [-1, 1]"))
                   for k, v in b["modes"].items()]
     if "augmentations" in r:
         lines.append("3. augmentations:")

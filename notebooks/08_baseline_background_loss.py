@@ -140,17 +140,22 @@ if env.tiny:
 # result and the outside change.
 
 # %%
-unscaled = bl.edit(models, ex.image, ex.mask, baseline(1 / scale, cfg.replace(batch_size=1)), progress=False)  # <- strength
-finite = unscaled.images[unscaled.images.isfinite()]
-print(f"λ_L2 = {baseline(1 / scale).l2_sim_lambda:g}: {float(unscaled.images.isnan().float().mean()):.0%} of the values NaN,",
-      f"largest finite |value| {float(finite.abs().max()):.3g}" if finite.numel() else "no finite value left")
-viz.image_grid(unscaled.images.nan_to_num(0), titles=[f"paper's λ at {models.image_size} px #{k}" for k in range(len(unscaled.images))])
+try:
+    unscaled = bl.edit(models, ex.image, ex.mask, baseline(1 / scale, cfg.replace(batch_size=1)), progress=False)  # <- strength
+    print(f"finished: largest |value| {float(unscaled.images.abs().max()):.3g}, outside change {outside_change(unscaled.images):.3f}")
+    viz.image_grid(unscaled.images, titles=["paper's λ"])
+except bl.NonFiniteError as err:  # blendlab stops a run at its first NaN/Inf and says where and why
+    print(err)
+    x0 = err.state.pred_x0.nan_to_num(0)
+    print(f"largest |x̂0| at that step: {float(x0.abs().max()):.3g} (an image lies in [-1, 1])")
+    viz.image_grid(x0.clamp(-1, 1), titles=[f"x̂0 at {viz.step_label(err.step, err.num_steps, err.t)}"])
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# In the toy world it blows up: the values leave $[-1, 1]$ by orders of magnitude (or turn into NaN on
-# longer runs), and the picture, clamped, is burnt noise. Each step adds $\Sigma_t\, g$ with $g \propto
+# In the toy world it blows up: within a few steps x̂0 leaves $[-1, 1]$ by orders of magnitude, a loss
+# term becomes infinite and blendlab stops the run with a `NonFiniteError` naming the step, its t and the
+# term; the last x̂0, clamped, is burnt noise. Each step adds $\Sigma_t\, g$ with $g \propto
 # \lambda/(HW)$ per pixel, 64 times the step the paper's weights make at 256 px, and the step overshoots
 # the input instead of approaching it, more at every step. With the paper's model (`scale` = 1) the same
 # line runs the paper's setting.

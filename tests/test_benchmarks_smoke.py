@@ -164,6 +164,30 @@ def test_toyworld_eval_smoke(tmp_path, capsys):
     assert json.loads(merged.read_text())["guided"] == saved["guided"]
 
 
+def test_toyworld_eval_records_a_run_that_stopped_on_nan_instead_of_crashing(monkeypatch):
+    import blendlab as bl
+    from benchmarks import toyworld_eval
+
+    real_run = toyworld_eval.run
+
+    def run(models, image, mask, cfg):
+        if cfg.l2_sim_lambda > 1000 and cfg.background_preservation_loss:  # only the paper's raw λ
+            raise bl.NonFiniteError("step 9/30 · t=512: the range loss became infinite. The run stopped. Try: ...")
+        return real_run(models, image, mask, cfg)
+
+    monkeypatch.setattr(toyworld_eval, "run", run)
+    models = bl.load_models("tiny")
+    args = type("Args", (), dict(other_samples=1))()
+    base = bl.EditConfig(iterations_num=1, timestep_respacing="6", skip_timesteps=3, aug_num=1)
+    modes = toyworld_eval.claim_background(models, args, base)["modes"]
+    raw = next(v for k, v in modes.items() if "raw" in k)
+    assert raw["finite"] is False and raw["stopped"] == "step 9/30 · t=512: the range loss became infinite"
+    assert not toyworld_eval._converged(raw) and toyworld_eval._converged(modes["blended (paper)"])
+    text = toyworld_eval.format_report(dict(machine=dict(cpu="x", cores=2, torch="t"), wall_minutes=0,
+                                            background=dict(input_seam=0.1, modes=modes)))
+    assert "diverged: step 9/30 · t=512: the range loss became infinite" in text
+
+
 def test_nonfinite_benchmark_quick_run_times_the_check_against_a_step(tmp_path, capsys):
     res = bench_nonfinite.main(["--quick", "--out", str(tmp_path / "n.json")])
     assert (res["steps"], res["repeats"]) == (2, 1)
