@@ -287,6 +287,7 @@ class ProgressBar:
         self.loss_every = loss_every
         self.tqdm_kwargs = tqdm_kwargs
         self.bar = None
+        self._losses: dict[str, str] = {}
 
     def __call__(self, state: StepState) -> None:
         from tqdm.auto import tqdm
@@ -298,7 +299,9 @@ class ProgressBar:
             self.bar = tqdm(total=state.num_steps, desc=desc, leave=False, **self.tqdm_kwargs)
         self.bar.update(1)
         if self.loss_every and state.index % self.loss_every == 0 and state.loss_tensors:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in state.losses.items()}, refresh=False)
+            self._losses = {k: f"{v:.3g}" for k, v in state.losses.items()}
+        # the bar counts finished steps; t is the step's timestep of the 1000-step schedule (as every label)
+        self.bar.set_postfix({"t": state.timestep, **self._losses}, refresh=False)
         if state.index == state.num_steps - 1:
             self.close()
 

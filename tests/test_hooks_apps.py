@@ -41,8 +41,11 @@ def test_recorder_matches_state_and_stays_within_budget(tiny, image, mask):
 def test_progress_bar_counts_steps(tiny, image, mask, capsys):
     cfg = fast_cfg(iterations_num=2)
     bar = bl.ProgressBar(loss_every=1, file=None)
-    updates = []
-    bl.edit(tiny, image, mask, cfg, hooks=[bar, lambda s: updates.append(s.iteration)], progress=False)
+    updates, postfix = [], []
+    bl.edit(tiny, image, mask, cfg, progress=False,
+            hooks=[bar, lambda s: updates.append(s.iteration), lambda s: bar.bar and postfix.append((s.timestep, bar.bar.postfix))])
+    assert len(postfix) == 2 * (cfg.num_steps - 1)  # the bar closes on each batch's last step
+    assert all(p.startswith(f"t={t}, clip=") for t, p in postfix)  # the schedule's t, as every label shows it
     assert updates == [0] * cfg.num_steps + [1] * cfg.num_steps
     assert bar.bar is None  # closed after each batch
 
