@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import resource
@@ -114,7 +115,15 @@ class TrainingRun:
         return True
 
     def after_step(self, losses: dict[str, float]) -> None:
-        """Update the EMA weights and running losses; checkpoint when it is time."""
+        """Update the EMA weights and running losses; checkpoint when it is time. A non-finite loss
+        stops the run before anything is written, so the files on disk stay the last good checkpoint."""
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(
+                f"[{self.name}] step {self.step + 1}: {', '.join(bad)} became {losses[bad[0]]}; stopped without "
+                f"writing anything, so {self.out} still holds the last checkpoint. Run the same command again to "
+                f"resume from it; if the same step fails again, its data (a pure function of --seed and the "
+                f"step) is at fault")
         self.step += 1
         decay = min(self.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
