@@ -2,10 +2,10 @@
 
     python benchmarks/toyworld_eval.py                    # the full table (~15-30 min on 2 cores)
     python benchmarks/toyworld_eval.py --samples 4 --quick  # smoke run, figures indicative only
-    python benchmarks/toyworld_eval.py --out docs/toyworld_eval.json
+    python benchmarks/toyworld_eval.py --out blendlab/toyworld/weights/toy_eval.json
     # on two cores, two halves at once, then merged:
     python benchmarks/toyworld_eval.py --claims 1,4 --out a.json & python benchmarks/toyworld_eval.py --claims 2,3 --out b.json
-    python benchmarks/toyworld_eval.py --merge a.json b.json --out docs/toyworld_eval.json
+    python benchmarks/toyworld_eval.py --merge a.json b.json --out blendlab/toyworld/weights/toy_eval.json
 
 Every edit uses the paper's settings (λ_clip 1000, λ_range 50, 8 views, 100 steps with 25 skipped)
 unless a claim varies one of them, and the toy world's judge (pixel and geometry rules, not the
@@ -21,7 +21,9 @@ guiding CLIP) says what each masked region holds. Claims:
 3. augmentations: aug_num 1 vs 8, the guiding CLIP's own distance vs the judge's success;
 4. ranking: is the CLIP-best sample of a batch judge-correct more often than a random one?
 
-Prints a table and writes JSON (the lessons and the README quote it). Nothing is asserted.
+Prints a table and writes JSON with the sha256 of the weights it measured; the shipped copy,
+``blendlab/toyworld/weights/toy_eval.json``, is what the lessons show (:mod:`blendlab.toyworld.measured`)
+and the README quotes. Nothing is asserted.
 
 May import: blendlab, benchmarks.machine.
 """
@@ -44,6 +46,7 @@ import blendlab as bl  # noqa: E402
 from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noqa: E402
 from blendlab.images import atomic_write  # noqa: E402
 from blendlab.toyworld.judge import judge  # noqa: E402
+from blendlab.checkpoints import toy_weights  # noqa: E402
 from blendlab.metrics import seam_strength  # noqa: E402
 
 from benchmarks.machine import machine_info  # noqa: E402
@@ -201,6 +204,7 @@ def main(argv=None):
     p.add_argument("--skip-timesteps", type=int, default=None, help="override the paper's 25 (smoke runs only)")
     p.add_argument("--claims", default="1,2,3,4")
     p.add_argument("--out", default=None, help="write the JSON here")
+    p.add_argument("--readme", default=None, help="rewrite this README's table of the claims from the report")
     args = p.parse_args(argv)
     if args.merge:
         report = {}
@@ -210,6 +214,8 @@ def main(argv=None):
             report["wall_minutes"] = max(report.get("wall_minutes", 0), part["wall_minutes"])
         print(format_report(report))
         _write(report, args.out)
+        if args.readme:
+            write_readme_table(report, args.readme)
         return report
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -222,7 +228,9 @@ def main(argv=None):
     report = dict(machine=machine_info(), settings=dict(
         clip_guidance_lambda=base.clip_guidance_lambda, range_lambda=base.range_lambda, aug_num=base.aug_num,
         timestep_respacing=base.timestep_respacing, skip_timesteps=base.skip_timesteps),
-        samples=args.samples, other_samples=args.other_samples, quick=args.quick)
+        samples=args.samples, other_samples=args.other_samples, quick=args.quick,
+        weights={kind: json.loads(toy_weights(kind).with_suffix(".json").read_text())["sha256"]
+                 for kind in ("unet", "clip")})
     t0 = time.time()
     batches = []
     if "1" in claims or "4" in claims:
@@ -289,6 +297,52 @@ def format_report(r: dict) -> str:
             lines.append(f"   in the {k['mixed_batches']} batches with both kinds: {k['top1_correct_in_mixed']:.0%} "
                          f"vs {k['random_correct_in_mixed']:.0%}")
     return "\n".join(lines)
+
+
+README_START, README_END = "<!-- toyworld-claims: made by benchmarks/toyworld_eval.py --readme -->", "<!-- /toyworld-claims -->"
+
+
+def format_markdown(r: dict) -> str:
+    """The README's table of the claims (between its markers; a test keeps it equal to the shipped JSON)."""
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    rows = ["| claim | measured in the toy world | target / paper |", "|---|---|---|"]
+    g = r["guided"]
+    rows.append(f"| 1. \"a {{colour}} {{shape}}\" into an empty box, {g['samples']} samples ({g['samples_per_prompt']} per "
+                f"prompt, {g['prompts']} prompts) | colour right **{pct(g['colour_rate'])}**, shape right "
+                f"**{pct(g['shape_rate'])}**, both {pct(g['both_rate'])}; by shape: "
+                + ", ".join(f"{k} {pct(v)}" for k, v in g["by_shape"].items())
+                + " | colour ≥ 80 %, shape ≥ 60 % (chance 33 %) |")
+    u = g["unguided"]
+    rows.append(f"| 1. the same boxes unguided (empty prompt), {u['samples']} samples scored against the same "
+                f"requests | colour {pct(u['colour_rate'])}, shape {pct(u['shape_rate'])}; nothing drawn "
+                f"{pct(u['empty_rate'])} | near chance |")
+    b = r["background"]
+    for name, v in b["modes"].items():
+        text = (f"outside mean abs change {v['outside_abs_change']:.4f}, seam {v['seam']:.3f} (input "
+                f"{b['input_seam']:.3f}), red {pct(v['colour_rate'])}, red circle {pct(v['success_rate'])}"
+                if _converged(v) else "diverged: " + v.get("stopped", "values far outside [-1, 1]"))
+        rows.append(f"| 2. {name} | {text} | |")
+    for name, v in r["augmentations"].items():
+        rows.append(f"| 3. {name} | guiding CLIP's distance {v['clip_distance']:.3f}; judge: colour "
+                    f"{pct(v['colour_rate'])}, colour and shape {pct(v['success_rate'])} ({v['samples']} samples) "
+                    "| paper: one view gives adversarial results |")
+    k = r["ranking"]
+    mixed = (f"; in the {k['mixed_batches']} batches with both kinds {pct(k['top1_correct_in_mixed'])} vs "
+             f"{pct(k['random_correct_in_mixed'])}" if k["mixed_batches"] else "")
+    rows.append(f"| 4. ranking by the guiding CLIP, {k['batches']} batches | the best-ranked sample is judge-correct "
+                f"{pct(k['top1_correct'])} vs {pct(k['random_correct'])} for a random one{mixed} | better than chance |")
+    return "\n".join(rows)
+
+
+def write_readme_table(report: dict, readme: str | Path) -> None:
+    """Replace the table between the README's markers with :func:`format_markdown`."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{path} has no {README_START} ... {README_END} block to fill")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{format_markdown(report)}\n{README_END}{tail}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from blendlab import ranking, viz
 from blendlab.guidance import encode_text, masked_clip_distance, spherical_distance
 from blendlab.toyworld import COLORS, SHAPES, caption
 from blendlab.toyworld.judge import judge
+from blendlab.toyworld.measured import claims_source, claims_table
 from blendlab.typography import Table
 
 models = env.load_models()
@@ -103,6 +104,14 @@ viz.image_grid([blended.images[i] for i in blended.order],
                titles=[f"CLIP #{k + 1}  d = {float(blended.distances[i]):.3f}"
                        + (f"\njudge: {verdicts[i].colour} {verdicts[i].shape} ({verdicts[i].coverage:.0%})" if env.toy else "")
                        for k, i in enumerate(blended.order)], suptitle=f'"{ex.prompt}", in CLIP\'s order')
+
+# %% [markdown]
+# Over many batches (`benchmarks/toyworld_eval.py`, claim 4, the shipped toy weights): how often is
+# CLIP's #1 one the judge calls right, against a sample picked at random from the same batch?
+
+# %%
+print(claims_source())
+claims_table("ranking")
 
 # %% [markdown]
 # Second, the ranking cannot see what happened outside the mask. Blended Diffusion keeps the outside, so

@@ -164,6 +164,19 @@ def test_toyworld_eval_smoke(tmp_path, capsys):
     assert json.loads(merged.read_text())["guided"] == saved["guided"]
 
 
+def test_the_readme_table_of_the_claims_is_the_shipped_measurements(tmp_path):
+    from benchmarks import toyworld_eval
+    from blendlab.toyworld.measured import EVAL_FILE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split(toyworld_eval.README_START)[1].split(toyworld_eval.README_END)[0].strip()
+    assert block == toyworld_eval.format_markdown(json.loads(EVAL_FILE.read_text()))
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(block, "stale"))
+    toyworld_eval.write_readme_table(json.loads(EVAL_FILE.read_text()), copy)
+    assert copy.read_text() == readme
+
+
 def test_toyworld_eval_records_a_run_that_stopped_on_nan_instead_of_crashing(monkeypatch):
     import blendlab as bl
     from benchmarks import toyworld_eval

@@ -212,3 +212,55 @@ def test_stop_at_ends_a_run_early_and_the_next_run_resumes(tmp_path):
     train_unet.main(["--steps", "3", "--batch", "2", "--out", str(tmp_path)])
     card = json.loads((tmp_path / "toy_unet.json").read_text())
     assert card["steps"] == 3 and [r["end_step"] for r in card["run_log"]] == [1, 3]
+
+
+def test_a_nan_loss_stops_training_and_leaves_the_last_checkpoint_untouched(tmp_path, monkeypatch):
+    from blendlab.toyworld import train_clip
+
+    train_clip.main(["--steps", "1", "--batch", "4", "--out", str(tmp_path)])
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    real = train_clip.contrastive_loss
+    monkeypatch.setattr(train_clip, "contrastive_loss", lambda *a: real(*a) * float("nan"))
+    with pytest.raises(FloatingPointError, match=r"step 2: loss became nan; stopped without writing anything"):
+        train_clip.main(["--steps", "3", "--batch", "4", "--out", str(tmp_path)])
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+def test_a_degenerate_perspective_draw_does_not_put_nan_into_the_clip_data():
+    from blendlab.toyworld.train_clip import view_batch, vocabulary
+
+    # step 5912 of seed 0 draws a perspective that folds one view's top edge (NaN pixels before the fix)
+    x, truth = view_batch(0, 5912, 128, [m for _, m in vocabulary()], 28, twins=0.5, blobs=0.2, splits=0.2)
+    assert torch.isfinite(x).all()
+
+
+def test_the_shipped_measurements_are_of_the_shipped_weights_and_show_as_tables():
+    from blendlab.toyworld.measured import CLAIMS, claims_source, claims_table, measured_claims
+
+    report = measured_claims()  # raises if the JSON measured other weights than the ones shipped
+    assert not report["quick"] and report["samples"] >= 16
+    assert report["settings"] == dict(clip_guidance_lambda=1000, range_lambda=50, aug_num=8,
+                                      timestep_respacing="100", skip_timesteps=25)
+    for claim in CLAIMS:
+        table = claims_table(claim, report)
+        assert len(table) >= 2 and str(table)
+    guided = claims_table("guided", report)
+    assert guided[0]["colour %"] == round(100 * report["guided"]["colour_rate"])
+    assert "the paper's settings" in claims_source(report)
+
+
+def test_measurements_of_other_weights_are_refused_with_the_command_to_re_run(tmp_path):
+    from blendlab.errors import CheckpointError
+    from blendlab.toyworld.measured import EVAL_FILE, claims_table, measured_claims
+
+    report = json.loads(EVAL_FILE.read_text())
+    report["weights"]["clip"] = "0" * 64
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(report))
+    with pytest.raises(CheckpointError, match=r"other toy clip weights.*re-run `python benchmarks/toyworld_eval.py"):
+        measured_claims(stale)
+    assert measured_claims(stale, check_weights=False)["weights"]["clip"] == "0" * 64
+    with pytest.raises(FileNotFoundError, match="no toy-world measurements"):
+        measured_claims(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="unknown claim 'speed'"):
+        claims_table("speed", report)
