@@ -301,8 +301,9 @@ class ProgressBar:
         if self.loss_every and state.index % self.loss_every == 0 and state.loss_tensors:
             self._losses = {k: f"{v:.3g}" for k, v in state.losses.items()}
         # the bar counts finished steps; t is the step's timestep of the 1000-step schedule (as every label)
-        self.bar.set_postfix({"t": state.timestep, **self._losses}, refresh=False)
-        if state.index == state.num_steps - 1:
+        last = state.index == state.num_steps - 1
+        self.bar.set_postfix({"t": state.timestep, **self._losses}, refresh=last)  # the last t shows too
+        if last:
             self.close()
 
     def close(self) -> None:
