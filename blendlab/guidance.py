@@ -117,7 +117,11 @@ class ExtendingAugmentations(torch.nn.Module):
             if seed is not None:
                 torch.manual_seed(seed)
             augmented = self.augmentations(repeated)
-        return torch.cat([pooled, augmented], dim=0)
+        # About one draw in 10^6 of kornia's perspective is near-degenerate and leaves NaN pixels: that
+        # view becomes its unaugmented copy, so a bad draw cannot stop a run (no host sync; finite views
+        # are untouched, bit for bit, and no NaN reaches the gradient).
+        finite = torch.isfinite(augmented).flatten(1).all(1).view(-1, 1, 1, 1)
+        return torch.cat([pooled, torch.where(finite, augmented, repeated)], dim=0)
 
 
 class GuidanceLoss:

@@ -384,3 +384,26 @@ def test_the_finiteness_check_changes_nothing_in_a_finite_run(tiny, image, mask,
     unchecked = bl.edit(tiny, image, mask, cfg, progress=False)
     assert calls == list(range(cfg.num_steps))
     assert torch.equal(checked.images, unchecked.images) and torch.equal(checked.distances, unchecked.distances)
+
+
+def test_a_degenerate_kornia_perspective_view_is_replaced_and_no_nan_reaches_the_gradient():
+    import kornia
+
+    from blendlab.guidance import ExtendingAugmentations
+
+    aug = ExtendingAugmentations(28, 64)
+    torch.manual_seed(0)
+    x = (torch.rand(16, 3, 28, 28) * 2 - 1).requires_grad_(True)
+    raw = aug.augmentations  # seed 129 draws one near-degenerate perspective among these 1008 views
+    with torch.random.fork_rng():
+        torch.manual_seed(129)
+        unguarded = raw(x.detach().repeat(63, 1, 1, 1))
+    bad = (~torch.isfinite(unguarded)).flatten(1).any(1)
+    assert bad.sum() == 1, f"kornia {kornia.__version__} no longer draws the NaN view this test needs"
+    views = aug(x, seed=129)
+    assert torch.isfinite(views).all()
+    row = 16 + int(bad.nonzero())
+    assert torch.equal(views[row], views[row % 16])  # the bad view is its sample's unaugmented view
+    assert torch.equal(views[16:][~bad], unguarded[~bad])  # every other view untouched, bit for bit
+    (views ** 2).sum().backward()
+    assert torch.isfinite(x.grad).all()
