@@ -142,18 +142,27 @@ def _blob_parts(rng: np.random.Generator, region, u, v) -> torch.Tensor:
     return inside
 
 
-def _blob_view(rng: np.random.Generator, size: int):
+def _region_scene(rng: np.random.Generator, size: int):
+    """A random square region and a scene clear of it: ``(region, objects, background, image)``."""
     side = float(rng.uniform(0.3, 0.7))
     bx, by = rng.uniform(0, 1 - side, size=2)
     region = (float(bx), float(by), float(bx + side), float(by + side))
     objects, background = random_layout(rng)
     objects = [o for o in objects if not (o.box[0] < region[2] and region[0] < o.box[2]
                                           and o.box[1] < region[3] and region[1] < o.box[3])]
-    image = render_scene(objects, size, background)[0]
+    return region, objects, background, render_scene(objects, size, background)[0]
+
+
+def _paint(image: torch.Tensor, colour_name: str, alpha: torch.Tensor) -> torch.Tensor:
+    colour = torch.tensor(COLORS[colour_name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+    return image * (1 - alpha) + colour * alpha
+
+
+def _blob_view(rng: np.random.Generator, size: int):
+    region, objects, background, image = _region_scene(rng, size)
     alpha = _blob(rng, region, size)
     colour_name = str(rng.choice(list(COLORS)))
-    colour = torch.tensor(COLORS[colour_name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
-    image = image * (1 - alpha) + colour * alpha
+    image = _paint(image, colour_name, alpha)
     mask = _rect(size, region)  # the blob lies inside it (an ellipse could cut it into a circle)
     visible = [(colour_name, "blob")] + [(o.colour, o.shape) for o in objects
                                          if _object_fraction(o, mask, size) >= 0.6]
@@ -170,33 +179,24 @@ def _split(rng: np.random.Generator, region, size: int) -> tuple[torch.Tensor, t
     u, v = _grid(size)
     x0, y0, x1, y1 = region
     box = (u >= x0) & (u <= x1) & (v >= y0) & (v <= y1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     for _ in range(20):
         angle = float(rng.uniform(0, np.pi))
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         ox, oy = rng.uniform(-0.2, 0.2, size=2) * (x1 - x0)
         side = (u - cx - float(ox)) * np.cos(angle) + (v - cy - float(oy)) * np.sin(angle) > 0
         a, b = box & side, box & ~side
         if a.any() and b.any() and not (_looks_like_a_shape(a, u, v) or _looks_like_a_shape(b, u, v)):
             break
-    n = u.shape[0] // size
-    return F.avg_pool2d(a.float()[None, None], n)[0], F.avg_pool2d(b.float()[None, None], n)[0]
+    return tuple(F.avg_pool2d(part.float()[None, None], u.shape[0] // size)[0] for part in (a, b))
 
 
 def _split_view(rng: np.random.Generator, size: int):
-    """A square region filled with two colours on either side of a line: what guidance makes when it
-    paints the prompt's colour into part of the box and something else into the rest. True only for
-    "a {colour} shape" of each colour; no named shape is true (its parts are not the world's shapes)."""
-    side = float(rng.uniform(0.3, 0.7))
-    bx, by = rng.uniform(0, 1 - side, size=2)
-    region = (float(bx), float(by), float(bx + side), float(by + side))
-    objects, background = random_layout(rng)
-    objects = [o for o in objects if not (o.box[0] < region[2] and region[0] < o.box[2]
-                                          and o.box[1] < region[3] and region[1] < o.box[3])]
-    image = render_scene(objects, size, background)[0]
+    """A square region in two colours either side of a line (what guidance made of "a red triangle"):
+    true only for "a {colour} shape" of each colour, never a named shape (its parts are not shapes)."""
+    region, objects, background, image = _region_scene(rng, size)
     names = [str(c) for c in rng.choice(list(COLORS), size=2, replace=False)]
     for name, alpha in zip(names, _split(rng, region, size)):
-        colour = torch.tensor(COLORS[name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
-        image = image * (1 - alpha) + colour * alpha
+        image = _paint(image, name, alpha)
     margin = float(rng.uniform(0.0, 0.1))
     mask = _rect(size, (region[0] - margin, region[1] - margin, region[2] + margin, region[3] + margin))
     visible = [(n, "blob") for n in names] + [(o.colour, o.shape) for o in objects
