@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from test_lab_widgets import Session  # tests/browser is on sys.path (no __init__.py)
+from test_lab_widgets import Session, drive  # tests/browser is on sys.path (no __init__.py)
 
 pytestmark = pytest.mark.browser
 
@@ -110,18 +110,7 @@ def test_editor_app_fits_a_laptop_width_in_jupyterlab(lab, browser, artifacts, r
     write_notebook(lab.root / "test.ipynb")
     s = Session(page, artifacts, lab.deadline)
     record_shots(s.shots)
-    try:
-        _run(lab, page, s)
-    except BaseException:
-        try:
-            s.shot("app-failure-page.png")
-        except Exception:  # noqa: BLE001 - the page may be gone
-            pass
-        print("browser console (last 40):\n" + "\n".join(browser.console[-40:]))
-        print("JupyterLab log (tail):\n" + lab.log_tail())
-        raise
-    assert not browser.foreign_requests, (
-        f"the page tried to reach hosts other than 127.0.0.1: {browser.foreign_requests[:10]}")
+    drive(lab, browser, s, _run, "app-failure-page.png")
 
 
 def _probe(s: Session, run: int) -> dict:

@@ -206,16 +206,14 @@ class Session:
         return json.loads(line[len("PROBE "):])
 
 
-def test_paint_mask_and_scrub_steps_in_jupyterlab(lab, browser, artifacts, record_shots):
-    page = browser.page
-    write_notebook(lab.root / "test.ipynb")
-    s = Session(page, artifacts, lab.deadline)  # the whole test, server start included: < 3 min
-    record_shots(s.shots)
+def drive(lab, browser, s: Session, run, failure_shot: str) -> None:
+    """``run(lab, page, s)``; if it fails, save ``failure_shot`` and print the browser console and the
+    JupyterLab log before re-raising. Then check the page reached no host but 127.0.0.1."""
     try:
-        _run(lab, page, s)
+        run(lab, browser.page, s)
     except BaseException:
         try:
-            s.shot("failure-page.png")
+            s.shot(failure_shot)
         except Exception:  # noqa: BLE001 - the page may be gone
             pass
         print("browser console (last 40):\n" + "\n".join(browser.console[-40:]))
@@ -223,6 +221,14 @@ def test_paint_mask_and_scrub_steps_in_jupyterlab(lab, browser, artifacts, recor
         raise
     assert not browser.foreign_requests, (
         f"the page tried to reach hosts other than 127.0.0.1: {browser.foreign_requests[:10]}")
+
+
+def test_paint_mask_and_scrub_steps_in_jupyterlab(lab, browser, artifacts, record_shots):
+    page = browser.page
+    write_notebook(lab.root / "test.ipynb")
+    s = Session(page, artifacts, lab.deadline)  # the whole test, server start included: < 3 min
+    record_shots(s.shots)
+    drive(lab, browser, s, _run, "failure-page.png")
 
 
 def _run(lab, page, s: Session) -> None:
