@@ -7,7 +7,9 @@ goes through these functions, so the conversion is written once:
 
 - :func:`encode_text`, :func:`encode_images`: float32 embeddings;
 - :func:`spherical_distance`: the squared great-circle distance the paper's loss and ranking use;
-- :func:`masked_clip_distance`: the paper's ranking score of masked images.
+- :func:`masked_clip_distance`: the paper's ranking score of masked images;
+- :func:`extending_augmentations`, :func:`augment_views`: the paper's random views of what CLIP sees
+  (the guidance's views and the toy CLIP's training data draw them the same way).
 
 May import: nothing.
 """
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "clip_normalize", "spherical_distance", "encode_text", "encode_images",
-           "masked_clip_distance"]
+           "masked_clip_distance", "extending_augmentations", "augment_views"]
 
 
 #: CLIP's input normalisation: per-channel mean and std of its training images.
@@ -89,3 +91,26 @@ def masked_clip_distance(
     inputs); ``normalize=False`` reproduces the reference exactly.
     """
     return spherical_distance(encode_images(clip_model, images, normalize, mask), text_embed)
+
+
+def extending_augmentations(p: float = 0.7) -> torch.nn.Module:
+    """The paper's "extending augmentations": kornia ``RandomAffine(15°, translate 0.1, border
+    padding)`` then ``RandomPerspective(0.7)``, each applied with probability ``p``."""
+    import kornia.augmentation as K
+
+    return torch.nn.Sequential(K.RandomAffine(degrees=15, translate=0.1, p=p, padding_mode="border"),
+                               K.RandomPerspective(0.7, p=p))
+
+
+def augment_views(augmentations: torch.nn.Module, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    """``augmentations(x)`` with torch's global RNG seeded by ``seed`` inside a forked RNG (kornia draws
+    from it; the caller's RNG state is untouched). About one draw in 10^6 of kornia's perspective is
+    near-degenerate and leaves NaN pixels: that view is returned unaugmented, so a bad draw cannot
+    stop a run (no host sync; finite views are untouched, bit for bit, and no NaN reaches the gradient)."""
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        augmented = augmentations(x)
+    finite = torch.isfinite(augmented).flatten(1).all(1).view(-1, 1, 1, 1)
+    return torch.where(finite, augmented, x)

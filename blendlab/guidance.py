@@ -30,9 +30,11 @@ import torch.nn.functional as F
 from .embeddings import (  # noqa: F401  (re-exported: the guidance's CLIP side)
     CLIP_MEAN,
     CLIP_STD,
+    augment_views,
     clip_normalize,
     encode_images,
     encode_text,
+    extending_augmentations,
     masked_clip_distance,
     spherical_distance,
 )
@@ -85,25 +87,22 @@ class ExtendingAugmentations(torch.nn.Module):
     Output order is view-major like the reference: ``[x_1..x_B (pooled, unaugmented),
     aug_1(x_1)..aug_1(x_B), ..., aug_{V-1}(x_B)]``. Every view is first average-pooled to CLIP's
     input size; views after the first go through kornia ``RandomAffine(15°, translate 0.1,
-    border padding)`` then ``RandomPerspective(0.7)``, each applied with probability ``p``.
+    border padding)`` then ``RandomPerspective(0.7)``, each applied with probability ``p``
+    (:func:`~blendlab.embeddings.extending_augmentations`).
 
     kornia draws from torch's global generator, so :meth:`forward` takes an explicit ``seed`` and
-    runs kornia inside a forked RNG: the same seed gives the same views, and the caller's global RNG
-    state is untouched.
+    runs kornia inside a forked RNG (:func:`~blendlab.embeddings.augment_views`): the same seed gives
+    the same views, the caller's global RNG state is untouched, and a view a degenerate draw filled
+    with NaN stays unaugmented.
     """
 
     def __init__(self, output_size: int, aug_num: int, p: float = 0.7):
         super().__init__()
-        import kornia.augmentation as K
-
         if aug_num < 1:
             raise ValueError(f"aug_num must be at least 1 (one unaugmented view), got {aug_num}")
         self.output_size = int(output_size)
         self.aug_num = int(aug_num)
-        self.augmentations = torch.nn.Sequential(
-            K.RandomAffine(degrees=15, translate=0.1, p=p, padding_mode="border"),
-            K.RandomPerspective(0.7, p=p),
-        )
+        self.augmentations = extending_augmentations(p)
 
     def forward(self, x: torch.Tensor, seed: int | None = None, aug_num: int | None = None) -> torch.Tensor:
         """``aug_num`` overrides the module's number of views for this call."""
@@ -111,17 +110,7 @@ class ExtendingAugmentations(torch.nn.Module):
         pooled = F.adaptive_avg_pool2d(x, (self.output_size, self.output_size))
         if aug_num == 1:
             return pooled
-        repeated = pooled.repeat(aug_num - 1, 1, 1, 1)
-        devices = [x.device.index or 0] if x.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            if seed is not None:
-                torch.manual_seed(seed)
-            augmented = self.augmentations(repeated)
-        # About one draw in 10^6 of kornia's perspective is near-degenerate and leaves NaN pixels: that
-        # view becomes its unaugmented copy, so a bad draw cannot stop a run (no host sync; finite views
-        # are untouched, bit for bit, and no NaN reaches the gradient).
-        finite = torch.isfinite(augmented).flatten(1).all(1).view(-1, 1, 1, 1)
-        return torch.cat([pooled, torch.where(finite, augmented, repeated)], dim=0)
+        return torch.cat([pooled, augment_views(self.augmentations, pooled.repeat(aug_num - 1, 1, 1, 1), seed)], dim=0)
 
 
 class GuidanceLoss:

@@ -282,9 +282,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
                size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0):
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
-    import kornia.augmentation as K
-
-    from ..embeddings import clip_normalize
+    from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
@@ -306,12 +304,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     grey = torch.tensor([f == "grey" for f in fills]).view(-1, 1, 1, 1)
     # guidance: (x · m) in [-1, 1] then to [0, 1] -> grey outside; ranking: to [0, 1] then · m -> black
     x01 = torch.where(grey, (x * m).add(1).div(2), x.add(1).div(2).clamp(0, 1) * m)
-    aug = torch.nn.Sequential(K.RandomAffine(15, 0.1, p=0.7, padding_mode="border"), K.RandomPerspective(0.7, p=0.7))
-    with torch.random.fork_rng():
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-        warped = aug(x01)
-    # a near-degenerate perspective draw (about one view in 10^5) leaves NaN pixels: keep that view unwarped
-    x01 = torch.where(torch.isfinite(warped).flatten(1).all(1).view(-1, 1, 1, 1), warped, x01)
+    x01 = augment_views(extending_augmentations(), x01, int(torch.randint(0, 2**62, (1,), generator=g)))
     if torch.rand(1, generator=g) < 0.5:
         x01 = F.adaptive_avg_pool2d(x01, out_size)
     else:
