@@ -30,7 +30,6 @@ May import: blendlab, benchmarks.machine, benchmarks.reference_loop, benchmarks.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -44,6 +43,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 import blendlab as bl  # noqa: E402
 from blendlab import speed  # noqa: E402
+from blendlab.checkpoints import toy_card  # noqa: E402
 from blendlab.embeddings import encode_text, masked_clip_distance  # noqa: E402
 
 from benchmarks.machine import machine_info  # noqa: E402
@@ -86,9 +86,8 @@ def _weights(models) -> dict:
         return dict(preset=models.preset)
     out = dict(preset=models.preset)
     for kind in ("unet", "clip"):
-        path = bl.models.toy_weights(kind)
-        card = json.loads(path.with_suffix(".json").read_text())
-        out[kind] = dict(steps=card.get("steps"), sha256=hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+        card = toy_card(kind)  # the weights were checked against its sha256
+        out[kind] = dict(steps=card.get("steps"), sha256=card["sha256"][:16])
     return out
 
 

@@ -46,7 +46,7 @@ import blendlab as bl  # noqa: E402
 from blendlab.toyworld import COLORS, SHAPES, random_layout, render_scene  # noqa: E402
 from blendlab.images import atomic_write  # noqa: E402
 from blendlab.toyworld.judge import judge  # noqa: E402
-from blendlab.checkpoints import toy_weights  # noqa: E402
+from blendlab.checkpoints import toy_card  # noqa: E402
 from blendlab.toyworld.measured import converged as _converged  # noqa: E402
 from blendlab.metrics import seam_strength  # noqa: E402
 
@@ -230,8 +230,7 @@ def main(argv=None):
         clip_guidance_lambda=base.clip_guidance_lambda, range_lambda=base.range_lambda, aug_num=base.aug_num,
         timestep_respacing=base.timestep_respacing, skip_timesteps=base.skip_timesteps),
         samples=args.samples, other_samples=args.other_samples, quick=args.quick,
-        weights={kind: json.loads(toy_weights(kind).with_suffix(".json").read_text())["sha256"]
-                 for kind in ("unet", "clip")})
+        weights={kind: toy_card(kind)["sha256"] for kind in ("unet", "clip")})
     t0 = time.time()
     batches = []
     if "1" in claims or "4" in claims:

@@ -4,7 +4,8 @@ what to do.
 - :func:`clip_remote_file`: where OpenAI publishes a CLIP (the URL carries its sha256);
 - :func:`load_unet_checkpoint`: a guided-diffusion state dict into a UNet, checked key by key;
 - :func:`load_clip`: a CLIP from a local file;
-- :func:`toy_weights`: the toy world's shipped weights, checked against the sha256 of their card.
+- :func:`toy_weights`: the toy world's shipped weights, checked against the sha256 of their card;
+  :func:`toy_card`: that card.
 
 Downloading and caching is :mod:`blendlab.download`'s job.
 
@@ -24,7 +25,7 @@ import torch
 from .download import RemoteFile, sha256_file
 from .errors import CheckpointError, InputError
 
-__all__ = ["TOY_WEIGHTS", "toy_weights", "load_unet_checkpoint", "clip_remote_file", "load_clip"]
+__all__ = ["TOY_WEIGHTS", "toy_weights", "toy_card", "load_unet_checkpoint", "clip_remote_file", "load_clip"]
 
 
 #: Where the toy world's trained weights ship, inside the package.
@@ -58,6 +59,12 @@ def toy_weights(kind: str) -> Path:
             )
         _VERIFIED.add(key)
     return path
+
+
+def toy_card(kind: str) -> dict:
+    """The JSON card of the shipped toy-world weights ("unet" or "clip"): how they were made, and
+    their ``sha256`` (the weights are checked against it first, as :func:`toy_weights` does)."""
+    return json.loads(toy_weights(kind).with_suffix(".json").read_text())
 
 
 def load_unet_checkpoint(unet: torch.nn.Module, path: str | os.PathLike, preset: str) -> None:

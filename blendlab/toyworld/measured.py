@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoints import toy_weights
+from ..checkpoints import toy_card
 from ..errors import CheckpointError
 from ..table import Table
 
@@ -51,7 +51,7 @@ def measured_claims(path: str | Path | None = None, check_weights: bool = True) 
         if not measured:
             raise CheckpointError(f"{path} does not say which weights it measured: {_RERUN}")
         for kind in ("unet", "clip"):
-            card = json.loads(toy_weights(kind).with_suffix(".json").read_text())
+            card = toy_card(kind)
             if measured.get(kind) != card["sha256"]:
                 raise CheckpointError(
                     f"{path} measured other toy {kind} weights (sha256 {str(measured.get(kind))[:12]}…) than the "
