@@ -51,6 +51,7 @@ HOUSE = [
     "download",            # download, cache, verify
     "embeddings",          # CLIP's view of images and text
     "vocabulary",          # the step vocabulary (step k of N, t, ᾱ_t) and its one label
+    "threads",             # torch's thread count per preset (one for the small CPU models)
     "table",               # Table
     "_version",
     "errors",
