@@ -1,9 +1,13 @@
 """blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022).
 
-May import: _version, errors, models, images, masks, sampler, hooks, runner.
+May import: _openmp, _version, errors, models, images, masks, sampler, hooks, runner.
 """
 
 import warnings as _warnings
+
+from . import _openmp
+
+_openmp.prefer_passive_waiting()  # before torch loads (see blendlab._openmp)
 
 # guided_diffusion and clip warn about deprecated APIs of their own at import time; nothing a user
 # of blendlab can act on, so import them once here with those warnings silenced.

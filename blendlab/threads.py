@@ -1,19 +1,24 @@
-"""How many threads torch uses for a preset: one for the small CPU models unless you say otherwise.
+"""How many threads torch uses for a preset: few for the small CPU models, unless you say otherwise.
 
 The toy and tiny presets are 1–2 M-parameter networks fed batches of a few 32 px images. Their
-operations are too small for torch's intra-op threads to pay for their synchronisation: on an idle
-2-core machine two threads save about a quarter of the time, but on a machine with other work the
-threads wait on each other and the same demo takes three to four times as long
-(``benchmarks/bench_demo.py`` prints the figures). So the CLI, :func:`blendlab.notebook.setup`
-and the EditorApp call :func:`apply_thread_policy` with the preset they load:
+operations are small, so torch's OpenMP threads spend much of a step waiting for each other. When
+the waiting threads spin (OpenMP's default) and another process holds a core, a toy edit ran 5–7×
+slower with two threads than with one; when they sleep (``OMP_WAIT_POLICY=PASSIVE``, which
+``import blendlab`` sets before torch loads, see :mod:`blendlab._openmp`) two threads beat one on an
+idle machine and on a busy one (``benchmarks/bench_demo.py`` prints the figures). So the CLI,
+:func:`blendlab.notebook.setup` and the EditorApp call :func:`apply_thread_policy` with the preset
+they load:
 
 - an explicit ``threads`` (``--threads N``, ``setup(threads=N)``, ``EditorApp(threads=N)``) wins;
 - else ``$BLENDLAB_THREADS``, then ``$OMP_NUM_THREADS`` (torch read it when it started; it is
   left as it is);
-- else one thread for the small presets (:data:`SMALL_PRESETS`), and torch's default (one per
-  core) for the real ones, whose convolutions are large enough to use every core.
+- else, for the small presets (:data:`SMALL_PRESETS`): two threads (at most one per core) when
+  OpenMP's idle threads sleep, one thread when they may spin (torch was imported before blendlab,
+  or ``OMP_WAIT_POLICY`` says ACTIVE);
+- else torch's default (one per core) for the real presets, whose convolutions are large enough to
+  use every core.
 
-May import: errors.
+May import: errors, _openmp.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 
 import torch
 
+from . import _openmp
 from .errors import InputError
 
 __all__ = ["SMALL_PRESETS", "apply_thread_policy", "threads_for"]
@@ -50,7 +56,9 @@ def threads_for(preset: str | None, threads: int | None = None) -> tuple[int | N
     if os.environ.get("OMP_NUM_THREADS"):
         return None, "$OMP_NUM_THREADS"
     if preset in SMALL_PRESETS:
-        return 1, f"the {preset} preset's models are small"
+        if _openmp.waits_passively():
+            return min(2, os.cpu_count() or 1), f"the {preset} preset's models are small; idle threads sleep"
+        return 1, f"the {preset} preset's models are small and idle OpenMP threads may spin"
     return None, "torch's default"
 
 

@@ -54,6 +54,7 @@ HOUSE = [
     "threads",             # torch's thread count per preset (one for the small CPU models)
     "table",               # Table
     "_version",
+    "_openmp",
     "errors",
 ]
 #: What the algorithm (and the models under it) must never reach, directly or through other rooms.
