@@ -1,5 +1,6 @@
 """How long ``blendlab demo`` takes as a newcomer runs it: the whole command, on a quiet machine and on a
-busy one, with the thread policy (one torch thread for the toy world) and with torch's default threads.
+busy one, with the thread policy (blendlab.threads), with one thread, and with two spinning threads (torch's
+default without the policy).
 
 "Busy" is simulated: ``--busy K`` other processes each spin on a core for the length of every run (a
 laptop with a browser, a build or a second notebook). Each arm runs the demo as a subprocess, arms
@@ -7,7 +8,7 @@ alternating, ``--repeats`` times; the table gives each arm's median and range of
 targets of issue #24: at most 40 s on a quiet 2-core machine, under a minute on a busy one, with the
 policy's default.
 
-    python benchmarks/bench_demo.py                       # quiet and busy, policy vs 2 threads, 3 repeats
+    python benchmarks/bench_demo.py                       # quiet and busy, three arms, 3 repeats
     python benchmarks/bench_demo.py --repeats 1 --busy 2  # quicker
     python benchmarks/bench_demo.py --quick               # smoke: --preset tiny, 1 repeat (seconds)
 
@@ -37,11 +38,16 @@ BUSY_TARGET_S = 60.0
 SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 
 
-def _run_demo(preset: str, threads: int | None, busy: int, timeout: float) -> float:
-    """Wall seconds of one ``blendlab demo`` subprocess; ``threads=None`` is the policy's default."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "BLENDLAB_THREADS", "MKL_NUM_THREADS")}
-    if threads is not None:
-        env["BLENDLAB_THREADS"] = str(threads)
+#: The arms: the policy's default, one thread, and two threads whose idle time spins (OpenMP's default
+#: wait policy, what torch does without blendlab's policy).
+ARMS = (("policy", {}), ("1 thread", {"BLENDLAB_THREADS": "1"}),
+        ("2 spinning threads", {"BLENDLAB_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"}))
+_CLEARED = ("OMP_NUM_THREADS", "BLENDLAB_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+def _run_demo(preset: str, arm_env: dict, busy: int, timeout: float) -> float:
+    """Wall seconds of one ``blendlab demo`` subprocess with the arm's environment."""
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED} | arm_env
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=timeout)]) for _ in range(busy)]
     try:
         with tempfile.TemporaryDirectory() as out:
@@ -64,21 +70,19 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="toy")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--busy", type=int, default=2, help="spinning processes in the busy runs")
-    p.add_argument("--threads", type=int, default=2, help="the comparison arm's torch threads")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--quick", action="store_true", help="smoke run: --preset tiny, 1 repeat")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
     args = p.parse_args(argv)
     if args.quick:
         args.preset, args.repeats = "tiny", 1
-    arms = [("policy (1 thread)" if args.preset in ("toy", "tiny") else "policy", None),
-            (f"{args.threads} threads", args.threads)]
+    arms = ARMS
     rows = []
     for condition, busy in (("quiet", 0), (f"busy ({args.busy} spinning)", args.busy)):
         times = {name: [] for name, _ in arms}
         for r in range(args.repeats):  # arms alternate, so drift in the machine's speed hits both
-            for name, threads in arms:
-                times[name].append(_run_demo(args.preset, threads, busy, args.timeout))
+            for name, arm_env in arms:
+                times[name].append(_run_demo(args.preset, arm_env, busy, args.timeout))
                 print(f"{condition:>22} | {name:>18} | run {r + 1}: {times[name][-1]:6.1f} s", file=sys.stderr)
         for name, _ in arms:
             t = times[name]
