@@ -10,7 +10,7 @@ policy's default.
 
     python benchmarks/bench_demo.py                       # quiet and busy, three arms, 3 repeats
     python benchmarks/bench_demo.py --repeats 1 --busy 2  # quicker
-    python benchmarks/bench_demo.py --quick               # smoke: --preset tiny, 1 repeat (seconds)
+    python benchmarks/bench_demo.py --quick               # smoke: --preset tiny, 1 repeat (6 short runs)
 
 May import: benchmarks.machine.
 """
@@ -76,15 +76,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.preset, args.repeats = "tiny", 1
-    arms = ARMS
     rows = []
     for condition, busy in (("quiet", 0), (f"busy ({args.busy} spinning)", args.busy)):
-        times = {name: [] for name, _ in arms}
-        for r in range(args.repeats):  # arms alternate, so drift in the machine's speed hits both
-            for name, arm_env in arms:
+        times = {name: [] for name, _ in ARMS}
+        for r in range(args.repeats):  # arms alternate, so drift in the machine's speed hits them all
+            for name, arm_env in ARMS:
                 times[name].append(_run_demo(args.preset, arm_env, busy, args.timeout))
                 print(f"{condition:>22} | {name:>18} | run {r + 1}: {times[name][-1]:6.1f} s", file=sys.stderr)
-        for name, _ in arms:
+        for name, _ in ARMS:
             t = times[name]
             rows.append(dict(condition=condition, arm=name, median_s=statistics.median(t), min_s=min(t), max_s=max(t),
                              runs=t))
@@ -93,7 +92,7 @@ def main(argv=None) -> int:
     for row in rows:
         print(f"  {row['condition']:<22} {row['arm']:<18} {row['median_s']:6.1f} s  "
               f"({row['min_s']:.1f}-{row['max_s']:.1f})")
-    policy = [r for r in rows if r["arm"] == arms[0][0]]
+    policy = [r for r in rows if r["arm"] == ARMS[0][0]]
     if args.preset == "toy":
         for row, target in zip(policy, (QUIET_TARGET_S, BUSY_TARGET_S)):
             verdict = "meets" if row["median_s"] <= target else "misses"

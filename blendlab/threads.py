@@ -2,10 +2,11 @@
 
 The toy and tiny presets are 1–2 M-parameter networks fed batches of a few 32 px images. Their
 operations are small, so torch's OpenMP threads spend much of a step waiting for each other. When
-the waiting threads spin (OpenMP's default) and another process holds a core, a toy edit ran 5–7×
-slower with two threads than with one; when they sleep (``OMP_WAIT_POLICY=PASSIVE``, which
-``import blendlab`` sets before torch loads, see :mod:`blendlab._openmp`) two threads beat one on an
-idle machine and on a busy one (``benchmarks/bench_demo.py`` prints the figures). So the CLI,
+the waiting threads spin (OpenMP's default) and another process holds a core, a toy batch ran 5.6×
+slower with two threads than with one (253 s vs 45 s); when they sleep (``OMP_WAIT_POLICY=PASSIVE``,
+which ``import blendlab`` sets before torch loads, see :mod:`blendlab._openmp`) two threads beat one
+on that busy machine (34 s) and on an idle one (a whole demo: about 30 s vs 42 s). Those figures were
+measured by hand; ``benchmarks/bench_demo.py`` times the whole demo in the same arms. So the CLI,
 :func:`blendlab.notebook.setup` and the EditorApp call :func:`apply_thread_policy` with the preset
 they load:
 
@@ -32,7 +33,7 @@ from .errors import InputError
 
 __all__ = ["SMALL_PRESETS", "apply_thread_policy", "threads_for"]
 
-#: The presets whose networks are small enough that one torch thread is the better default.
+#: The presets whose networks are too small for a thread per core to pay: at most two threads.
 SMALL_PRESETS = frozenset({"toy", "tiny", "tiny-cond"})
 
 
