@@ -16,7 +16,7 @@
 # %% [markdown]
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/10_speed.ipynb)
 #
-# # 9 · Speed: quality per second
+# # 10 · Speed: quality per second
 #
 # Slowness is the method's first limitation: every sample takes tens of seconds on a GPU, and a good
 # ranked set needs many samples (the authors' follow-up, *Blended Latent Diffusion*, puts a good result
