@@ -26,6 +26,7 @@ HOUSE = [
     "sweep",               # inputs × settings × seeds -> rows; run_row; backends local and Ray
     "widgets",             # MaskPainter, StepScrubber, EditorApp
     "notebook",            # the notebooks' first cell: device, preset, banner
+    "lessons",             # predictions that check themselves (the exercises' widgets)
     "viz",                 # figures only
     "apps",                # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
