@@ -30,6 +30,9 @@ from typing import Any, Sequence
 
 __all__ = ["Prediction", "Check", "predict", "check"]
 
+#: ids of the Check objects :func:`check` has just displayed (so the cell's echo does not repeat them).
+_SHOWN: dict[int, bool] = {}
+
 
 @dataclasses.dataclass
 class Prediction:
@@ -79,6 +82,13 @@ class Check:
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def _ipython_display_(self) -> None:
+        """A cell ending in ``check(...)`` shows the verdict once: :func:`check` already showed it."""
+        if not _SHOWN.pop(id(self), False):
+            from IPython.display import display
+
+            display({"text/html": self.html, "text/plain": self.text}, raw=True)
 
     def __repr__(self) -> str:
         return self.text
@@ -178,4 +188,6 @@ def _display_check(result: Check) -> None:
     if get_ipython is None or get_ipython() is None:
         print(result.text)
         return
-    display(result)  # text/html (the verdict and the folded answer) and text/plain (the verdict)
+    display({"text/html": result.html, "text/plain": result.text}, raw=True)
+    _SHOWN.clear()  # only the latest check can be a cell's last expression
+    _SHOWN[id(result)] = True

@@ -57,3 +57,21 @@ def test_outside_a_notebook_check_prints_the_verdict(capsys):
     guess = Prediction("?", ("a", "b"))
     assert isinstance(check(guess, "a"), Check)
     assert "No prediction was made. The run measured: a." in capsys.readouterr().out
+
+
+def test_in_ipython_a_check_ending_a_cell_is_shown_once(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shown = []
+    publish = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, **kw: shown.append(data)
+    try:
+        r = shell.run_cell("from blendlab.lessons import predict, check\n"
+                           "g = predict('?', ['a', 'b'])\n"
+                           "check(g, 'a', answer='because')")
+    finally:
+        shell.display_pub.publish = publish
+    assert r.success
+    verdicts = [d for d in shown if "No prediction was made" in d.get("text/plain", "")]
+    assert len(verdicts) == 1 and "<details>" in verdicts[0]["text/html"]
