@@ -160,7 +160,9 @@ class BlendedSampler:
     ``sampler.init_image`` and ``sampler.mask`` are the tensors actually used; ``sampler.diffusion``
     is the guided_diffusion ``SpacedDiffusion``; ``sampler.loss`` is the :class:`GuidanceLoss` (None
     when unguided) and is read at every step, so setting it to None inside a loop over
-    :meth:`steps` stops the guidance from the next step on.
+    :meth:`steps` stops the guidance from the next step on, and any callable with its call
+    signature, ``loss(x_t, pred_x0, fac, seed=, mask=, aug_num=) -> (total, terms)``, may take its
+    place (a colour loss in lesson 3; :mod:`blendlab.step_check`).
     """
 
     def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None):

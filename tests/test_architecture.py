@@ -27,6 +27,7 @@ HOUSE = [
     "widgets",             # MaskPainter, StepScrubber, EditorApp
     "notebook",            # the notebooks' first cell: device, preset, banner
     "lessons",             # predictions that check themselves (the exercises' widgets)
+    "step_check",          # a hand-written blended step checked against the sampler's
     "viz",                 # figures only
     "apps",                # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
