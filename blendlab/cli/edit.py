@@ -1,7 +1,12 @@
 """``blendlab edit``: check every input of a command line, then edit and write what the reference
 writes (see :mod:`blendlab.cli`).
 
-May import: errors, presets, models, images, masks, video, hooks, runner, viz, blendlab.cli.parser.
+The thread count is set (:func:`blendlab.threads.apply_thread_policy`, ``--threads``) once the
+preset is known and before any model loads; a ``--batch_size`` that will not fit in memory is
+refused with the others (:mod:`blendlab.cli.capacity`).
+
+May import: errors, presets, models, images, masks, video, hooks, runner, viz, threads, blendlab.cli.parser,
+blendlab.cli.capacity.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from .capacity import check_batch_fits
 from .parser import config_from_args, preset_and_size, usage
 
 __all__ = ["run_edit", "checked_inputs"]
@@ -58,10 +64,12 @@ def checked_inputs(args):
     size = int(PRESETS[preset]["unet"]["image_size"])
     image = load_image(cfg.init_image, size=size)
     mask = load_mask(cfg.mask, size=size) if cfg.mask else full_mask(size)
+    # TODO(check_mask_fits): refuse a mask whose aspect differs from the image's, warn when it is resized
     with warnings.catch_warnings():  # a mask over the whole image is allowed; the edit itself says so
         warnings.simplefilter("ignore")
         edit_mask(mask, image, invert=cfg.invert_mask)  # nothing to edit (e.g. --invert_mask, no --mask)
     _check_output_folder(Path(cfg.output_path))
+    check_batch_fits(preset, cfg.batch_size, cfg.aug_num, device)
     return cfg, preset, device, image, mask
 
 
@@ -88,7 +96,10 @@ def run_edit(args) -> Path:
     from ..models import load_models
     from ..runner import edit
 
+    from ..threads import apply_thread_policy
+
     cfg, preset, device, image, mask = checked_inputs(args)
+    apply_thread_policy(preset, args.threads)
     models = load_models(preset, device=device, unet_path=args.unet_path, clip_path=args.clip_path,
                          progress=not args.no_progress)
     out = Path(cfg.output_path)

@@ -1,7 +1,10 @@
 """The command line's flags: one argparse parser over :class:`EditConfig` for ``edit``, ``demo``,
 ``download`` and ``sweep``, and the preset a command line asks for.
 
-May import: sampler, models, blendlab.sweep.command.
+``--help`` shows every default (from :class:`EditConfig`) and every preset (from
+:data:`blendlab.presets.PRESETS`, with its description).
+
+May import: sampler, models, presets, blendlab.sweep.command.
 """
 
 from __future__ import annotations
@@ -23,6 +26,31 @@ def _defaults():
     from ..sampler import EditConfig
 
     return {f.name: f.default for f in dataclasses.fields(EditConfig)}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: ...)`` after every flag that has a value by default (not after on/off switches
+    or flags whose default the help explains)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def preset_help(default_says: str) -> str:
+    """The ``--preset`` help: every preset of :data:`blendlab.presets.PRESETS` and what it is."""
+    from ..presets import PRESETS
+
+    listed = "; ".join(f"{name}: {spec['description']}" for name, spec in PRESETS.items())
+    return f"model preset, one of {listed} ({default_says})"
+
+
+def _threads_flag(p) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: blendlab.threads' policy for the preset: at most two for "
+                        "toy and tiny, unless $BLENDLAB_THREADS or $OMP_NUM_THREADS says otherwise; torch's "
+                        "default for real presets)")
 
 
 def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
@@ -47,10 +75,12 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
                            f"(default: the --preset's size, else {d['model_output_size']})")
     loss = p.add_argument_group("guidance")
     loss.add_argument("--aug_num", type=int, default=d["aug_num"], help="CLIP views per sample (1 unaugmented)")
-    loss.add_argument("--clip_guidance_lambda", type=float, default=d["clip_guidance_lambda"])
-    loss.add_argument("--range_lambda", type=float, default=d["range_lambda"])
-    loss.add_argument("--lpips_sim_lambda", type=float, default=d["lpips_sim_lambda"])
-    loss.add_argument("--l2_sim_lambda", type=float, default=d["l2_sim_lambda"])
+    loss.add_argument("--clip_guidance_lambda", type=float, default=d["clip_guidance_lambda"], help="weight of the CLIP loss")
+    loss.add_argument("--range_lambda", type=float, default=d["range_lambda"], help="weight of the range loss (x̂0 within [-1, 1])")
+    loss.add_argument("--lpips_sim_lambda", type=float, default=d["lpips_sim_lambda"],
+                      help="weight of the LPIPS background loss (with --background_preservation_loss)")
+    loss.add_argument("--l2_sim_lambda", type=float, default=d["l2_sim_lambda"],
+                      help="weight of the L2 background loss (with --background_preservation_loss)")
     loss.add_argument("--background_preservation_loss", action="store_true",
                       help="baseline: L2/LPIPS loss to the input outside the mask")
     m = p.add_argument_group("mask")
@@ -58,13 +88,14 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
     m.add_argument("--no_enforce_background", action="store_false", dest="enforce_background",
                    help="do not paste the input outside the mask at the end")
     misc = p.add_argument_group("misc")
-    misc.add_argument("--seed", type=int, default=d["seed"])
-    misc.add_argument("--gpu_id", type=int, default=d["gpu_id"])
-    misc.add_argument("--output_path", type=str, default=d["output_path"])
+    misc.add_argument("--seed", type=int, default=d["seed"], help="random seed of the noise and the augmentations")
+    misc.add_argument("--gpu_id", type=int, default=d["gpu_id"], help="CUDA device index when --device is not given")
+    misc.add_argument("--output_path", type=str, default=d["output_path"], help="folder of the outputs (made if missing)")
     misc.add_argument("-o", "--output_file", type=str, default=d["output_file"],
                       help="file name stem of the outputs, must end in .png")
-    misc.add_argument("--iterations_num", type=int, default=d["iterations_num"])
-    misc.add_argument("--batch_size", type=int, default=d["batch_size"])
+    misc.add_argument("--iterations_num", type=int, default=d["iterations_num"], help="batches to sample")
+    misc.add_argument("--batch_size", type=int, default=d["batch_size"],
+                      help="samples per batch; one that will not fit in memory is refused before any work")
     misc.add_argument("--vid", action="store_true", dest="save_video",
                       help="save a video of x̂0 over the steps for every sample (every step; the last "
                            "frame is the saved result); the format is --vid_format")
@@ -72,8 +103,8 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
                       help="also save the input, the mask and every unranked result in assets/")
     extra = p.add_argument_group("blendlab extras")
     extra.add_argument("--preset", type=str, default=None,
-                       help="model preset (default from --model_output_size, which must agree with a "
-                            "real preset; 'tiny' runs offline at 32 px whatever the size)")
+                       help=preset_help("default from --model_output_size, which must agree with a real "
+                                        "preset; the toy and tiny presets run offline at 32 px whatever the size"))
     extra.add_argument("--device", type=str, default=None, help="cpu, cuda, cuda:1 (default: --gpu_id if CUDA)")
     extra.add_argument("--unet_path", type=str, default=None, help="use this UNet checkpoint file")
     extra.add_argument("--clip_path", type=str, default=None, help="use this CLIP checkpoint file")
@@ -81,6 +112,7 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
                        help="format of --vid: apng (lossless animated PNG), gif (at most 256 colours), "
                             "webp (lossless), mp4 (needs imageio[ffmpeg])")
     extra.add_argument("--no_progress", action="store_true", help="no progress bars")
+    _threads_flag(extra)
     extra.add_argument("--no_figures", action="store_true",
                        help="do not write the per-sample source | mask | edited figures")
     extra.add_argument("--reference_ranking", action="store_true", default=d["reference_ranking"],
@@ -89,21 +121,25 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="blendlab", description="Blended Diffusion: text-driven editing of natural images")
+        prog="blendlab", description="Blended Diffusion: text-driven editing of natural images",
+        formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_edit = sub.add_parser("edit", help="edit an image region with a text prompt (reference flags)")
     _add_edit_flags(p_edit, prompt_required=True)
     p_demo = sub.add_parser("demo", help="a complete offline edit on CPU in the toy world")
-    p_demo.add_argument("--output_path", default="demo_output")
-    p_demo.add_argument("--preset", default="toy",
-                        help="'toy' (trained toy world, offline), 'tiny' (random weights) or a real preset")
+    p_demo.add_argument("--output_path", default="demo_output",
+                        help="folder of the ranked results, comparison.png, steps.png and judge.json")
+    p_demo.add_argument("--preset", default="toy", help=preset_help("toy: the trained toy world, offline"))
     p_demo.add_argument("--prompt", default=None, help="default: the example's ('a red circle' in the toy world)")
-    p_demo.add_argument("--no_progress", action="store_true")
+    p_demo.add_argument("--no_progress", action="store_true", help="no progress bars")
+    _threads_flag(p_demo)
     p_dl = sub.add_parser("download", help="fetch the weights of a preset into the cache")
-    p_dl.add_argument("--preset", default="256-uncond", help="256-uncond or 512-cond")
-    p_dl.add_argument("--clip_model", default="ViT-B/16")
-    p_dl.add_argument("--cache_dir", default=None)
+    p_dl.add_argument("--preset", default="256-uncond", help="256-uncond or 512-cond (the others need no download)")
+    p_dl.add_argument("--clip_model", default="ViT-B/16", help="the CLIP model the presets use")
+    p_dl.add_argument("--cache_dir", default=None, help="default: $BLENDLAB_HOME/checkpoints, else ~/.cache/blendlab/checkpoints")
     sweep_command.add_sweep_parser(sub)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
     return parser
 
 
