@@ -116,6 +116,10 @@ def test_demo_end_to_end_in_the_toy_world(tmp_path, capsys):
     assert (out / "input.png").exists() and (out / "mask.png").exists()
     text = capsys.readouterr().out
     assert "toy world" in text and "judge" in text and "'a red circle'" in text
+    assert "in the lower-right quarter" in text and "right half" not in text
+    assert str(out / "comparison.png") in text and str(out / "judge.json") in text
+    figure = Image.open(out / "comparison.png")  # source | mask | best 4, each 32 px panel shown at 256 px
+    assert figure.size[0] >= 3 * 256 and figure.size[1] >= 2 * 256
     # the best results hold a red object in the mask (the independent judge), the outside is untouched
     verdicts = json.loads((out / "judge.json").read_text())
     assert [v["rank"] for v in verdicts] == list(range(8))

@@ -57,7 +57,7 @@ def test_a_bad_row_is_reported_before_any_model_loads(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "missing.png" in msg and "aug_num must be at least 1" in msg and "nothing was run" in msg
     assert not (tmp_path / "out").exists()
-    with pytest.raises(InputError, match="not EditConfig fields"):
+    with pytest.raises(InputError, match=r"sweep spec grid \(EditConfig fields\): unknown key 'guidance_weight'"):
         sw.expand(spec(grid=dict(guidance_weight=[1])))
 
 

@@ -13,6 +13,11 @@ A spec is a dict (or a YAML/TOML file holding one)::
       - {toy: {scenes: 2, prompts_per_scene: 2, seed: 0}}     # toy-world scenes (speed.toy_suite)
       - {example: insert}             # a ready-made example of blendlab.examples
 
+Specs are strict: an unknown key at any level (the top, ``config``/``grid``, an input, a ``toy``
+entry's options, a manifest's columns) is an error naming the key and the nearest valid one
+(``seed`` -> ``seeds``, ``model`` -> ``preset``); a file that does not parse names the file, the
+line and the column.
+
 Each row is a plain, JSON-ready dict (it crosses process boundaries on Ray): its ``id`` is a hash of
 the input (file contents included), the full config and the seed, so the same row has the same id
 in every run and a re-run finds its record.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
@@ -37,12 +43,65 @@ __all__ = ["Row", "load_spec", "expand", "validate", "row_id", "row_config", "ro
 Row = dict
 _FIELDS = {f.name for f in dataclasses.fields(EditConfig)}
 _PER_ROW = {"prompt", "init_image", "mask", "seed"}
+#: The keys of a spec's top level (``base``: the folder relative paths start from, default the file's).
+TOP_KEYS = ("preset", "config", "grid", "seeds", "inputs", "base")
+#: The keys of each kind of input (the first key of each names the kind; plain files have none).
+INPUT_KEYS = {"toy": ("toy",), "example": ("example", "prompt", "name"), "manifest": ("manifest",),
+              "folder": ("folder", "prompt"), "files": ("image", "mask", "prompt", "name")}
+MANIFEST_COLUMNS = ("image", "mask", "prompt", "name")
+#: Words a spec writer reaches for that mean a key of another name.
+SYNONYMS = {"model": "preset", "models": "preset", "seed": "seeds", "input": "inputs", "settings": "config",
+            "sweep": "grid", "params": "grid", "file": "image", "img": "image", "text": "prompt",
+            "caption": "prompt", "init_image": "image"}
+
+
+def nearest(key: str, valid) -> str | None:
+    """The valid key ``key`` most likely meant (a known synonym, else the closest spelling), or None."""
+    valid = list(valid)
+    if SYNONYMS.get(str(key).lower()) in valid:
+        return SYNONYMS[str(key).lower()]
+    close = difflib.get_close_matches(str(key).lower(), valid, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def check_keys(keys, valid, where: str) -> None:
+    """Raise :class:`InputError` for the first key of ``keys`` not in ``valid``, with its nearest."""
+    for key in keys:
+        if key not in valid:
+            guess = nearest(key, valid)
+            hint = f"did you mean {guess!r}?" if guess else f"valid keys: {', '.join(sorted(valid))}"
+            raise InputError(f"{where}: unknown key {key!r}; {hint}")
+
+
+def _parse_error(path: Path, kind: str, exc: Exception) -> InputError:
+    """``<file>:<line>:<column>: <problem>`` (1-based) of a YAML, TOML or JSON syntax error."""
+    import re
+
+    line = col = None
+    if kind == "YAML":
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        if mark is not None:
+            line, col = mark.line + 1, mark.column + 1
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    elif kind == "JSON":
+        line, col, problem = exc.lineno, exc.colno, exc.msg
+    else:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        if found:
+            line, col = int(found.group(1)), int(found.group(2))
+        elif "(at end of document)" in str(exc):  # the line after the last one
+            text = path.read_text()
+            line, col = text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+        problem = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+    where = f"{path}:{line}:{col}" if line else str(path)
+    return InputError(f"sweep spec {where}: {problem}; fix the {kind} there")
 
 
 def load_spec(spec) -> dict:
     """A spec dict from a dict, or a ``.yaml``/``.yml``/``.toml``/``.json`` file (its folder becomes
     ``base`` for relative input paths)."""
     if isinstance(spec, dict):
+        check_keys(spec, TOP_KEYS, "sweep spec")
         return dict(spec)
     path = Path(spec)
     if not path.is_file():
@@ -54,17 +113,27 @@ def load_spec(spec) -> dict:
         except ImportError:
             raise InputError(f"sweep spec {path}: YAML needs PyYAML (pip install pyyaml); "
                              "or write the spec as .toml or .json") from None
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise _parse_error(path, "YAML", exc) from None
     elif path.suffix == ".toml":
         import tomllib
 
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise _parse_error(path, "TOML", exc) from None
     elif path.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _parse_error(path, "JSON", exc) from None
     else:
         raise InputError(f"sweep spec {path}: use a .yaml, .toml or .json file")
     if not isinstance(data, dict):
         raise InputError(f"sweep spec {path}: expected a mapping at the top level")
+    check_keys(data, TOP_KEYS, f"sweep spec {path}")
     data.setdefault("base", str(path.parent))
     return data
 
@@ -80,10 +149,18 @@ def _inputs(spec: dict) -> list[dict]:
     for entry in spec.get("inputs") or []:
         if not isinstance(entry, dict):
             raise InputError(f"sweep input {entry!r}: expected a mapping (image/mask/prompt, manifest, folder, toy or example)")
+        kinds = [k for k in ("toy", "example", "manifest", "folder") if k in entry]
+        if len(kinds) > 1:
+            raise InputError(f"sweep input {entry!r}: one kind per input, not {' and '.join(kinds)}; "
+                             "split it into one input each")
+        # an input of a kind takes that kind's keys; one of none (files) is told of every kind's
+        valid = INPUT_KEYS[kinds[0]] if kinds else sorted({k for keys in INPUT_KEYS.values() for k in keys})
+        check_keys(entry, valid, f"sweep input {entry!r}")
         if "toy" in entry:
             from ..speed import toy_suite
 
             opts = dict(entry["toy"] or {})
+            check_keys(opts, ("scenes", "prompts_per_scene", "seed"), f"sweep input toy {opts!r}")
             for item in toy_suite(**opts):
                 out.append(dict(kind="toy", toy=opts, index=item.index, prompt=item.prompt,
                                 name=f"toy{item.index}", colour=item.colour, shape=item.shape))
@@ -95,7 +172,9 @@ def _inputs(spec: dict) -> list[dict]:
             if not manifest.is_file():
                 raise FileNotFoundError(f"sweep manifest {manifest}: no such file")
             with open(manifest, newline="") as f:
-                for r in csv.DictReader(f):
+                reader = csv.DictReader(f)
+                check_keys(reader.fieldnames or [], MANIFEST_COLUMNS, f"sweep manifest {manifest} (columns)")
+                for r in reader:
                     out.append(_file_input(manifest.parent, r.get("image"), r.get("mask"), r.get("prompt"), r.get("name")))
         elif "folder" in entry:
             folder = base / entry["folder"]
@@ -144,9 +223,8 @@ def expand(spec) -> list[Row]:
     ``config`` of the spec, then the grid's), ``setting`` (the grid's values only), ``seed``."""
     spec = load_spec(spec)
     grid = spec.get("grid") or {}
-    unknown = sorted((set(grid) | set(spec.get("config") or {})) - _FIELDS)
-    if unknown:
-        raise InputError(f"sweep spec: {unknown} are not EditConfig fields")
+    for part in ("config", "grid"):
+        check_keys(spec.get(part) or {}, sorted(_FIELDS), f"sweep spec {part} (EditConfig fields)")
     per_row = sorted((set(grid) | set(spec.get("config") or {})) & _PER_ROW)
     if per_row:
         raise InputError(f"sweep spec: {per_row} come from the inputs and seeds, not from config/grid")
