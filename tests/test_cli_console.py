@@ -120,6 +120,10 @@ def test_the_batch_guard_names_the_largest_batch(monkeypatch):
     monkeypatch.setattr(capacity, "free_memory", lambda device: fixed // 2)
     with pytest.raises(InputError, match="even one sample of the toy preset"):
         capacity.check_batch_fits("toy", 1, 8, "cpu")
+    # a real preset's estimate was never measured: over it, the same words are a warning, not an error
+    monkeypatch.setattr(capacity, "free_memory", lambda device: 2**30)
+    with pytest.warns(capacity.BatchMayNotFitWarning, match="may not fit.*use --batch_size 1"):
+        assert capacity.check_batch_fits("256-uncond", 4, 8, "cpu") == 0
     # more views, more memory; the real presets are counted from their own resolution and channels
     assert capacity.memory_needed("toy", 1, 16)[1] > per_sample
     assert capacity.memory_needed("512-cond", 1, 8)[1] > capacity.memory_needed("256-uncond", 1, 8)[1] > per_sample

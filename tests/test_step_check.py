@@ -9,7 +9,7 @@ from blendlab.errors import InputError
 from blendlab.examples import example
 from blendlab.guidance import GuidanceLoss
 from blendlab.step_check import compare_steps, library_draws
-from tests._fast import fast_cfg
+from _fast import fast_cfg
 
 
 @pytest.fixture(scope="module")
