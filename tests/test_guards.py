@@ -57,3 +57,59 @@ def test_skipped_steps_out_of_range_say_the_range(skip, says):
     assert bl.EditConfig(prompt="x", skip_timesteps=99).num_steps == 1
     assert bl.EditConfig(prompt="x", timestep_respacing="10,10,10", skip_timesteps=5).num_steps == 25
 
+
+# -- masks ---------------------------------------------------------------------------------------
+def test_check_mask_fits_errs_on_another_shape_and_warns_on_another_size():
+    with pytest.raises(bl.InputError, match=r"the mask is 64×48 but the image is 32×32 \(width×height\): "
+                                            r"their shapes differ.*Make the mask from this image, at 32×32"):
+        check_mask_fits((64, 48), (32, 32))
+    with pytest.warns(bl.MaskResizedWarning, match=r"the mask is 64×64 and the image 32×32: same shape, so "
+                                                   r"the mask is resized.*Save the mask at 32×32"):
+        assert check_mask_fits((64, 64), (32, 32)) is None
+    with pytest.warns(bl.MaskResizedWarning):
+        check_mask_fits((333, 250), (1000, 750))  # one pixel of rounding is the same shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_mask_fits((40, 30), (40, 30)) is None  # the image's own size: silent
+    assert issubclass(bl.MaskResizedWarning, bl.BlendlabWarning) and issubclass(bl.BlendlabWarning, UserWarning)
+
+
+def test_load_mask_for_an_image_checks_and_resizes_to_it(tmp_path):
+    arr = np.zeros((48, 64), np.uint8)
+    arr[10:30, 20:50] = 255
+    before = arr.copy()
+    with pytest.raises(bl.InputError, match="64×48 but the image is 32×32"):
+        bl.load_mask(arr, size=32, image_size=(32, 32))
+    Image.fromarray(arr).save(tmp_path / "mask.png")
+    with pytest.warns(bl.MaskResizedWarning, match="64×48 and the image 32×24"):
+        mask = bl.load_mask(tmp_path / "mask.png", image_size=(32, 24))
+    assert mask.shape == (1, 1, 24, 32) and set(mask.unique().tolist()) == {0.0, 1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both stretched alike to the model's size: nothing to say
+        assert bl.load_mask(arr, size=32, image_size=(64, 48)).shape == (1, 1, 32, 32)
+    np.testing.assert_array_equal(arr, before)  # the input is not modified
+
+
+def test_tensors_of_another_shape_name_both_sizes():
+    image = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(bl.InputError, match="the mask is 64×48 but the image is 32×32"):
+        check_mask(torch.ones(1, 1, 48, 64), image)
+    with pytest.raises(bl.InputError, match="same size"):
+        check_mask(torch.ones(1, 1, 16, 16), image)
+    with pytest.warns(bl.FullMaskWarning, match="whole image"):
+        check_mask(torch.ones(1, 1, 32, 32), image)
+
+
+def test_the_painter_refuses_a_mask_of_another_shape_and_keeps_its_own():
+    from blendlab.widgets import MaskPainter
+
+    painter = MaskPainter(torch.zeros(1, 3, 32, 32))
+    painter.set_mask(bl.box_mask(32, (0.25, 0.25, 0.75, 0.75)))
+    kept = painter.mask
+    with pytest.raises(bl.InputError, match="the mask is 64×48 but the image is 32×32"):
+        painter.set_mask(np.ones((48, 64), np.uint8))
+    assert torch.equal(painter.mask, kept)
+    with pytest.warns(bl.MaskResizedWarning):
+        painter.set_mask(np.ones((64, 64), np.uint8))
+    assert painter.mask.shape == (1, 1, 32, 32)
+
