@@ -186,10 +186,11 @@ viz.image_grid(trial.images, titles=[f'"{other}" #{k}' for k in range(len(trial.
 #
 # **Predict:** with an empty prompt the guidance is off (the reference returns a zero gradient), so
 # only the diffusion model and the blend act. What fills the masked box?
-# **Change** the prompt to `""`, **run**, **check** with the judge.
+# **Change** the prompt to `""`, **run**, **check** with the judge. (`clip_guidance_lambda=0` says the
+# unguided run is meant: with an empty prompt and CLIP guidance on, `bl.edit` warns that it runs unguided.)
 
 # %%
-unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt="", batch_size=2), progress=False)  # <- prompt=""
+unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt="", clip_guidance_lambda=0, batch_size=2), progress=False)  # <- prompt=""
 print([f"{v.colour} {v.shape}" for v in judge(unguided.images, mask)] if env.toy else "look at the pictures:")
 viz.image_grid(unguided.images, titles=[f"no prompt #{k}" for k in range(len(unguided.images))])
 

@@ -180,7 +180,7 @@ except bl.NonFiniteError as err:  # blendlab stops a run at its first NaN/Inf an
 # **Change** the prompt to `""`, **run**, **check** the outside change and `cfg.guided`.
 
 # %%
-empty = baseline(1, cfg.replace(prompt=""))  # <- prompt
+empty = baseline(1, cfg.replace(prompt="", clip_guidance_lambda=0))  # <- prompt (λ_clip 0: unguided is meant)
 free = bl.edit(models, ex.image, ex.mask, empty, progress=False)
 print(f"guided: {empty.guided}; mean |Δ| outside {outside_change(free.images):.3f} "
       f"(with the prompt: {outside_change(images['baseline, λ × 1']):.3f}, no loss: {outside_change(local.images):.3f})")

@@ -113,3 +113,18 @@ def test_the_painter_refuses_a_mask_of_another_shape_and_keeps_its_own():
         painter.set_mask(np.ones((64, 64), np.uint8))
     assert painter.mask.shape == (1, 1, 32, 32)
 
+
+# -- an empty prompt -----------------------------------------------------------------------------
+def test_an_empty_prompt_warns_once_that_the_edit_runs_unguided(tiny, image, mask):
+    cfg = fast_cfg(prompt="", iterations_num=2, timestep_respacing="4", skip_timesteps=2)
+    with pytest.warns(bl.UnguidedWarning) as caught:
+        result = bl.edit(tiny, image, mask, cfg, progress=False)
+    unguided = [w for w in caught if issubclass(w.category, bl.UnguidedWarning)]
+    assert len(unguided) == 1, "once per edit, not per batch"
+    text = str(unguided[0].message)
+    assert "prompt is empty" in text and "runs unguided" in text and "clip_guidance_lambda=0" in text
+    assert result.images.shape[0] == 4 and cfg.clip_guidance_lambda == 1000  # ran; cfg as given
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bl.UnguidedWarning)
+        bl.edit(tiny, image, mask, cfg.replace(clip_guidance_lambda=0, iterations_num=1), progress=False)
+
