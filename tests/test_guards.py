@@ -128,3 +128,27 @@ def test_an_empty_prompt_warns_once_that_the_edit_runs_unguided(tiny, image, mas
         warnings.simplefilter("error", bl.UnguidedWarning)
         bl.edit(tiny, image, mask, cfg.replace(clip_guidance_lambda=0, iterations_num=1), progress=False)
 
+
+# -- file modes ----------------------------------------------------------------------------------
+@pytest.fixture(params=[0o022, 0o077, 0o002])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_outputs_follow_the_umask(umask, tmp_path):
+    png = save_image(torch.zeros(1, 3, 8, 8), tmp_path / "out" / "a.png")
+    text = atomic_write(tmp_path / "b.json", lambda tmp: open(tmp, "w").write("{}"))
+    for path in (png, text):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, oct(path.stat().st_mode)
+
+
+def test_a_failed_write_leaves_nothing(umask, tmp_path):
+    def broken(tmp):
+        open(tmp, "w").write("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(tmp_path / "c.txt", broken)
+    assert list(tmp_path.iterdir()) == []
