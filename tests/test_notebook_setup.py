@@ -108,7 +108,10 @@ def test_in_colab_detection(monkeypatch):
 def test_config_differs_by_mode():
     tiny = notebook.NotebookEnv(in_colab=False, device="cpu", preset="tiny")
     real = notebook.NotebookEnv(in_colab=True, device="cuda", preset="256-uncond")
-    assert real.config() == bl.EditConfig()
+    # the paper's settings but one batch of 4, as the lessons say (issue 24)
+    assert real.config() == bl.EditConfig(**notebook.LESSON_BATCH)
+    assert (real.config().batch_size, real.config().iterations_num) == (4, 1)
+    assert real.config(iterations_num=8).iterations_num == 8
     cfg = tiny.config()
     for name, value in notebook.TINY_SETTINGS.items():
         assert getattr(cfg, name) == value
@@ -124,6 +127,22 @@ def test_config_differs_by_mode():
     for name in ("clip_guidance_lambda", "range_lambda", "aug_num", "skip_timesteps", "timestep_respacing"):
         assert getattr(cfg, name) == getattr(paper, name)
     assert cfg.batch_size * cfg.iterations_num < paper.batch_size * paper.iterations_num
+
+
+def test_setup_sets_torchs_threads_by_the_preset(monkeypatch):
+    import torch
+
+    from blendlab.threads import threads_for
+
+    monkeypatch.delenv("BLENDLAB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
+    torch.set_num_threads(3)
+    env = notebook.setup(banner=False)  # the toy world: few threads for its small models
+    assert env.toy and env.threads == torch.get_num_threads() == threads_for("toy")[0] <= 2
+    assert notebook.setup(banner=False, threads=3).threads == torch.get_num_threads() == 3
+    monkeypatch.setenv("BLENDLAB_THREADS", "1")
+    assert notebook.setup(banner=False).threads == torch.get_num_threads() == 1
 
 
 def test_load_models_is_cached():
