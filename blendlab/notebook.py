@@ -43,18 +43,25 @@ from .errors import InputError
 from .sampler import EditConfig
 from .threads import apply_thread_policy
 
-__all__ = ["REPO_URL", "INSTALL_SNIPPET", "LESSON_BATCH", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET",
+__all__ = ["REPO_URL", "SOURCE_ENV", "INSTALL_SNIPPET", "LESSON_BATCH", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET",
            "settings_for", "NotebookEnv", "setup", "in_colab"]
 
 REPO_URL = "https://github.com/blendlab/blendlab"
 
+#: Where the first cell installs blendlab from unless told otherwise: one setting, ``$BLENDLAB_SOURCE``
+#: (a fork's ``git+https://...`` URL or a local copy's path) in the notebook's environment.
+SOURCE_ENV = "BLENDLAB_SOURCE"
+
 #: The first lines of every lesson (``notebooks/sync_first_cell.py`` writes them there): install
-#: blendlab from GitHub when it is not importable. Python's import system sees the new package without
+#: blendlab from ``$BLENDLAB_SOURCE`` (default: GitHub) when it is not importable. A failed install
+#: ends the cell with one sentence (what failed, how to install from your own copy), not a traceback;
+#: pip's own error stands above it. Python's import system sees the new package without
 #: ``importlib.invalidate_caches()``: pip changes site-packages' modification time, which it checks.
 INSTALL_SNIPPET = f"""\
-import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
-if importlib.util.find_spec("blendlab") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{REPO_URL}"], check=True)
+import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from ${SOURCE_ENV}
+source = os.environ.get("{SOURCE_ENV}", "git+{REPO_URL}")  # or your fork (git+https://...) or a local path
+if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
+    sys.exit(f"blendlab could not be installed from {{source}} (pip says why above); to install your own copy, set {SOURCE_ENV} to your fork's git+https URL or a local path (e.g. %env {SOURCE_ENV}=/content/blendlab) and run this cell again.")
 """
 
 #: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.

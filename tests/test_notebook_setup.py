@@ -1,6 +1,7 @@
 """notebook.setup(): mode selection, Colab widgets, configs, banner, install snippet. No network."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -167,7 +168,8 @@ def test_banner(monkeypatch, capsys):
 
 def test_install_snippet(monkeypatch):
     runs = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append((a, k)))
+    monkeypatch.delenv(notebook.SOURCE_ENV, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append((a, k)) or types.SimpleNamespace(returncode=0))
     exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
     assert runs == []  # blendlab importable: nothing installed
     real_find_spec = importlib.util.find_spec
@@ -176,7 +178,27 @@ def test_install_snippet(monkeypatch):
     exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
     (args, kwargs), = runs
     assert args[0][1:4] == ["-m", "pip", "install"] and args[0][-1] == "git+" + notebook.REPO_URL
-    assert kwargs == {"check": True}
+    assert kwargs == {}
+    monkeypatch.setenv(notebook.SOURCE_ENV, "/content/my-blendlab")  # the one setting: your own copy
+    exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
+    assert runs[-1][0][0][-1] == "/content/my-blendlab"
+
+
+def test_a_failed_install_ends_the_first_cell_with_one_sentence(tmp_path):
+    """pip cannot install from a copy that does not exist (fails fast, no network): the cell stops
+    with one sentence saying what failed and how to install your own copy; no traceback."""
+    hide = ("import importlib.util as u; f = u.find_spec; "
+            "u.find_spec = lambda n, *a: None if n == 'blendlab' else f(n, *a)\n")
+    missing = tmp_path / "no-such-copy"
+    run = subprocess.run([sys.executable, "-c", hide + notebook.INSTALL_SNIPPET], capture_output=True, text=True,
+                         env={**os.environ, notebook.SOURCE_ENV: str(missing)}, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1 and "Traceback" not in out and "CalledProcessError" not in out, out
+    last = run.stderr.strip().splitlines()[-1]
+    assert last == (f"blendlab could not be installed from {missing} (pip says why above); to install your own "
+                    f"copy, set BLENDLAB_SOURCE to your fork's git+https URL or a local path "
+                    f"(e.g. %env BLENDLAB_SOURCE=/content/blendlab) and run this cell again.")
+    assert not missing.exists()
 
 
 def test_examples_follow_the_preset():
