@@ -43,8 +43,11 @@ def _respaced_steps(respacing) -> int:
         counts = [int(part) for part in body.split(",")]
     except ValueError:
         raise InputError(f"{where} is not understood; {_RESPACING_HELP}") from None
-    if any(c < 0 for c in counts) or sum(counts) < 1:
-        raise InputError(f"{where} asks for {sum(counts)} steps; the step count must be from 1 to "
+    if text.startswith("ddim") and len(counts) > 1:
+        raise InputError(f"{where} is not understood: 'ddim' takes one step count, e.g. 'ddim50'")
+    if min(counts) < 0 or sum(counts) < 1:
+        asked = f"a negative step count ({min(counts)})" if min(counts) < 0 else f"{sum(counts)} steps"
+        raise InputError(f"{where} asks for {asked}; the step count must be from 1 to "
                          f"{SCHEDULE_STEPS}, e.g. timestep_respacing='100'")
     if len(counts) == 1 and counts[0] > SCHEDULE_STEPS:
         raise InputError(f"{where} asks for more steps than the schedule's {SCHEDULE_STEPS}; "

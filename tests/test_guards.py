@@ -31,8 +31,10 @@ def test_a_misspelt_setting_names_the_closest_one():
 
 
 @pytest.mark.parametrize("respacing, says", [
-    ("-10", r"timestep_respacing='-10' asks for -10 steps; the step count must be from 1 to 1000, "
-            r"e\.g\. timestep_respacing='100'"),
+    ("-10", r"timestep_respacing='-10' asks for a negative step count \(-10\); the step count must be from "
+            r"1 to 1000, e\.g\. timestep_respacing='100'"),
+    ("10,-5", r"asks for a negative step count \(-5\)"),
+    ("ddim10,10", r"'ddim' takes one step count"),
     ("0", r"timestep_respacing='0' asks for 0 steps; the step count must be from 1 to 1000"),
     ("ddim0", r"asks for 0 steps"),
     ("2000", r"more steps than the schedule's 1000; use a step count from 1 to 1000"),
