@@ -84,7 +84,7 @@ def claim_guided(models, args, base):
     per_scene = max(1, args.samples // len(sc))
     cfg0 = base.replace(batch_size=per_scene)
     for (image, mask, _), seed in zip(sc, itertools.count()):
-        result, verdicts, wall, cpu = run(models, image, mask, cfg0.replace(prompt="", seed=seed))
+        result, verdicts, wall, cpu = run(models, image, mask, cfg0.replace(prompt="", clip_guidance_lambda=0, seed=seed))
         unguided_rows += [(v.colour, v.shape) for v in verdicts]
     prompts = list(itertools.product(COLORS, SHAPES))
     if args.quick:

@@ -21,11 +21,16 @@ with _warnings.catch_warnings():
 from ._version import __version__
 from .errors import (
     BlendlabError,
+    BlendlabWarning,
     CheckpointError,
     DownloadError,
+    FullMaskWarning,
     InputError,
+    MaskResizedWarning,
     NonFiniteError,
     TrajectoryError,
+    UnguidedWarning,
+    UnknownSettingError,
     WeightsNotFoundError,
 )
 from .models import Models, load_models
@@ -50,6 +55,11 @@ __all__ = [
     "NonFiniteError",
     "TrajectoryError",
     "WeightsNotFoundError",
+    "UnknownSettingError",
+    "BlendlabWarning",
+    "MaskResizedWarning",
+    "FullMaskWarning",
+    "UnguidedWarning",
     "Models",
     "load_models",
     "load_image",

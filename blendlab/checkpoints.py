@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -134,7 +135,11 @@ def load_clip(path: Path, device: torch.device) -> torch.nn.Module:
     import clip
 
     try:
-        model, _ = clip.load(str(path), device=device, jit=False)
+        with warnings.catch_warnings():  # clip.load tries torch.jit.load first; its FutureWarning
+            # ("torch.jit.load is deprecated") is nothing a user of blendlab can act on: only it is hidden
+            warnings.filterwarnings("ignore", message=r"`?torch\.jit\.load` is (deprecated|not supported)",
+                                    category=FutureWarning)
+            model, _ = clip.load(str(path), device=device, jit=False)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError) as exc:
         raise CheckpointError(
             f"CLIP checkpoint {path} could not be loaded ({type(exc).__name__}: {str(exc)[:200]}). "

@@ -1,7 +1,8 @@
 """EditConfig: every setting of an edit in one place, the reference's flags with their defaults.
 
 The one source of defaults: the CLI's flags, the widgets' forms and the notebooks read it. Each
-setting is validated when the config is made, with an error that names the fix.
+setting is validated when the config is made, with an error that names the fix; a misspelt name
+(``EditConfig(promt=...)``) is an :class:`~blendlab.errors.UnknownSettingError` naming the closest one.
 
 May import: errors.
 """
@@ -9,10 +10,57 @@ May import: errors.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import numbers
 
-from .errors import InputError
+from .errors import InputError, UnknownSettingError
 
-__all__ = ["EditConfig"]
+__all__ = ["EditConfig", "unknown_setting"]
+
+#: Steps of the diffusion schedule every respacing is drawn from.
+SCHEDULE_STEPS = 1000
+_RESPACING_HELP = ("use a step count from 1 to 1000 such as '100' (the reference's), 'ddim50', "
+                   "or section counts such as '10,10,10'")
+
+
+def unknown_setting(name: str, known) -> UnknownSettingError:
+    """The error for a keyword ``name`` that is none of ``known``: it names the closest one."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else "the settings are EditConfig's fields (help(EditConfig))"
+    return UnknownSettingError(f"unknown setting {name!r} — {hint}")
+
+
+def _respaced_steps(respacing) -> int:
+    """Number of steps ``timestep_respacing`` keeps of the 1000-step schedule; InputError with the
+    valid range otherwise (guided_diffusion itself accepts '-10' or '0' and keeps no step)."""
+    from guided_diffusion.respace import space_timesteps
+
+    text = str(respacing).strip()
+    where = f"timestep_respacing={respacing!r}"
+    body = text[4:] if text.startswith("ddim") else text
+    try:
+        counts = [int(part) for part in body.split(",")]
+    except ValueError:
+        raise InputError(f"{where} is not understood; {_RESPACING_HELP}") from None
+    if text.startswith("ddim") and len(counts) > 1:
+        raise InputError(f"{where} is not understood: 'ddim' takes one step count, e.g. 'ddim50'")
+    if min(counts) < 0 or sum(counts) < 1:
+        asked = f"a negative step count ({min(counts)})" if min(counts) < 0 else f"{sum(counts)} steps"
+        raise InputError(f"{where} asks for {asked}; the step count must be from 1 to "
+                         f"{SCHEDULE_STEPS}, e.g. timestep_respacing='100'")
+    if len(counts) == 1 and counts[0] > SCHEDULE_STEPS:
+        raise InputError(f"{where} asks for more steps than the schedule's {SCHEDULE_STEPS}; "
+                         f"use a step count from 1 to {SCHEDULE_STEPS}, e.g. timestep_respacing='100'")
+    try:
+        return len(space_timesteps(SCHEDULE_STEPS, text))
+    except ValueError as exc:
+        if text.startswith("ddim"):
+            raise InputError(f"{where}: no whole-number stride takes exactly {counts[0]} of the "
+                             f"{SCHEDULE_STEPS} steps; use e.g. 'ddim50' or 'ddim100'") from None
+        raise InputError(f"{where} is not understood ({exc}); {_RESPACING_HELP}") from None
+    except TypeError as exc:
+        raise InputError(f"{where} is not understood ({exc}); {_RESPACING_HELP}") from None
 
 
 @dataclasses.dataclass
@@ -94,16 +142,9 @@ class EditConfig:
         for name in ("aug_num", "iterations_num", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.skip_timesteps < 0:
-            raise InputError(f"skip_timesteps must be >= 0, got {self.skip_timesteps}")
         if self.model_output_size not in (256, 512):
             raise InputError(f"model_output_size must be 256 or 512, got {self.model_output_size}")
-        n = self.num_steps_total()
-        if self.skip_timesteps >= n:
-            raise InputError(
-                f"skip_timesteps={self.skip_timesteps} leaves no step of the {n} respaced steps "
-                f"(timestep_respacing={self.timestep_respacing!r}); use fewer skipped steps"
-            )
+        self._check_steps()
         if not 0 <= self.ddim_eta <= 1:
             raise InputError(f"ddim_eta must be in [0, 1], got {self.ddim_eta}")
         if self.anti_typography_lambda < 0:
@@ -116,6 +157,22 @@ class EditConfig:
             if not 1 <= self.keep <= self.batch_size:
                 raise InputError(f"keep must be between 1 and batch_size={self.batch_size}, got {self.keep}")
         self._check_fast_modes()
+
+    def _check_steps(self):
+        """Validate ``timestep_respacing`` and ``skip_timesteps`` together: the advice names the range."""
+        n = self.num_steps_total()
+        skip = self.skip_timesteps
+        whole = isinstance(skip, numbers.Integral) and not isinstance(skip, bool)
+        if whole and 0 <= skip < n:
+            return
+        fix = f"skip_timesteps must be a whole number from 0 to {n - 1} (0 = start from pure noise)"
+        if not whole:
+            raise InputError(f"skip_timesteps={skip!r} is not a whole number of steps; {fix}")
+        if skip < 0:
+            raise InputError(f"skip_timesteps={skip} is negative; {fix}")
+        raise InputError(f"skip_timesteps={skip} leaves no step of the {n} respaced steps "
+                         f"(timestep_respacing={self.timestep_respacing!r}); {fix}, or respace to more "
+                         f"than {skip} steps (e.g. timestep_respacing='{max(100, 2 * skip)}')")
 
     def _check_fast_modes(self):
         """Validate the fast-mode fields (see the class docstring)."""
@@ -141,15 +198,7 @@ class EditConfig:
 
     def num_steps_total(self) -> int:
         """Number of respaced steps, before skipping."""
-        from guided_diffusion.respace import space_timesteps
-
-        try:
-            return len(space_timesteps(1000, str(self.timestep_respacing)))
-        except (ValueError, TypeError) as exc:
-            raise InputError(
-                f"timestep_respacing={self.timestep_respacing!r} is not understood ({exc}); "
-                "use a step count such as '100', 'ddim50' or section counts '10,10,10'"
-            ) from None
+        return _respaced_steps(self.timestep_respacing)
 
     @property
     def num_steps(self) -> int:
@@ -197,3 +246,20 @@ class EditConfig:
 
     def replace(self, **changes) -> "EditConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _init_naming_unknown_settings(init):
+    """Wrap the dataclass ``__init__`` so that an unknown keyword names the closest setting."""
+    fields = [f.name for f in dataclasses.fields(EditConfig)]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        for name in kwargs:
+            if name not in fields:
+                raise unknown_setting(name, fields)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+EditConfig.__init__ = _init_naming_unknown_settings(EditConfig.__init__)

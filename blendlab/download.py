@@ -2,9 +2,10 @@
 
 ``ensure_file`` returns a local path to a verified copy of a ``RemoteFile``: a file given by hand,
 a cache hit, or a fresh download (official URL first, then mirrors). Downloads land in a temporary
-file next to the final path and are moved into place only after their length and hash check out.
+file next to the final path and are moved into place only after their length and hash check out;
+the file's mode follows the umask (``0o666 & ~umask``).
 
-May import: errors.
+May import: errors, _files.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import os
 import pathlib
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 
 import torch.hub
 
+from blendlab._files import new_file
 from blendlab.errors import DownloadError, WeightsNotFoundError
 
 _CHUNK = 1 << 20
@@ -130,11 +131,10 @@ class _Failed(Exception):
 def _fetch(url: str, dest: pathlib.Path, remote: RemoteFile, progress: bool) -> str:
     """Download ``url`` to ``dest`` atomically and return its sha256; ``_Failed`` on any problem."""
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-        os.close(fd)
+        tmp = new_file(dest.parent, prefix=f".{dest.name}.", suffix=".partial")
     except OSError as exc:
         raise _Failed(f"cannot create a temporary file in {dest.parent}: {exc}") from exc
-    tmp = pathlib.Path(tmp_name)
+    mode = tmp.stat().st_mode & 0o777  # 0o666 & ~umask; torch moves its own file over this one
     try:
         try:
             expected = _content_length(url)
@@ -158,6 +158,7 @@ def _fetch(url: str, dest: pathlib.Path, remote: RemoteFile, progress: bool) -> 
         digest = sha256_file(tmp)
         if remote.sha256 is not None and digest != remote.sha256.strip().lower():
             raise _Failed(f"sha256 mismatch: expected {remote.sha256}, got {digest}")
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
         return digest
     finally:

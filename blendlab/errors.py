@@ -2,7 +2,8 @@
 
 Every error says what was wrong and what to do about it. They subclass the built-in error a caller
 would naturally catch (``ValueError`` for bad arguments, ``FileNotFoundError`` for missing files), so
-``except ValueError`` keeps working.
+``except ValueError`` keeps working. Warnings blendlab gives on purpose are :class:`BlendlabWarning`
+subclasses, so one ``warnings.filterwarnings("ignore", category=...)`` silences exactly one of them.
 
 May import: nothing.
 """
@@ -16,6 +17,12 @@ class BlendlabError(Exception):
 
 class InputError(BlendlabError, ValueError):
     """An image, mask, prompt or setting that cannot be used as given."""
+
+
+class UnknownSettingError(InputError, TypeError):
+    """A keyword that is not a setting (``EditConfig(promt=...)``); the message names the closest one.
+
+    A ``TypeError`` too, as Python's own "unexpected keyword argument" is."""
 
 
 class CheckpointError(BlendlabError, ValueError):
@@ -57,3 +64,19 @@ class NonFiniteError(BlendlabError, FloatingPointError):
 
 def _rebuild_non_finite(message: str, fields: dict) -> NonFiniteError:
     return NonFiniteError(message, **fields)
+
+
+class BlendlabWarning(UserWarning):
+    """Base class of every warning blendlab gives on purpose; each says what to do about it."""
+
+
+class MaskResizedWarning(BlendlabWarning):
+    """A mask of the image's aspect ratio but another size was resized (NEAREST) to the image's."""
+
+
+class FullMaskWarning(BlendlabWarning):
+    """The mask covers the whole image: blending keeps nothing of the input."""
+
+
+class UnguidedWarning(BlendlabWarning):
+    """An edit with an empty prompt runs without CLIP guidance, though CLIP guidance is switched on."""

@@ -3,13 +3,12 @@
 Inside blendlab an image is a ``(B, 3, H, W)`` float tensor in ``[-1, 1]``. This module is the only
 place that converts from and to files, PIL images and numpy arrays.
 
-May import: errors.
+May import: errors, _files.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._files import new_file
 from .errors import InputError
 
 __all__ = [
@@ -301,11 +301,11 @@ def to_pil_list(images: torch.Tensor) -> list[Image.Image]:
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then move the file into place, so ``path`` is never half-written."""
+    """Call ``write(tmp_path)`` then move the file into place, so ``path`` is never half-written.
+    The file's mode follows the umask (``0o666 & ~umask``), as a plain ``open(path, "w")``'s would."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=path.suffix)
-    os.close(fd)
+    tmp = str(new_file(path.parent, prefix="." + path.name + ".", suffix=path.suffix))
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -1,7 +1,10 @@
 """Masks: load, validate, resize, invert, dilate; shapes, scribbles and canvas extension.
 
 Inside blendlab a mask is a ``(1 or B, 1, H, W)`` float tensor in ``{0, 1}`` where **1 = edit**
-(the region the text prompt may change) and 0 = keep.
+(the region the text prompt may change) and 0 = keep. A mask belongs to an image: one of another
+aspect ratio is an error, one of the same aspect but another size is resized with a
+:class:`~blendlab.errors.MaskResizedWarning` (:func:`check_mask_fits`, which ``load_mask(...,
+image_size=)`` calls).
 
 May import: errors, images.
 """
@@ -16,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import InputError
+from .errors import FullMaskWarning, InputError, MaskResizedWarning
 from .images import ImageLike, _open
 
 __all__ = [
     "load_mask",
+    "check_mask_fits",
     "check_mask",
     "edit_mask",
     "invert_mask",
@@ -61,8 +65,48 @@ def _pil_mask_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def _wh(size) -> str:
+    return f"{size[0]}×{size[1]}"
+
+
+def _same_aspect(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> bool:
+    """Whether one of the two, scaled to the other's height (or width), is within a pixel of it."""
+    (mw, mh), (iw, ih) = mask_wh, image_wh
+    return abs(mh * iw / ih - mw) <= 1 or abs(ih * mw / mh - iw) <= 1
+
+
+def check_mask_fits(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> None:
+    """Judge a mask of ``mask_wh = (width, height)`` for an image of ``image_wh = (width, height)``,
+    both as their files are (before any resize to the model's size).
+
+    Raises :class:`InputError` when the aspect ratios differ (the mask would be stretched over
+    another picture); warns :class:`~blendlab.errors.MaskResizedWarning` when only the size differs
+    (the mask will be resized with NEAREST); returns None, silently, when the sizes are equal.
+    """
+    mask_wh, image_wh = tuple(int(v) for v in mask_wh), tuple(int(v) for v in image_wh)
+    if min(mask_wh + image_wh) < 1:
+        raise InputError(f"mask {_wh(mask_wh)} or image {_wh(image_wh)} has no pixels")
+    if mask_wh == image_wh:
+        return None
+    if not _same_aspect(mask_wh, image_wh):
+        raise InputError(
+            f"the mask is {_wh(mask_wh)} but the image is {_wh(image_wh)} (width×height): their "
+            "shapes differ, so the mask would be stretched over another part of the picture. "
+            f"Make the mask from this image, at {_wh(image_wh)} (or any size of the same shape)"
+        )
+    warnings.warn(
+        f"the mask is {_wh(mask_wh)} and the image {_wh(image_wh)}: same shape, so the mask is resized "
+        f"to the image (NEAREST). Save the mask at {_wh(image_wh)} to skip this, or silence it with "
+        "warnings.filterwarnings('ignore', category=blendlab.MaskResizedWarning)",
+        MaskResizedWarning,
+        stacklevel=3,
+    )
+    return None
+
+
 def load_mask(
-    src: ImageLike, size: int | tuple[int, int] | None = None, invert: bool = False
+    src: ImageLike, size: int | tuple[int, int] | None = None, invert: bool = False, *,
+    image_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Load a mask as a ``(1, 1, H, W)`` float tensor in ``{0, 1}``, 1 = edit.
 
@@ -70,6 +114,9 @@ def load_mask(
         src: path, PIL image, numpy array or tensor ((H, W), (1, H, W) or (1, 1, H, W)).
         size: resize to ``size x size`` (or ``(H, W)``) with PIL's NEAREST, as the reference does.
         invert: swap edit and keep (background replacement).
+        image_size: ``(width, height)`` of the image this mask is for, as its file is (before any
+            resize). Then :func:`check_mask_fits` judges the mask first (an error for another aspect
+            ratio, a warning for another size) and, without ``size``, it is resized to the image's.
 
     Binarisation follows the reference: image files are read as RGB and the first channel is
     thresholded at ``> 0`` (any non-black pixel edits). Float arrays and tensors are thresholded at
@@ -95,6 +142,10 @@ def load_mask(
         raise InputError(
             f"cannot load a mask from {type(src).__name__}; pass a path, PIL image, array or tensor"
         )
+    if image_size is not None:
+        check_mask_fits((arr.shape[1], arr.shape[0]), image_size)
+        if size is None:
+            size = (int(image_size[1]), int(image_size[0]))
     if size is not None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
         if arr.shape != hw:  # PIL's NEAREST, as the reference (it samples pixel centres)
@@ -115,6 +166,9 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_e
     if not torch.all((mask == 0) | (mask == 1)):
         raise InputError("mask values must be 0 or 1; load it with blendlab.load_mask to binarise it")
     if image is not None and tuple(mask.shape[-2:]) != tuple(image.shape[-2:]):
+        (mh, mw), (ih, iw) = mask.shape[-2:], image.shape[-2:]
+        if not _same_aspect((mw, mh), (iw, ih)):
+            check_mask_fits((mw, mh), (iw, ih))  # raises: their shapes differ
         raise InputError(
             f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(image.shape[-2:])}; "
             "load both with the same size= (load_mask resizes with NEAREST)"
@@ -128,6 +182,7 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_e
         warnings.warn(
             "mask covers the whole image: blending keeps nothing of the input "
             "(this is CLIP-guided diffusion of the whole image)",
+            FullMaskWarning,
             stacklevel=3,
         )
 

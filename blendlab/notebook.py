@@ -23,7 +23,7 @@ The tiny preset has random weights: every mechanism runs, but its pictures are n
 for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings: :data:`TOY_SETTINGS`,
 :data:`TINY_SETTINGS`.
 
-May import: errors, download, models, examples, sampler.
+May import: errors, download, models, examples, sampler, threads.
 """
 
 from __future__ import annotations
@@ -41,19 +41,27 @@ import torch
 from .download import is_offline
 from .errors import InputError
 from .sampler import EditConfig
+from .threads import apply_thread_policy
 
-__all__ = ["REPO_URL", "INSTALL_SNIPPET", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET",
+__all__ = ["REPO_URL", "SOURCE_ENV", "INSTALL_SNIPPET", "LESSON_BATCH", "TINY_SETTINGS", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET",
            "settings_for", "NotebookEnv", "setup", "in_colab"]
 
 REPO_URL = "https://github.com/blendlab/blendlab"
 
+#: Where the first cell installs blendlab from unless told otherwise: one setting, ``$BLENDLAB_SOURCE``
+#: (a fork's ``git+https://...`` URL or a local copy's path) in the notebook's environment.
+SOURCE_ENV = "BLENDLAB_SOURCE"
+
 #: The first lines of every lesson (``notebooks/sync_first_cell.py`` writes them there): install
-#: blendlab from GitHub when it is not importable. Python's import system sees the new package without
+#: blendlab from ``$BLENDLAB_SOURCE`` (default: GitHub) when it is not importable. A failed install
+#: ends the cell with one sentence (what failed, how to install from your own copy), not a traceback;
+#: pip's own error stands above it. Python's import system sees the new package without
 #: ``importlib.invalidate_caches()``: pip changes site-packages' modification time, which it checks.
 INSTALL_SNIPPET = f"""\
-import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
-if importlib.util.find_spec("blendlab") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{REPO_URL}"], check=True)
+import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from ${SOURCE_ENV}
+source = os.environ.get("{SOURCE_ENV}", "git+{REPO_URL}")  # or your fork (git+https://...) or a local path
+if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
+    sys.exit(f"blendlab could not be installed from {{source}} (pip says why above); to install your own copy, set {SOURCE_ENV} to your fork's git+https URL or a local path (e.g. %env {SOURCE_ENV}=/content/blendlab) and run this cell again.")
 """
 
 #: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.
@@ -66,12 +74,16 @@ TINY_SETTINGS: dict[str, Any] = dict(
     aug_num=4,
 )
 
-#: EditConfig overrides of the toy preset: the paper's guidance (λ_clip 1000, λ_range 50, 8 views,
-#: 25 of 100 steps skipped) with one batch of four samples, so a lesson's edit takes seconds on a CPU.
-TOY_SETTINGS: dict[str, Any] = dict(
+#: A lesson's samples on any weights: one batch of four, as the lessons say (the paper ranks 8
+#: batches of 4; ``env.config(iterations_num=8)`` draws them). :meth:`NotebookEnv.config` starts here.
+LESSON_BATCH: dict[str, Any] = dict(
     batch_size=4,
     iterations_num=1,
 )
+
+#: EditConfig overrides of the toy preset: the paper's guidance (λ_clip 1000, λ_range 50, 8 views,
+#: 25 of 100 steps skipped) with one batch of four samples, so a lesson's edit takes seconds on a CPU.
+TOY_SETTINGS: dict[str, Any] = dict(LESSON_BATCH)
 
 #: The preset a machine without a GPU (or without the real checkpoints) uses: trained, offline.
 TOY_PRESET = "toy"
@@ -141,6 +153,7 @@ class NotebookEnv:
     preset: str
     reason: str = ""
     repo_url: str = REPO_URL
+    threads: int | None = None  #: torch's thread count setup() left in force (blendlab.threads)
     _models: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -170,9 +183,10 @@ class NotebookEnv:
         return self._models
 
     def config(self, **overrides) -> EditConfig:
-        """An :class:`EditConfig`: the paper's settings on real weights, :data:`TOY_SETTINGS` in the
-        toy world, :data:`TINY_SETTINGS` in tiny mode; keyword arguments override any of them."""
-        base: dict[str, Any] = settings_for(self.preset)
+        """An :class:`EditConfig`: the paper's guidance with :data:`LESSON_BATCH` (one batch of 4) on
+        real weights, :data:`TOY_SETTINGS` in the toy world, :data:`TINY_SETTINGS` in tiny mode;
+        keyword arguments override any of them."""
+        base: dict[str, Any] = {**LESSON_BATCH, **settings_for(self.preset)}
         if self.preset == "512-cond":
             base["model_output_size"] = 512
         base.update(overrides)
@@ -261,7 +275,8 @@ def _choose(force_tiny: bool | None, colab: bool, cuda: bool) -> tuple[str, str]
     return REAL_PRESET, "GPU found; the checkpoints will be downloaded on first use."
 
 
-def setup(repo_url: str | None = None, force_tiny: bool | None = None, *, banner: bool = True) -> NotebookEnv:
+def setup(repo_url: str | None = None, force_tiny: bool | None = None, *, banner: bool = True,
+          threads: int | None = None) -> NotebookEnv:
     """Prepare a notebook: Colab widgets, device, model preset; show a banner; return a NotebookEnv.
 
     Args:
@@ -269,18 +284,22 @@ def setup(repo_url: str | None = None, force_tiny: bool | None = None, *, banner
         force_tiny: True/False to force the tiny preset or real weights; None decides automatically
             (see the module docstring).
         banner: display the HTML banner (text outside IPython).
+        threads: torch's thread count; default: :func:`blendlab.threads.apply_thread_policy`'s for
+            the chosen preset (two at most for the small toy and tiny models).
     """
     colab = in_colab()
     if colab:
         _enable_colab_widgets()
     cuda = _cuda_available()
     preset, reason = _choose(force_tiny, colab, cuda)
+    n_threads = apply_thread_policy(preset, threads)
     env = NotebookEnv(
         in_colab=colab,
         device="cuda" if cuda else "cpu",
         preset=preset,
         reason=reason,
         repo_url=repo_url or REPO_URL,
+        threads=n_threads,
     )
     if banner:
         _show_banner(env)

@@ -4,12 +4,13 @@ sample by its masked CLIP distance and returns an :class:`EditResult` that names
 It stands above the sampler (one batch of Algorithm 1) and the hooks (the progress bar it adds);
 other rankings (:mod:`blendlab.ranking`) are one call away on the result.
 
-May import: images, embeddings, sampler, ranking, hooks.
+May import: errors, images, embeddings, sampler, ranking, hooks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -17,6 +18,7 @@ import torch
 
 from . import ranking
 from .embeddings import encode_text, masked_clip_distance
+from .errors import UnguidedWarning
 from .hooks import ProgressBar
 from .images import save_image, to_pil
 from .sampler import BlendedSampler, EditConfig, Hook
@@ -101,7 +103,17 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
     ``hooks`` are called after every step of every iteration (``state.iteration`` tells which).
     A step that produces NaN or infinity raises :class:`blendlab.NonFiniteError` (naming the step,
     t, the term and what to try); no result is returned then.
+
+    An empty prompt with CLIP guidance on warns :class:`blendlab.UnguidedWarning` once: the edit
+    runs unguided (as the reference does); ``clip_guidance_lambda=0`` says it is meant.
     """
+    if cfg.prompt == "" and cfg.clip_guidance_lambda:
+        warnings.warn(
+            "the prompt is empty, so this edit runs unguided: no CLIP guidance, the diffusion model alone "
+            "fills the mask. Give a prompt, or pass clip_guidance_lambda=0 to run unguided without "
+            "this warning",
+            UnguidedWarning, stacklevel=2,
+        )
     hooks = list(hooks)
     bar = ProgressBar() if progress else None
     if bar is not None:

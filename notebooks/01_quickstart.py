@@ -36,9 +36,10 @@
 # says which colour and shape each edited region holds.
 
 # %%
-import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
-if importlib.util.find_spec("blendlab") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/blendlab/blendlab"], check=True)
+import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from $BLENDLAB_SOURCE
+source = os.environ.get("BLENDLAB_SOURCE", "git+https://github.com/blendlab/blendlab")  # or your fork (git+https://...) or a local path
+if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
+    sys.exit(f"blendlab could not be installed from {source} (pip says why above); to install your own copy, set BLENDLAB_SOURCE to your fork's git+https URL or a local path (e.g. %env BLENDLAB_SOURCE=/content/blendlab) and run this cell again.")
 from blendlab.notebook import setup; env = setup()
 
 # %% [markdown]
@@ -186,10 +187,11 @@ viz.image_grid(trial.images, titles=[f'"{other}" #{k}' for k in range(len(trial.
 #
 # **Predict:** with an empty prompt the guidance is off (the reference returns a zero gradient), so
 # only the diffusion model and the blend act. What fills the masked box?
-# **Change** the prompt to `""`, **run**, **check** with the judge.
+# **Change** the prompt to `""`, **run**, **check** with the judge. (`clip_guidance_lambda=0` says the
+# unguided run is meant: with an empty prompt and CLIP guidance on, `bl.edit` warns that it runs unguided.)
 
 # %%
-unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt="", batch_size=2), progress=False)  # <- prompt=""
+unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt="", clip_guidance_lambda=0, batch_size=2), progress=False)  # <- prompt=""
 print([f"{v.colour} {v.shape}" for v in judge(unguided.images, mask)] if env.toy else "look at the pictures:")
 viz.image_grid(unguided.images, titles=[f"no prompt #{k}" for k in range(len(unguided.images))])
 

@@ -36,9 +36,10 @@
 # coloured shapes; not the paper's results), where the judge checks the edit inside the mask.
 
 # %%
-import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
-if importlib.util.find_spec("blendlab") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/blendlab/blendlab"], check=True)
+import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from $BLENDLAB_SOURCE
+source = os.environ.get("BLENDLAB_SOURCE", "git+https://github.com/blendlab/blendlab")  # or your fork (git+https://...) or a local path
+if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
+    sys.exit(f"blendlab could not be installed from {source} (pip says why above); to install your own copy, set BLENDLAB_SOURCE to your fork's git+https URL or a local path (e.g. %env BLENDLAB_SOURCE=/content/blendlab) and run this cell again.")
 from blendlab.notebook import setup; env = setup()
 
 # %% [markdown]
@@ -180,7 +181,7 @@ except bl.NonFiniteError as err:  # blendlab stops a run at its first NaN/Inf an
 # **Change** the prompt to `""`, **run**, **check** the outside change and `cfg.guided`.
 
 # %%
-empty = baseline(1, cfg.replace(prompt=""))  # <- prompt
+empty = baseline(1, cfg.replace(prompt="", clip_guidance_lambda=0))  # <- prompt (λ_clip 0: unguided is meant)
 free = bl.edit(models, ex.image, ex.mask, empty, progress=False)
 print(f"guided: {empty.guided}; mean |Δ| outside {outside_change(free.images):.3f} "
       f"(with the prompt: {outside_change(images['baseline, λ × 1']):.3f}, no loss: {outside_change(local.images):.3f})")

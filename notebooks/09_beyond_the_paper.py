@@ -30,9 +30,10 @@
 # Pruning works the same in every world.
 
 # %%
-import importlib.util, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from GitHub
-if importlib.util.find_spec("blendlab") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/blendlab/blendlab"], check=True)
+import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from $BLENDLAB_SOURCE
+source = os.environ.get("BLENDLAB_SOURCE", "git+https://github.com/blendlab/blendlab")  # or your fork (git+https://...) or a local path
+if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
+    sys.exit(f"blendlab could not be installed from {source} (pip says why above); to install your own copy, set BLENDLAB_SOURCE to your fork's git+https URL or a local path (e.g. %env BLENDLAB_SOURCE=/content/blendlab) and run this cell again.")
 from blendlab.notebook import setup; env = setup()
 
 # %% [markdown]

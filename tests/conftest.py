@@ -61,3 +61,12 @@ def _isolated_home(tmp_path, monkeypatch):
     """Never read or write the real ~/.cache/blendlab."""
     monkeypatch.setenv("BLENDLAB_HOME", str(tmp_path / "blendlab_home"))
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """notebook.setup() and EditorApp() set torch's thread count (blendlab.threads): put it back."""
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)

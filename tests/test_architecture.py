@@ -57,6 +57,7 @@ HOUSE = [
     "table",               # Table
     "_version",
     "_openmp",
+    "_files",              # a fresh file of the umask's mode, for atomic writes
     "errors",
 ]
 #: What the algorithm (and the models under it) must never reach, directly or through other rooms.

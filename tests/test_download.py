@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import pathlib
 import socket
 import threading
@@ -122,6 +123,17 @@ def test_download_success_writes_verified_file_and_sidecar(server, cache):
     state = torch.load(path, weights_only=True)
     assert state["weight"].shape == (3, 4)
     assert (cache / (FILENAME + ".sha256")).read_text().split()[0] == SHA
+    assert _leftovers(cache) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_download_follows_the_umask(server, cache, umask):
+    old = os.umask(umask)
+    try:
+        path = ensure_file(RemoteFile(FILENAME, (server.url("/ok"),)), cache_dir=cache, progress=False)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert _leftovers(cache) == []
 
 

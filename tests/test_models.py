@@ -82,6 +82,36 @@ def test_clip_file_in_both_official_formats(tiny, tmp_path, fmt):
     torch.testing.assert_close(models.clip.encode_image(x), rounded.encode_image(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt", ["state_dict", "torchscript"])
+def test_loading_a_clip_file_gives_no_future_warning(tmp_path, fmt):
+    """clip.load tries torch.jit.load first, which warns FutureWarning (deprecated); blendlab hides
+    exactly that one: nothing a user can act on (issue 24)."""
+    import warnings
+
+    import clip
+
+    path = tmp_path / "clip.pt"
+    clip_model = M.build_tiny_clip().eval()
+    if fmt == "state_dict":
+        torch.save(clip_model.state_dict(), path)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.jit.trace(clip_model, (torch.randn(1, 3, 32, 32), clip.tokenize(["a rock"]))).save(str(path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # stronger than pyproject's filter of this very warning
+        bl.load_models("tiny", device="cpu", clip_path=path)
+    future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert future == []
+    with warnings.catch_warnings(record=True) as caught:  # torch's own warning still reaches others
+        warnings.simplefilter("always")
+        try:
+            torch.jit.load(str(path))
+        except RuntimeError:
+            pass
+    assert any("torch.jit.load" in str(w.message) for w in caught)
+
+
 def test_truncated_checkpoint(tiny, tmp_path):
     path = tmp_path / "unet.pt"
     torch.save(tiny.unet.state_dict(), path)

@@ -1,6 +1,7 @@
 """notebook.setup(): mode selection, Colab widgets, configs, banner, install snippet. No network."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -108,7 +109,10 @@ def test_in_colab_detection(monkeypatch):
 def test_config_differs_by_mode():
     tiny = notebook.NotebookEnv(in_colab=False, device="cpu", preset="tiny")
     real = notebook.NotebookEnv(in_colab=True, device="cuda", preset="256-uncond")
-    assert real.config() == bl.EditConfig()
+    # the paper's settings but one batch of 4, as the lessons say (issue 24)
+    assert real.config() == bl.EditConfig(**notebook.LESSON_BATCH)
+    assert (real.config().batch_size, real.config().iterations_num) == (4, 1)
+    assert real.config(iterations_num=8).iterations_num == 8
     cfg = tiny.config()
     for name, value in notebook.TINY_SETTINGS.items():
         assert getattr(cfg, name) == value
@@ -124,6 +128,22 @@ def test_config_differs_by_mode():
     for name in ("clip_guidance_lambda", "range_lambda", "aug_num", "skip_timesteps", "timestep_respacing"):
         assert getattr(cfg, name) == getattr(paper, name)
     assert cfg.batch_size * cfg.iterations_num < paper.batch_size * paper.iterations_num
+
+
+def test_setup_sets_torchs_threads_by_the_preset(monkeypatch):
+    import torch
+
+    from blendlab.threads import threads_for
+
+    monkeypatch.delenv("BLENDLAB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(notebook, "_cuda_available", lambda: False)
+    torch.set_num_threads(3)
+    env = notebook.setup(banner=False)  # the toy world: few threads for its small models
+    assert env.toy and env.threads == torch.get_num_threads() == threads_for("toy")[0] <= 2
+    assert notebook.setup(banner=False, threads=3).threads == torch.get_num_threads() == 3
+    monkeypatch.setenv("BLENDLAB_THREADS", "1")
+    assert notebook.setup(banner=False).threads == torch.get_num_threads() == 1
 
 
 def test_load_models_is_cached():
@@ -148,7 +168,8 @@ def test_banner(monkeypatch, capsys):
 
 def test_install_snippet(monkeypatch):
     runs = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append((a, k)))
+    monkeypatch.delenv(notebook.SOURCE_ENV, raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: runs.append((a, k)) or types.SimpleNamespace(returncode=0))
     exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
     assert runs == []  # blendlab importable: nothing installed
     real_find_spec = importlib.util.find_spec
@@ -157,7 +178,27 @@ def test_install_snippet(monkeypatch):
     exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
     (args, kwargs), = runs
     assert args[0][1:4] == ["-m", "pip", "install"] and args[0][-1] == "git+" + notebook.REPO_URL
-    assert kwargs == {"check": True}
+    assert kwargs == {}
+    monkeypatch.setenv(notebook.SOURCE_ENV, "/content/my-blendlab")  # the one setting: your own copy
+    exec(compile(notebook.INSTALL_SNIPPET, "<first cell>", "exec"), {})
+    assert runs[-1][0][0][-1] == "/content/my-blendlab"
+
+
+def test_a_failed_install_ends_the_first_cell_with_one_sentence(tmp_path):
+    """pip cannot install from a copy that does not exist (fails fast, no network): the cell stops
+    with one sentence saying what failed and how to install your own copy; no traceback."""
+    hide = ("import importlib.util as u; f = u.find_spec; "
+            "u.find_spec = lambda n, *a: None if n == 'blendlab' else f(n, *a)\n")
+    missing = tmp_path / "no-such-copy"
+    run = subprocess.run([sys.executable, "-c", hide + notebook.INSTALL_SNIPPET], capture_output=True, text=True,
+                         env={**os.environ, notebook.SOURCE_ENV: str(missing)}, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1 and "Traceback" not in out and "CalledProcessError" not in out, out
+    last = run.stderr.strip().splitlines()[-1]
+    assert last == (f"blendlab could not be installed from {missing} (pip says why above); to install your own "
+                    f"copy, set BLENDLAB_SOURCE to your fork's git+https URL or a local path "
+                    f"(e.g. %env BLENDLAB_SOURCE=/content/blendlab) and run this cell again.")
+    assert not missing.exists()
 
 
 def test_examples_follow_the_preset():

@@ -77,7 +77,7 @@ def test_colab_badge_and_setup_cell(source):
     setup = code[0].source
     assert setup == _sync_script().first_cell(), "run: python notebooks/sync_first_cell.py"
     assert setup.startswith(INSTALL_SNIPPET) and setup.count(REPO_URL) == 1
-    assert "env = setup()" in setup and len(setup.splitlines()) <= 4, "keep the first cell short"
+    assert "env = setup()" in setup and len(setup.splitlines()) <= 5, "keep the first cell short"
     # settings come from env.config (paper settings on real weights, small ones in tiny mode)
     body = "\n".join(c.source for c in code[1:])
     assert "env.config(" in body and "bl.EditConfig(" not in body

@@ -319,7 +319,7 @@ def test_loss_curves_of_several_runs_on_one_axis_by_step_or_timestep(run, other_
 
 def test_loss_curves_of_an_unguided_run_explain(tiny, image, mask):
     rec = bl.Recorder(fields=("x_t",))
-    bl.edit(tiny, image, mask, fast_cfg(prompt=""), hooks=[rec], progress=False)
+    bl.edit(tiny, image, mask, fast_cfg(prompt="", clip_guidance_lambda=0), hooks=[rec], progress=False)
     with pytest.raises(bl.InputError, match="unguided"):
         viz.loss_curves(rec)
 

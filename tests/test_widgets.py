@@ -177,7 +177,8 @@ def test_set_mask_round_trip_resize_and_undo(painter):
     painter.set_mask(box)
     assert torch.equal(painter.mask, box)
     big = bl.box_mask(128, (0.1, 0.2, 0.6, 0.9))
-    painter.set_mask(Image.fromarray((big[0, 0].numpy() * 255).astype(np.uint8)))
+    with pytest.warns(bl.MaskResizedWarning, match="the mask is 128×128 and the image 32×32"):
+        painter.set_mask(Image.fromarray((big[0, 0].numpy() * 255).astype(np.uint8)))
     assert torch.equal(painter.mask, bl.load_mask(big, size=32))
     painter.undo()
     assert torch.equal(painter.mask, box)
@@ -507,6 +508,43 @@ def test_editor_shows_a_non_finite_run_as_an_error_with_nothing_in_the_gallery(t
     assert not app.running and not app.run_button.disabled and app.stop_button.disabled
 
 
+def test_a_failed_run_clears_the_previous_results(tiny):
+    """A Run that fails leaves no earlier gallery, preview or result under its error (issue 24)."""
+    from blendlab.widgets.app import PREVIEW_PLACEHOLDER
+
+    app = EditorApp(tiny, prompt="rock")
+    app.painter.set_mask(bl.box_mask(32, (0.25, 0.25, 0.75, 0.75)))
+    quick(app)
+    assert app.run(block=True) is not None and len(app.gallery.children) == 2
+    assert app.preview.value != PREVIEW_PLACEHOLDER
+    app.prompt.value = ""  # refused before it runs
+    assert app.run(block=True) is None and "prompt is empty" in app.message
+    assert app.result is None and app.gallery.children == () and app.preview.value == PREVIEW_PLACEHOLDER
+    assert "color:#b00020" in app.status.value
+    app.prompt.value = "rock"
+    assert app.run(block=True) is not None and len(app.gallery.children) == 2
+
+    def breaks(state):  # fails while it runs, after a preview of its own
+        if state.index == 1:
+            raise ValueError("a hook broke")
+
+    assert app.run(block=True, hooks=[breaks]) is None and app.message == "a hook broke"
+    assert app.result is None and app.gallery.children == () and app.preview.value == PREVIEW_PLACEHOLDER
+    assert not app.running and not app.run_button.disabled
+
+
+def test_the_editor_sets_torchs_threads_by_the_policy(tiny, monkeypatch):
+    from blendlab.threads import threads_for
+
+    monkeypatch.delenv("BLENDLAB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(3)
+    app = EditorApp(tiny)
+    assert torch.get_num_threads() == app.threads == threads_for("tiny")[0] <= 2
+    EditorApp(tiny, threads=3)
+    assert torch.get_num_threads() == 3  # an explicit count wins
+
+
 def test_settings_defaults_come_from_editconfig(tiny):
     real = dataclasses.replace(tiny, preset="256-uncond")  # a real preset's name; nothing is loaded
     app = EditorApp(real)
@@ -607,8 +645,9 @@ def test_editor_preview_shows_a_picture_before_the_first_run(tiny):
     assert app.run(block=True) is not None, app.message
     assert app.preview.value != PREVIEW_PLACEHOLDER  # x̂0 of the run
     app.painter.clear()
-    app.run(block=True)  # refused before it starts: the last run's pictures stay
-    assert app.preview.value != PREVIEW_PLACEHOLDER and len(app.gallery.children) == 2
+    app.run(block=True)  # refused before it starts: the last run's pictures go (issue 24)
+    assert app.preview.value == PREVIEW_PLACEHOLDER and len(app.gallery.children) == 0
+    assert app.result is None and "mask is empty" in app.message
     app.painter.fill()
     app.run(block=True, hooks=[lambda state: app.stop()])  # a new run starts from the placeholder
     assert app.result is None and len(app.gallery.children) == 0

@@ -4,7 +4,7 @@ Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH
 at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
 wraps mid-widget; on a narrower page the controls move under the painter.
 
-May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook,
+May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook, threads,
 widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
@@ -20,12 +20,13 @@ import ipywidgets as W
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import BlendlabError, InputError
+from ..errors import BlendlabError, FullMaskWarning, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..masks import check_mask
 from ..runner import edit
 from ..sampler import EditConfig
 from ..images import to_uint8
+from ..threads import apply_thread_policy
 from ._common import _png, _enlarge, placeholder_png
 from .painter import MaskPainter
 from .scrubber import StepScrubber
@@ -56,6 +57,8 @@ class EditorApp:
         preview_every: update the x̂0 preview every k steps (default: about 10 previews per run).
         display_size: the painter's canvas in screen pixels (default :data:`APP_DISPLAY` on the
             long side).
+        threads: torch's thread count; default: :func:`blendlab.threads.apply_thread_policy`'s for
+            the models' preset (two at most for the small toy and tiny models).
 
     Settings default to ``EditConfig()`` (the paper's), with ``blendlab.notebook.TOY_SETTINGS`` for
     the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes.
@@ -65,10 +68,11 @@ class EditorApp:
     """
 
     def __init__(self, models, image=None, *, prompt: str = "", preview_every: int | None = None,
-                 display_size=None):
+                 display_size=None, threads: int | None = None):
         if hasattr(models, "load_models") and not hasattr(models, "unet"):
             models = models.load_models()
         self.models = models
+        self.threads = apply_thread_policy(models.preset, threads)
         self.size = int(models.image_size)
         self.preview_every = preview_every
         self.result = None
@@ -246,7 +250,7 @@ class EditorApp:
         try:
             cfg, image, mask, note = self._prepare()
         except (BlendlabError, ValueError) as exc:
-            self._say(str(exc), "error")
+            self._failed(str(exc))
             return None
         self._running = True
         self._stop_flag.clear()
@@ -266,12 +270,19 @@ class EditorApp:
         self._thread.start()
         return self._thread
 
-    def _clear_outputs(self) -> None:
-        """A new Run: the last one's pictures and scrubber go, and the box says if one will come."""
+    def _clear_outputs(self, failed: bool = False) -> None:
+        """A new Run: the last one's pictures and scrubber go, and the box says if one will come
+        (``failed``: no run comes, so the box stays empty)."""
+        self.result = None
         self.gallery.children = ()
         self.preview.value = PREVIEW_PLACEHOLDER
         self.scrubber = None
-        self.scrubber_box.children = () if self.record.value else (W.HTML(NOT_RECORDED),)
+        self.scrubber_box.children = () if self.record.value or failed else (W.HTML(NOT_RECORDED),)
+
+    def _failed(self, text: str) -> None:
+        """A Run that failed: no result, nothing of the previous run shown under its error."""
+        self._clear_outputs(failed=True)
+        self._say(text, "error")
 
     def stop(self) -> None:
         """Ask a running edit to stop after the current step."""
@@ -313,14 +324,14 @@ class EditorApp:
         try:
             with warnings.catch_warnings():
                 if note:  # already shown in the status line
-                    warnings.filterwarnings("ignore", message="mask covers the whole image")
+                    warnings.simplefilter("ignore", FullMaskWarning)
                 result = edit(self.models, image, mask, cfg, [*hooks, self._hook(cfg)], progress=False)
         except _Stopped:
             self._say(f"stopped after {self.steps_done} steps", "warn")
         except (BlendlabError, ValueError) as exc:
-            self._say(str(exc), "error")
+            self._failed(str(exc))
         except Exception as exc:  # noqa: BLE001 - shown in the app, never as a traceback
-            self._say(f"the edit failed: {type(exc).__name__}: {exc}", "error")
+            self._failed(f"the edit failed: {type(exc).__name__}: {exc}")
         else:
             self.result = result
             self._show_gallery(result)

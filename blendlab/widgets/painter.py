@@ -30,7 +30,7 @@ class MaskPainter:
         display_size: canvas size in screen pixels, an int (long side) or (width, height). Default:
             the mask size times the smallest whole factor that makes the canvas >= 384 px.
         brush: brush diameter in mask pixels (default: about 1/16 of the mask side).
-        mask: the starting mask (anything :func:`blendlab.load_mask` takes); default: empty.
+        mask: the starting mask (anything :func:`blendlab.load_mask` takes, of the image's shape).
 
     Tools: brush and eraser (discs of ``size`` mask pixels along the mouse path), rectangle and
     ellipse (drag from one corner to the opposite one; they add to the mask), undo/redo, clear,
@@ -58,6 +58,7 @@ class MaskPainter:
     def __init__(self, image, size=None, display_size=None, brush: int | None = None, *, mask=None,
                  color=(255, 40, 40), alpha: float = 0.45, max_history: int = 64):
         img = load_image(image)
+        self._image_wh = (int(img.shape[-1]), int(img.shape[-2]))  # the mask must fit this picture
         hw = tuple(img.shape[-2:]) if size is None else _hw(size)
         self.mask_size: tuple[int, int] = (int(hw[0]), int(hw[1]))
         H, W_ = self.mask_size
@@ -83,7 +84,7 @@ class MaskPainter:
         self._rgba = np.array([*color, round(255 * alpha)], dtype=np.uint8)
 
         self._mask = (np.zeros(self.mask_size, dtype=bool) if mask is None
-                      else load_mask(mask, size=self.mask_size)[0, 0].numpy() > 0.5)
+                      else self._load_mask(mask))
         self._history = [self._mask.copy()]
         self._pos = 0
         self.max_history = max_history
@@ -166,13 +167,19 @@ class MaskPainter:
 
     def set_image(self, image) -> None:
         """Show another image (resized to the mask resolution); the mask is kept."""
-        self._image = load_image(image, size=self.mask_size)
+        img = load_image(image)
+        self._image_wh = (int(img.shape[-1]), int(img.shape[-2]))
+        self._image = load_image(img, size=self.mask_size)
         self._draw_image()
 
     def set_mask(self, mask) -> None:
-        """Load a mask (anything :func:`blendlab.load_mask` takes; resized NEAREST); undo restores."""
-        self._mask = load_mask(mask, size=self.mask_size)[0, 0].numpy() > 0.5
+        """Load a mask (anything :func:`blendlab.load_mask` takes; resized NEAREST); undo restores.
+        A mask of another shape than the image's is an InputError, one of another size a warning."""
+        self._mask = self._load_mask(mask)
         self._commit()
+
+    def _load_mask(self, mask) -> np.ndarray:
+        return load_mask(mask, size=self.mask_size, image_size=self._image_wh)[0, 0].numpy() > 0.5
 
     def on_change(self, callback, remove: bool = False) -> None:
         """Call ``callback(mask)`` after every finished change of the mask."""
