@@ -22,6 +22,7 @@ from .errors import InputError
 __all__ = [
     "ImageLike",
     "load_image",
+    "file_size",
     "check_image",
     "as_image_batch",
     "to_pil",
@@ -123,6 +124,12 @@ def pil_to_tensor(im: Image.Image) -> torch.Tensor:
     """PIL image (any mode) -> (1, 3, H, W) float in [-1, 1]."""
     arr = _pil_to_rgb01(im)
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).mul(2).sub(1).contiguous()
+
+
+def file_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file as :func:`load_image` sees it before any resize (upright
+    by its EXIF orientation): what :func:`blendlab.masks.check_mask_fits` compares."""
+    return _open(path).size
 
 
 def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:

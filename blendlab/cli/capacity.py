@@ -29,10 +29,10 @@ from functools import lru_cache
 
 import torch
 
-from ..errors import InputError
+from ..errors import BlendlabWarning, InputError
 
 
-class BatchMayNotFitWarning(UserWarning):
+class BatchMayNotFitWarning(BlendlabWarning):
     """A real preset's batch is over the (unmeasured) memory estimate: it may run out of memory."""
 
 __all__ = ["memory_needed", "free_memory", "largest_batch", "check_batch_fits", "USABLE", "MEASURED"]

@@ -43,7 +43,7 @@ def checked_inputs(args):
     (read at the preset's size) and the output folder. Returns ``(cfg, preset, device, image, mask)``."""
     import warnings
 
-    from ..images import load_image
+    from ..images import file_size, load_image
     from ..masks import edit_mask, full_mask, load_mask
     from ..presets import PRESETS, check_preset
 
@@ -63,8 +63,7 @@ def checked_inputs(args):
             raise FileNotFoundError(f"--{flag} {path}: no such file")
     size = int(PRESETS[preset]["unet"]["image_size"])
     image = load_image(cfg.init_image, size=size)
-    mask = load_mask(cfg.mask, size=size) if cfg.mask else full_mask(size)
-    # TODO(check_mask_fits): refuse a mask whose aspect differs from the image's, warn when it is resized
+    mask = load_mask(cfg.mask, size=size, image_size=file_size(cfg.init_image)) if cfg.mask else full_mask(size)
     with warnings.catch_warnings():  # a mask over the whole image is allowed; the edit itself says so
         warnings.simplefilter("ignore")
         edit_mask(mask, image, invert=cfg.invert_mask)  # nothing to edit (e.g. --invert_mask, no --mask)

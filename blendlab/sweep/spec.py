@@ -262,13 +262,13 @@ def row_inputs(row: Row, size: int):
 
         ex = example(inp["example"], toy=row["preset"] == "toy", size=size)
         return ex.image, ex.mask
-    from ..images import load_image
+    from ..images import file_size, load_image
     from ..masks import full_mask, load_mask
 
     if not inp.get("image"):
         raise InputError(f"input {inp.get('name')}: no image given")
     image = load_image(inp["image"], size=size)
-    mask = load_mask(inp["mask"], size=size) if inp.get("mask") else full_mask(size)
+    mask = load_mask(inp["mask"], size=size, image_size=file_size(inp["image"])) if inp.get("mask") else full_mask(size)
     return image, mask
 
 

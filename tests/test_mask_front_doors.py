@@ -1,0 +1,69 @@
+"""Every front door judges a mask against its image the same way: another aspect ratio is an error
+naming both sizes, another size only a warning (the CLI and a sweep spec; the library's own
+load_mask is tested in test_guards.py)."""
+
+import subprocess
+import sys
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import blendlab.sweep as sw
+from blendlab.errors import InputError, MaskResizedWarning
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "photo.png")  # 64×48
+    wide = np.zeros((48, 96), np.uint8); wide[10:30, 20:60] = 255
+    Image.fromarray(wide).save(tmp_path / "wide_mask.png")     # 96×48: another aspect ratio
+    big = np.zeros((96, 128), np.uint8); big[20:60, 40:100] = 255
+    Image.fromarray(big).save(tmp_path / "big_mask.png")       # 128×96: the same aspect, twice the size
+    return tmp_path
+
+
+def _edit(tmp_path, mask):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BLENDLAB_OFFLINE="1", BLENDLAB_THREADS="1",
+               BLENDLAB_HOME=str(tmp_path / "home"))
+    args = ["edit", "--preset", "tiny", "-p", "rock", "-i", "photo.png", "--mask", mask, "--timestep_respacing",
+            "6", "--skip_timesteps", "2", "--batch_size", "1", "--iterations_num", "1", "--aug_num", "1",
+            "--no_progress", "--no_figures", "--output_path", "out"]
+    return subprocess.run([sys.executable, "-m", "blendlab.cli", *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_cli_refuses_a_mask_of_another_aspect_ratio_in_one_line(files):
+    run = _edit(files, "wide_mask.png")
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "96×48" in lines[0] or "96x48" in lines[0], lines[0]
+    assert "64×48" in lines[0] or "64x48" in lines[0], lines[0]
+    assert not (files / "out").exists()
+
+
+def test_the_cli_resizes_a_mask_of_the_same_aspect_with_a_one_line_warning(files):
+    run = _edit(files, "big_mask.png")
+    assert run.returncode == 0, run.stderr
+    warned = [line for line in run.stderr.splitlines() if "warning" in line and "resiz" in line]
+    assert len(warned) == 1, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_sweep_spec_names_the_row_whose_mask_does_not_fit(files):
+    spec = {"preset": "tiny", "inputs": [{"name": "photo", "image": str(files / "photo.png"),
+                                          "mask": str(files / "wide_mask.png"), "prompt": "rock"}],
+            "config": {"timestep_respacing": "6", "skip_timesteps": 2, "batch_size": 1, "iterations_num": 1},
+            "seeds": [0]}
+    rows = sw.expand(spec)
+    with pytest.raises(InputError, match=r"(?s)\(photo, .*the mask is 96×48 but the image is 64×48"):
+        sw.validate(rows)
+    spec["inputs"][0]["mask"] = str(files / "big_mask.png")
+    with pytest.warns(MaskResizedWarning):
+        sw.validate(sw.expand(spec))
