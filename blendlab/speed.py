@@ -16,7 +16,7 @@ gives something up for time (the paper's algorithm is the default and stays the 
   committed benchmark figures (``docs/quality_per_second.json``).
 
 ``benchmarks/quality_per_second.py`` runs the whole comparison (with the reference loop as one more
-arm); lesson ``10_speed`` reads its results. Plotting functions return matplotlib ``Figure`` objects.
+arm); lesson ``11_speed`` reads its results. Plotting functions return matplotlib ``Figure`` objects.
 
 May import: runner, sampler, masks, toyworld, download.
 """

@@ -133,7 +133,7 @@ claims_table("guided")
 # %% [markdown]
 # ## 3. The four applications at a glance
 #
-# The same method with a different mask or input (lesson 05 takes them one by one): **object editing**
+# The same method with a different mask or input (lesson 06 takes them one by one): **object editing**
 # (the mask is the object), **background replacement** (the mask is the *inverse* of the object to keep),
 # **scribble-guided editing** (a rough colour scribble pasted in, more noisy steps skipped) and
 # **extrapolation** (shift the image, edit the opened band). Two samples each, the best shown.
@@ -206,5 +206,5 @@ viz.image_grid(unguided.images, titles=[f"no prompt #{k}" for k in range(len(ung
 # </details>
 
 # %% [markdown]
-# **Next:** `02_noised_backgrounds` (why the blend works), `03_guided_latents_step_by_step` (one step
-# opened up), `04_augmentation_effects` (what CLIP sees), `05_applications`.
+# **Next:** `02_noised_backgrounds` (why the blend works), `03_build_the_blended_step` (write the
+# step yourself), `04_guided_latents_step_by_step` (one step opened up), `05_augmentation_effects` (what CLIP sees), `06_applications`.

@@ -138,7 +138,7 @@ viz.step_strip(recorder, field="x_prev", max_steps=10)
 # The obvious shortcut: let CLIP-guided diffusion change the whole image (the CLIP loss still looks
 # only at the masked region, `local_clip_guided_diffusion=True`), and paste the input back outside the
 # mask once, when it is done (`viz.paste_background`). This is *not* the paper's baseline — that one
-# adds a background-preservation loss, lesson 08 — but it shows what blending buys: the model never saw
+# adds a background-preservation loss, lesson 09 — but it shows what blending buys: the model never saw
 # the real background, so what it made near the border does not continue it.
 
 # %%
@@ -188,7 +188,7 @@ viz.image_grid(late_result.images, titles=[f"skip 25: #{k}" for k in range(len(l
 # quarter of the variance is still the input, and 15 steps are left instead of 30. The box starts out as
 # noisy sand, so the result stays closer to the input: the toy CLIP usually still gets its colour in, but
 # look for sand showing through (the judge's coverage). Skipping trades freedom to change for faithfulness
-# to the input; lesson 05's scribbles rely on that.
+# to the input; lesson 06's scribbles rely on that.
 #
 # </details>
 
@@ -224,4 +224,4 @@ print("drift, unpasted:", viz.background_drift(unpasted.images, ex.image, ex.mas
 #   one step noisier than the $x_{t-1}$ it joins. The next UNet pass denoises both sides together, so the
 #   border is redrawn against the real background every step; one paste at the end cannot do that.
 #
-# Next: `03_guided_latents_step_by_step` opens one reverse step.
+# Next: `03_build_the_blended_step` — you write the step and the blend line yourself.

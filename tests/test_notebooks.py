@@ -15,9 +15,9 @@ from blendlab.notebook import INSTALL_SNIPPET, REPO_URL
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-EXPECTED = ["01_quickstart", "02_noised_backgrounds", "03_guided_latents_step_by_step", "04_augmentation_effects",
-            "05_applications", "06_failure_cases", "07_debugging_a_step", "08_baseline_background_loss",
-            "09_beyond_the_paper", "10_speed", "11_sweeps"]
+EXPECTED = ["01_quickstart", "02_noised_backgrounds", "03_build_the_blended_step", "04_guided_latents_step_by_step", "05_augmentation_effects",
+            "06_applications", "07_failure_cases", "08_debugging_a_step", "09_baseline_background_loss",
+            "10_beyond_the_paper", "11_speed", "12_sweeps"]
 
 
 def cells(nb):

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/03_guided_latents_step_by_step.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/04_guided_latents_step_by_step.ipynb)
 #
-# # 3 · Guided latents, step by step
+# # 4 · Guided latents, step by step
 #
 # `bl.edit` hides a loop. Here we run it one reverse step at a time and look at every tensor it makes:
 # the noisy latent $x_t$, the model's guess of the clean image $\hat x_0$, the CLIP gradient, the guided
@@ -65,7 +65,7 @@ from blendlab.notebook import setup; env = setup()
 # $1-\cos\theta$ does: both rank images the same, only the gradient's scale differs. Next to it stands the
 # **range loss**, $L_{\mathrm{range}}(\hat x_0) = \operatorname{mean}\big((\hat x_0 - \operatorname{clamp}(\hat x_0, -1, 1))^2\big)$:
 # it is zero while the predicted pixels stay inside the image range $[-1, 1]$ and pulls them back when they
-# leave it. The loss of one step, for a batch of $B$ samples and $V$ augmented views (lesson 04), is
+# leave it. The loss of one step, for a batch of $B$ samples and $V$ augmented views (lesson 05), is
 #
 # $$L = \sum_{b=1}^{B}\Big[\lambda_{\mathrm{clip}}\,\frac1V\sum_{v} D\big(\mathrm{CLIP}(\mathrm{aug}_v(x_{\mathrm{in},b}\odot m)), \mathrm{CLIP}(\text{prompt})\big)
 #   + \lambda_{\mathrm{range}}\, L_{\mathrm{range}}(\hat x_{0,b})\Big],$$

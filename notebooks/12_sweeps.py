@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/11_sweeps.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/12_sweeps.ipynb)
 #
-# # 11 · Sweeps: the paper's ablations, resumable, on one machine or many
+# # 12 · Sweeps: the paper's ablations, resumable, on one machine or many
 #
 # An ablation is a grid: inputs × settings × seeds. `blendlab.sweep` expands a small spec into rows,
 # checks every row before any model loads, runs each row once (a re-run skips finished rows), records a

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/10_speed.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/11_speed.ipynb)
 #
-# # 10 · Speed: quality per second
+# # 11 · Speed: quality per second
 #
 # Slowness is the method's first limitation: every sample takes tens of seconds on a GPU, and a good
 # ranked set needs many samples (the authors' follow-up, *Blended Latent Diffusion*, puts a good result
@@ -206,7 +206,7 @@ print(f"{pruned['samples']} sample(s) out; UNet rows {pruned['unet_rows']} vs {l
 #   little there.
 # - **Check on your own images**: the rates here are the toy world's. Run
 #   `python benchmarks/quality_per_second.py --preset 256-uncond --device cuda` on a GPU before
-#   trusting a mode with photos, and compare ranked sets side by side (lesson 7's scrubber).
+#   trusting a mode with photos, and compare ranked sets side by side (lesson 8's scrubber).
 #
 # ## What to remember
 #

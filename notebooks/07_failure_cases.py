@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/06_failure_cases.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/07_failure_cases.ipynb)
 #
-# # 6 · What fails: the paper's limitations
+# # 7 · What fails: the paper's limitations
 #
 # The paper names three limitations of Blended Diffusion:
 #
@@ -31,7 +31,7 @@
 # project's machines on 32 px scenes of coloured shapes; not the paper's results), which can show the first
 # two directly. The third it cannot show as such — see section 3 — so it shows the toy CLIP's own
 # weaknesses instead. blendlab's answers to these failures (a text-ness score, anti-typography guidance,
-# progressive pruning) are lesson 09.
+# progressive pruning) are lesson 10.
 
 # %%
 import importlib.util, os, subprocess, sys  # a fresh runtime (e.g. Colab) installs blendlab from $BLENDLAB_SOURCE
@@ -134,7 +134,7 @@ ranking.plot_rank_disagreement(drifted, table=table)
 #
 # **Typography cannot be shown in the toy world.** The attack needs legible words: 32 px is too small to
 # write one, and the toy CLIP was trained on captions of coloured shapes, never on pictures of text, so it
-# cannot read. With the real CLIP (a GPU, e.g. Colab) lesson 09 reproduces the attack — a note saying
+# cannot read. With the real CLIP (a GPU, e.g. Colab) lesson 10 reproduces the attack — a note saying
 # "iPod" on an apple — and the "rubber toy" edit. What the toy world *can* show are the toy CLIP's own
 # blind spots: it steers colour far better than shape, and it answers any prompt, even one it never saw
 # (CLIP's text encoder embeds any words, and the guidance pulls toward whatever toy image is nearest — a
@@ -218,5 +218,5 @@ viz.image_grid(trial.images, titles=[f'"{unknown}" #{k}' for k in range(len(tria
 # - **Slow:** every step is a UNet forward and backward plus CLIP on many views, times steps, times samples.
 # - **The ranking is CLIP's opinion of the masked region:** it can disagree with a judge of what is drawn,
 #   and it is blind to everything outside the mask.
-# - **CLIP's weaknesses are the method's:** the real CLIP reads text (lesson 09); the toy CLIP steers
+# - **CLIP's weaknesses are the method's:** the real CLIP reads text (lesson 10); the toy CLIP steers
 #   colour better than shape and answers prompts it never learned.

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/07_debugging_a_step.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/08_debugging_a_step.ipynb)
 #
-# # 7 · Debugging a step: save, reload, compare
+# # 8 · Debugging a step: save, reload, compare
 #
 # Two edits that differ in one setting give different pictures. *Where* did they part? This lesson is
 # the debugging routine: record both runs, save them to files (so the comparison can happen later, or

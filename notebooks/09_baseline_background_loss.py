@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/08_baseline_background_loss.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/09_baseline_background_loss.ipynb)
 #
-# # 8 · The baseline: keep the background with a loss
+# # 9 · The baseline: keep the background with a loss
 #
 # Before blending, the paper (Sec. 4.1) tries the direct route: **local CLIP-guided diffusion** — guide
 # the diffusion of the whole image with the CLIP loss on the masked region only — plus a
@@ -26,7 +26,7 @@
 #   + \lambda_{L2}\, \operatorname{mean}\big((x_{\mathrm{in}}\odot(1-m) - x_0)^2\big)
 #   + \lambda_{\mathrm{LPIPS}}\, \mathrm{LPIPS}\big(x_{\mathrm{in}}\odot(1-m),\ x_0\big)$$
 #
-# (lesson 03 defines $x_{\mathrm{in}}$, $D$ and the range loss; as in the authors' code the masked-out
+# (lesson 04 defines $x_{\mathrm{in}}$, $D$ and the range loss; as in the authors' code the masked-out
 # $x_{\mathrm{in}}$ is compared with the whole input). Nothing forces the outside to stay; the loss only
 # pulls it back, and it pulls against the CLIP loss. The paper finds a trade-off: too weak and the
 # background drifts, too strong and the edit suffers — which is why it blends instead. This lesson puts

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/04_augmentation_effects.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/05_augmentation_effects.ipynb)
 #
-# # 4 · Extending augmentations: what CLIP sees, and why many views
+# # 5 · Extending augmentations: what CLIP sees, and why many views
 #
 # CLIP guidance pushes $\hat x_0$ toward the prompt by following the gradient of a CLIP loss. A gradient
 # step on an image classifier is the recipe for an *adversarial example*: a faint, high-frequency pattern
@@ -50,7 +50,7 @@ viz.mask_overlay(ex.image, ex.mask, title=f'"{ex.prompt}"')
 # ## The views
 #
 # With `aug_num` $=V$, the CLIP loss of one sample at one step averages over $V$ views of the masked
-# image $x_{\mathrm{in}} \odot m$ (lesson 03 defines $x_{\mathrm{in}}$ and the spherical distance $D$):
+# image $x_{\mathrm{in}} \odot m$ (lesson 04 defines $x_{\mathrm{in}}$ and the spherical distance $D$):
 #
 # $$L_{\mathrm{CLIP}} = \frac{1}{V}\sum_{v=0}^{V-1} D\big(\mathrm{CLIP}_I(\mathrm{aug}_v(x_{\mathrm{in}}\odot m)),\ \mathrm{CLIP}_T(\text{prompt})\big),$$
 #
@@ -114,7 +114,7 @@ claims_table("augmentations")
 #
 # The size of the guidance gradient $\lVert g\rVert$ per pixel of sample 0, for both runs **on one colour
 # scale**, from step 3 on (the first steps' gradient is many times larger and would make the rest black,
-# lesson 03). Look for the texture: with a single view CLIP's gradient tends to be speckled — a pixel-level
+# lesson 04). Look for the texture: with a single view CLIP's gradient tends to be speckled — a pixel-level
 # pattern, the signature of an adversarial direction; averaged over warped views it is smoother and
 # follows structures that survive the warps. (With the real CLIP at 256 px the difference is clearer than
 # at the toy world's 32 px, where a "pattern" is a few pixels.)

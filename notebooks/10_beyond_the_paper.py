@@ -14,11 +14,11 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/09_beyond_the_paper.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/10_beyond_the_paper.ipynb)
 #
-# # 9 · Beyond the paper: typography, text-ness, anti-typography guidance, pruning
+# # 10 · Beyond the paper: typography, text-ness, anti-typography guidance, pruning
 #
-# An optional lesson on what blendlab adds to the paper's failure cases (lesson 06): a lab for CLIP's
+# An optional lesson on what blendlab adds to the paper's failure cases (lesson 07): a lab for CLIP's
 # typographic attack, a **text-ness** score that flags edits which write the prompt instead of drawing
 # it, **anti-typography guidance** against that, and **progressive pruning** against the cost of ranking
 # many samples. None of these is in the paper.
@@ -151,7 +151,7 @@ ranking.plot_rank_disagreement(plain)
 # Many bad samples are recognisable early. With `prune_at=0.3, keep=k`, after 30 % of the steps the batch
 # of $B$ candidates is ranked by the masked CLIP distance of its current $\hat x_0$ and only the best $k$
 # continue; if a step costs in proportion to the batch, the cost falls to about $0.3 + 0.7\,k/B$. The
-# catch is lesson 06's: the early ranking is CLIP's opinion of the masked region too.
+# catch is lesson 07's: the early ranking is CLIP's opinion of the masked region too.
 
 # %%
 def pruned_run(keep):

@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/05_applications.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/blendlab/blendlab/blob/main/notebooks/06_applications.ipynb)
 #
-# # 5 · Applications: one method, four edits
+# # 6 · Applications: one method, four edits
 #
 # The same algorithm — guide inside the mask, blend with the noised input outside — covers every
 # application in the paper. What changes is *which* region is the mask and *what* the input looks like
