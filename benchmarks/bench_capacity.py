@@ -1,4 +1,4 @@
-"""How honest is the batch guard? The estimate of ``blendlab.cli.capacity`` next to the measured
+"""How honest is the batch guard? The estimate of ``blendlab.capacity`` next to the measured
 peak memory of one edit, for a few batch sizes of the toy and tiny presets on CPU.
 
 Each arm runs in a fresh process: the resident memory after the imports (before any model loads)
@@ -18,7 +18,7 @@ ARM = r"""
 import json, resource, sys
 import blendlab as bl
 from blendlab.examples import example
-from blendlab.cli import capacity
+from blendlab import capacity
 preset, batch = sys.argv[1], int(sys.argv[2])
 def rss():
     for line in open("/proc/self/status"):

@@ -43,6 +43,7 @@ HOUSE = [
     "config",              # EditConfig: every setting, validated; the one source of defaults
     "textrender",          # text written into images; its CLIP embedding
     "examples",            # ready-made inputs per world
+    "capacity",            # will a batch fit in memory: the estimate and the guard
     "toyworld",            # scenes, captions, judge, training scripts, shipped weights
     "video",               # frames of a trajectory as GIF/APNG/WebP/MP4
     "masks",               # load/validate/convert masks

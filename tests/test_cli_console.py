@@ -109,8 +109,20 @@ def test_batch_that_will_not_fit_is_refused_at_once_naming_the_size_that_fits(fi
     assert not (files / "out").exists()
 
 
+def test_a_sweep_whose_batch_will_not_fit_is_refused_before_any_row(tmp_path):
+    spec = {"preset": "toy", "inputs": [{"example": "insert"}],
+            "config": {"batch_size": 100000, "iterations_num": 1}, "seeds": [0]}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    proc = cli(tmp_path, "sweep", "s.json", "--out", "o")
+    stdout, stderr = (s.decode() for s in proc.communicate(timeout=120))
+    assert proc.returncode == 1 and "Traceback" not in stdout + stderr
+    lines = stderr.strip().split("\n")
+    assert len(lines) == 1 and "batch_size 100000 will not fit" in lines[0] and "use batch_size " in lines[0], lines
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_batch_guard_names_the_largest_batch(monkeypatch):
-    from blendlab.cli import capacity
+    from blendlab import capacity
 
     fixed, per_sample = capacity.memory_needed("toy", 1, 8)
     monkeypatch.setattr(capacity, "free_memory", lambda device: int((fixed + 10.5 * per_sample) / capacity.USABLE))

@@ -3,10 +3,10 @@ writes (see :mod:`blendlab.cli`).
 
 The thread count is set (:func:`blendlab.threads.apply_thread_policy`, ``--threads``) once the
 preset is known and before any model loads; a ``--batch_size`` that will not fit in memory is
-refused with the others (:mod:`blendlab.cli.capacity`).
+refused with the others (:mod:`blendlab.capacity`).
 
 May import: errors, presets, models, images, masks, video, hooks, runner, viz, threads, blendlab.cli.parser,
-blendlab.cli.capacity.
+blendlab.capacity.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from .capacity import check_batch_fits
+from ..capacity import check_batch_fits
 from .parser import config_from_args, preset_and_size, usage
 
 __all__ = ["run_edit", "checked_inputs"]

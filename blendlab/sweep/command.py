@@ -5,7 +5,7 @@ The dry run names the preset, the device and every row (the first 20, then how m
 Ctrl-C during a run keeps every finished row and the same command resumes (:func:`interrupted`
 says so in one line).
 
-May import: errors, threads, blendlab.sweep.spec, blendlab.sweep.core, blendlab.sweep.backends.
+May import: errors, threads, capacity, blendlab.sweep.spec, blendlab.sweep.core, blendlab.sweep.backends.
 """
 
 from __future__ import annotations
@@ -45,6 +45,20 @@ def _device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _check_batches(rows, device) -> None:
+    """Refuse (before any work) a sweep whose batch will not fit here (:mod:`blendlab.capacity`)."""
+    from ..capacity import check_batch_fits
+    from .spec import row_config
+
+    seen = set()
+    for row in rows:
+        cfg = row_config(row)
+        key = (row["preset"], cfg.batch_size, cfg.aug_num)
+        if key not in seen:
+            seen.add(key)
+            check_batch_fits(*key, device, flag="batch_size")
+
+
 def _row_line(row) -> str:
     setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items()) or "no grid"
     return f"  {row['id']}  {row['input'].get('name')}  {setting}  seed {row['seed']}"
@@ -77,6 +91,8 @@ def run_sweep_command(args) -> int:
         return 2
     rows = validate(expand(args.spec))  # before any model loads, and before the threads are set
     preset = rows[0]["preset"]
+    if args.backend == "local":  # Ray's workers may be other machines: their memory is not ours to judge
+        _check_batches(rows, _device())
     apply_thread_policy(preset, args.threads)
     if args.dry_run:
         device = _device()

@@ -18,7 +18,7 @@ estimate was measured (:data:`MEASURED`: on this project's CPU, ``bench_capacity
 estimate was 0.7–1.8× the peak it measured, tiny 0.4–1.1×). For the real presets, never measured
 here, a batch over the estimate only warns: an estimate nobody checked must not stop a GPU run.
 
-May import: errors, presets, toyworld.train_clip.
+May import: errors, presets, toyworld.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import torch
 
-from ..errors import BlendlabWarning, InputError
+from .errors import BlendlabWarning, InputError
 
 
 class BatchMayNotFitWarning(BlendlabWarning):
@@ -49,12 +49,12 @@ VIT_B_16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_wi
 
 
 def _clip_config(preset: str) -> dict:
-    from ..presets import PRESETS, TINY_CLIP
+    from .presets import PRESETS, TINY_CLIP
 
     if PRESETS[preset]["checkpoint"] is not None:
         return VIT_B_16
     if preset == "toy":
-        from ..toyworld.train_clip import TOY_CLIP
+        from .toyworld.train_clip import TOY_CLIP
 
         return TOY_CLIP
     return TINY_CLIP
@@ -82,7 +82,7 @@ def _networks(preset: str, fp16: bool) -> tuple[int, int, int]:
     """``(weights, UNet bytes per sample, CLIP bytes per view)`` of ``preset``, counted on ``meta``."""
     from clip.model import CLIP
 
-    from ..presets import build_unet, unet_config
+    from .presets import build_unet, unet_config
 
     config = dict(unet_config(preset), use_fp16=fp16)
     unet = build_unet(config, "meta")
