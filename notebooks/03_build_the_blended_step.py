@@ -272,7 +272,7 @@ check(where, "nowhere" if ex1.ok else names[ex1.first["quantity"]])
 red_share = predict("Share of the box that is red with λ = 0 (e.g. 0.1 or 10%)", number=True)
 
 # %%
-LAMBDA = 100.0   # <- change to 0.0
+LAMBDA = 100.0   # <- change to: LAMBDA = 0.0
 unguided = my_loop()
 verdicts = judge(unguided, mask) if env.toy else []
 share = sum(v.colour_shares["red"] for v in verdicts) / max(len(verdicts), 1)
