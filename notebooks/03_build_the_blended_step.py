@@ -277,9 +277,9 @@ unguided = my_loop()
 verdicts = judge(unguided, mask) if env.toy else []
 share = sum(v.colour_shares["red"] for v in verdicts) / max(len(verdicts), 1)
 print([f"{v.colour} {v.shape} ({v.colour_shares['red']:.0%} red)" for v in verdicts])
-viz.image_grid(unguided, titles=[f"λ = {LAMBDA:g}: #{k}" for k in range(len(unguided))])
 check(red_share, share)
-LAMBDA = 100.0   # back to the lesson's value
+shown, LAMBDA = LAMBDA, 100.0   # back to the lesson's value for the cells below
+viz.image_grid(unguided, titles=[f"λ = {shown:g}: #{k}" for k in range(len(unguided))])
 
 # %% [markdown]
 # <details><summary>Answer</summary>

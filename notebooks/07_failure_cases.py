@@ -51,6 +51,7 @@ import torch
 import blendlab as bl
 from blendlab import ranking, viz
 from blendlab.guidance import encode_text, masked_clip_distance, spherical_distance
+from blendlab.lessons import check, predict
 from blendlab.toyworld import COLORS, SHAPES, caption
 from blendlab.toyworld.judge import judge
 from blendlab.toyworld.measured import claims_source, claims_table
@@ -163,23 +164,30 @@ if env.tiny:
 # %% [markdown]
 # ## Exercise 1 · what the ranking cannot see
 #
-# **Predict:** take CLIP's best sample and black out everything *outside* the mask. Does its masked CLIP
-# distance change?
-# **Change** what replaces the outside (black, then the input upside down, then noise), **run**, **check**.
+# **Predict** below: take CLIP's best sample and black out everything *outside* the mask. Does its masked
+# CLIP distance change? **Change** the marked line so black replaces the outside (then try the input
+# upside down, `ex.image.flip(-2)`, or noise, `torch.randn_like(best)`), **run**, **check**.
+
+# %%
+same = predict("Blacking out the outside of the best sample: its masked CLIP distance…",
+               ["rises", "falls", "does not change"])
 
 # %%
 best = blended.best
-outside = torch.full_like(best, -1.0)  # <- black; try ex.image.flip(-2) or torch.randn_like(best)
+outside = best.clone()  # <- change to: outside = torch.full_like(best, -1.0)
 spoiled = best * ex.mask + outside * (1 - ex.mask)
 text = encode_text(models.clip, ex.prompt)
-print("masked distance, best sample:", float(masked_clip_distance(models.clip, best, text, ex.mask)[0]))
-print("masked distance, spoiled:    ", float(masked_clip_distance(models.clip, spoiled, text, ex.mask)[0]))
+d_best = float(masked_clip_distance(models.clip, best, text, ex.mask)[0])
+d_spoiled = float(masked_clip_distance(models.clip, spoiled, text, ex.mask)[0])
+print(f"masked distance, best sample: {d_best:.6f}\nmasked distance, spoiled:     {d_spoiled:.6f}")
+check(same, "does not change" if abs(d_spoiled - d_best) < 1e-6 else ("rises" if d_spoiled > d_best else "falls"))
 viz.image_grid([best[0], spoiled[0]], titles=["CLIP's best", "outside replaced"])
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Not at all: the two distances are equal. The ranking multiplies the image by the mask before CLIP sees
+# It does not change — with black, upside down or noise outside, the two distances are equal (as they are
+# for the cell as shipped, which replaces nothing). The ranking multiplies the image by the mask before CLIP sees
 # it, so nothing outside the mask reaches CLIP — a ruined background, a seam, an object that clashes with
 # the scene all rank the same. That is the paper's second limitation in one line.
 #
@@ -188,17 +196,23 @@ viz.image_grid([best[0], spoiled[0]], titles=["CLIP's best", "outside replaced"]
 # %% [markdown]
 # ## Exercise 2 · a prompt the toy CLIP never saw
 #
-# **Predict:** ask for "a dog". The toy CLIP's text encoder still embeds it. Which of the twelve toy
-# captions is nearest to it, and what will the edit draw?
-# **Change** the prompt (try "a purple star", "sunset"), **run**, **check** the nearest captions and the judge.
+# **Predict** below: ask for "a dog". The toy CLIP's text encoder still embeds it. What will the edit draw?
+# **Change** the prompt in the marked line (then try "a purple star", "sunset"), **run**, **check** the
+# nearest toy captions and the judge.
 
 # %%
-unknown = "a dog"  # <- the prompt
+drawn = predict('Asked for "a dog", the toy world\'s edit draws…', ["a dog", "a coloured shape", "nothing"])
+
+# %%
+unknown = ex.prompt  # <- change to: unknown = "a dog"
 captions = [caption(c, s) for c, s in itertools.product(COLORS, SHAPES)]
 near = spherical_distance(encode_text(models.clip, captions), encode_text(models.clip, unknown))
 print("nearest toy captions:", [f"{captions[i]} ({float(near[i]):.2f})" for i in near.argsort()[:3].tolist()])
 trial = bl.edit(models, ex.image, ex.mask, cfg.replace(prompt=unknown, batch_size=2), progress=False)
-print("judge:", [f"{v.colour} {v.shape}" for v in judge(trial.images, ex.mask)] if env.toy else "(photo world)")
+verdicts = judge(trial.images, ex.mask) if env.toy else []
+print("judge:", [f"{v.colour} {v.shape}" for v in verdicts] if env.toy else "(photo world)")
+if env.toy:  # the judge knows coloured shapes only: in the photo world, look at the pictures
+    check(drawn, "a coloured shape" if any(v.colour for v in verdicts) else "nothing")
 viz.image_grid(trial.images, titles=[f'"{unknown}" #{k}' for k in range(len(trial.images))])
 
 # %% [markdown]

@@ -49,6 +49,7 @@ from PIL import Image, ImageDraw
 import blendlab as bl
 from blendlab import ranking, viz
 from blendlab import typography as ty
+from blendlab.lessons import check, predict
 
 models = env.load_models()
 still_life = Image.new("RGB", (256, 256), (222, 212, 192))                  # a pale wall
@@ -172,17 +173,23 @@ ty.Table([{"run": f"all {cfg.batch_size} finish", "samples out": len(plain.image
 # %% [markdown]
 # ## Exercise 1 · keep two
 #
-# **Predict:** with `keep=2` of the 4 candidates, how many samples come out, and what fraction of the time
-# does the edit take?
-# **Change** `keep`, **run**, **check** against the ideal.
+# **Predict** below: with `keep=2` of the 4 candidates, what fraction of the plain run's time does the
+# edit take? **Change** `keep` in the marked line, **run**, **check** against the measured fraction and
+# the ideal.
 
 # %%
-ty.Table([pruned_run(keep=2)])  # <- keep
+fraction = predict("Fraction of the plain run's time with keep=2 (e.g. 0.5)", number=True)
+
+# %%
+row = pruned_run(keep=1)  # <- change to: row = pruned_run(keep=2)
+check(fraction, round(row["fraction of time"], 2), tolerance=0.2)
+ty.Table([row])
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Two samples, in about $0.3 + 0.7 \cdot 2/4 = 0.65$ of the time: 9 of the 30 steps run on all four
+# With `keep=2`: two samples, in about $0.3 + 0.7 \cdot 2/4 = 0.65$ of the time (the cell as shipped,
+# `keep=1`, gives one sample in about $0.3 + 0.7/4 \approx 0.48$): 9 of the 30 steps run on all four
 # candidates, the other 21 on two. The measured fraction sits near the ideal when the batch dominates the
 # cost of a step, and above it when fixed costs (the UNet's per-call overhead, CLIP's text side) do.
 #
@@ -191,20 +198,29 @@ ty.Table([pruned_run(keep=2)])  # <- keep
 # %% [markdown]
 # ## Exercise 2 · which word scores?
 #
-# **Predict:** write a neutral word ("window") in the region instead of the prompt. Is its text-ness
-# higher or lower than the prompt's written words (section 2) — with the real CLIP, and with yours?
-# **Change** the word, **run**, **check**.
+# **Predict** below: write a neutral word ("window") in the region instead of the prompt. Is its
+# text-ness higher or lower than the prompt's written words (section 2) — with the real CLIP, and with
+# yours? **Change** the word in the marked line, **run**, **check**.
 
 # %%
-word = "window"  # <- the word to write
+order = predict('"window" written, against the prompt written: its text-ness is…',
+                ["higher", "lower", "about the same"])
+
+# %%
+word = "rubber\ntoy"  # <- change to: word = "window"
 other = ty.render_text(scene, word, size=0.1, position=(0.78, 0.64))
-print(f'text-ness for "{prompt}": "{word}" written {float(ty.textness(models.clip, other, prompt, region)[0]):+.2e}, '
+score = float(ty.textness(models.clip, other, prompt, region)[0])
+print(f'text-ness for "{prompt}": {word!r} written {score:+.2e}, '
       f'the prompt written {calibration[1]:+.2e}, empty {calibration[0]:+.2e}')
+gap = score - float(calibration[1])
+check(order, "about the same" if abs(gap) <= 0.1 * abs(float(calibration[1])) + 1e-9 else
+      ("higher" if gap > 0 else "lower"))
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# With the real CLIP, lower — around or below zero: text-ness subtracts the mean similarity to neutral
+# As shipped, the cell writes the prompt exactly as section 2 did, so the score is the same. With
+# "window", and the real CLIP: lower — around or below zero: text-ness subtracts the mean similarity to neutral
 # words written out ("window" is one of them), so writing in general cancels and only the prompt's own
 # words score high. With the toy CLIP (or tiny's random one) the order is anyone's guess: it never learned
 # to read, so "written rubber toy" and "written window" are just two grey-and-black patterns to it. That is
