@@ -14,7 +14,10 @@ all encoded at every step; an image's targets are every caption that is *true* o
 (multi-positive contrastive loss in both directions), so "a red circle" and "a red shape" are both
 right for a red circle and no true caption is pushed away as a negative.
 
-May import: embeddings, toyworld.training, toyworld.world.
+With ``--signs`` > 0, that share of views shows a sign captioned only with what it spells out
+(:mod:`.sign_views`), and the vocabulary gains the bare words signs carry.
+
+May import: embeddings, toyworld.sign_views, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .training import TrainingRun, add_common_args, step_generator
+from .sign_views import sign_view, sign_words, spelled_out, word_vocabulary
+from .training import TrainingRun, add_common_args, load_init, step_generator
 from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _box, _grid, random_layout, render_scene, shape_coverage
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
@@ -49,8 +53,9 @@ TOY_CLIP = dict(
 )
 
 
-def vocabulary() -> list[tuple[str, dict]]:
-    """Every training caption with what makes it true: ``[(text, {"kind", "colour", "shape", "bg"}), ...]``."""
+def vocabulary(signs: bool = False) -> list[tuple[str, dict]]:
+    """Every training caption with what makes it true: ``[(text, {"kind", "colour", "shape", "bg"}), ...]``;
+    with ``signs``, the bare words signs carry come last."""
     out = []
     for c, s in itertools.product(COLORS, SHAPES):
         out.append((f"a {c} {s}", dict(kind="object", colour=c, shape=s)))
@@ -63,13 +68,15 @@ def vocabulary() -> list[tuple[str, dict]]:
     for bg in BACKGROUNDS:
         out.append((f"a {bg} background", dict(kind="background", bg=bg)))
         out.append((f"an empty {bg} background", dict(kind="empty", bg=bg)))
-    return out
+    return out + (word_vocabulary() if signs else [])
 
 
 def is_true(meaning: dict, visible: list[tuple[str, str]], background: str | None) -> bool:
     """Whether a caption's ``meaning`` holds for a view showing ``visible`` objects (colour, shape)
     and, if it shows enough of it, ``background`` (else None)."""
     if "bg" in meaning and meaning["bg"] != background:
+        return False
+    if meaning["kind"] == "word":  # a bare word is true only of a sign spelling it
         return False
     if meaning["kind"] == "empty":
         return not visible
@@ -279,7 +286,8 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
-               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0):
+               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
+               signs: float = 0.0):
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
@@ -288,6 +296,11 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     g = step_generator(seed, step, salt=4)
     images, masks, fills, truth = [], [], [], []
     while len(images) < batch:
+        if signs and rng.random() < signs:  # truth: only what the sign spells out
+            image, mask, fill, word = sign_view(rng, size)
+            images.append(image), masks.append(mask), fills.append(fill)
+            truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
+            continue
         view = make_view(rng, size, blobs, splits)
         group = [view]
         if twins and len(images) + 1 < batch and rng.random() < twins:
@@ -351,7 +364,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_toy_clip(args.seed).train()
-    vocab = vocabulary()
+    phase = load_init(model, args.init)
+    vocab = vocabulary(signs=args.signs > 0)
     tokens = clip.tokenize([text for text, _ in vocab])
     meanings = [m for _, m in vocab]
     decay, no_decay = [], []
@@ -363,7 +377,9 @@ def main(argv=None) -> None:
         preset="toy", clip_config=TOY_CLIP, vocabulary=[t for t, _ in vocab],
         loss="multi-positive contrastive (image->captions and caption->images)",
         data="blendlab.toyworld scenes: whole / object / empty-area views, grey or black outside the "
-             "mask, blur + contrast + noise degradations, kornia affine + perspective",
+             "mask, blur + contrast + noise degradations, kornia affine + perspective"
+             + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else ""),
+        **phase,
     ))
     out_size = TOY_CLIP["image_resolution"]
     while run.should_continue():
@@ -374,7 +390,7 @@ def main(argv=None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
-                                splits=args.splits)
+                              splits=args.splits, signs=args.signs)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))
