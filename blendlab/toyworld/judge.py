@@ -149,7 +149,7 @@ class TextReading:
 
 _LETTERS = [ch for ch in GLYPHS if ch != " "]
 _TEMPLATES = np.stack([GLYPHS[ch] for ch in _LETTERS])  # (26, 5, 3)
-_BLACK_INK = 0.12  # a pixel is black ink when its brightest channel is below this
+_BLACK_INK = 0.078  # black ink: brightest channel below 20/255, darker than any background (the black one: 22/255)
 
 
 def _components(binary: np.ndarray) -> list[np.ndarray]:
