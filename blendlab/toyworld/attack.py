@@ -3,7 +3,8 @@ change the toy CLIP's colour answer for the object beside or under it?
 
 :func:`attack_scenes` draws seeded one-object scenes three ways: clean, with a sign reading another
 colour's name (black on a light card, beside the object or on it), and with the same card left blank
-(the control: a card of the same size, no letters). :func:`zero_shot_attack` classifies all three
+(the control: a card of the same size, no letters), and the signed card alone on the empty background
+(does the CLIP read it at all?). :func:`zero_shot_attack` classifies all three
 zero-shot among "a {colour} shape" (the whole image, cosine to each caption's embedding, the best
 wins) and counts: clean answers right, signed answers flipped to the written word, blank-card
 answers changed. Counts, not only shares, so callers can put intervals on them.
@@ -35,6 +36,7 @@ class AttackScenes:
     clean: torch.Tensor
     signed: torch.Tensor  # a card reading ``words[i]``
     blank: torch.Tensor  # the same card, no letters
+    alone: torch.Tensor  # the signed card on the empty background, no object
     colours: list[str]  # the object's colour
     words: list[str]  # the colour written on the sign (never the object's)
 
@@ -56,7 +58,8 @@ def _scene(rng: np.random.Generator, placement: str, size: int, scale: int):
     card = torch.tensor(CARD, dtype=signed.dtype).view(1, 3, 1, 1) / 127.5 - 1
     letters = (signed - ink).abs().amax(1, keepdim=True) < 1e-4
     blank = torch.where(letters, card, signed)
-    return clean, signed, blank, colour, word
+    alone = write_word(render_scene([], size, background), word, box=box, colour="black", scale=scale, card=True)
+    return clean, signed, blank, alone, colour, word
 
 
 def attack_scenes(n: int = 48, seed: int = 0, placement: str = "beside", size: int = 32,
@@ -66,8 +69,8 @@ def attack_scenes(n: int = 48, seed: int = 0, placement: str = "beside", size: i
         raise ValueError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
     rng = np.random.default_rng([seed, 20])
     rows = [_scene(rng, placement, size, scale) for _ in range(n)]
-    return AttackScenes(*(torch.cat([r[i] for r in rows]) for i in range(3)),
-                        [r[3] for r in rows], [r[4] for r in rows])
+    return AttackScenes(*(torch.cat([r[i] for r in rows]) for i in range(4)),
+                        [r[4] for r in rows], [r[5] for r in rows])
 
 
 @torch.no_grad()
@@ -82,10 +85,12 @@ def zero_shot_attack(clip_model, n: int = 48, seed: int = 0, placement: str = "b
                      template: str = "a {} shape") -> dict:
     """Zero-shot colour answers of ``clip_model`` on :func:`attack_scenes`; counts out of ``n``:
     ``clean_right``, ``flipped`` (the signed scene answered with the written colour), ``signed_right``,
-    ``blank_changed`` (the blank-card scene answered with another colour than the object's)."""
+    ``blank_changed`` (the blank-card scene answered with another colour than the object's),
+    ``alone_read`` (the sign without the object answered with the written colour)."""
     scenes = attack_scenes(n, seed, placement, scale=scale)
     text = F.normalize(encode_text(clip_model, [template.format(c) for c in COLORS]), dim=-1)
-    clean, signed, blank = (_answers(clip_model, x, text) for x in (scenes.clean, scenes.signed, scenes.blank))
+    clean, signed, blank, alone = (_answers(clip_model, x, text)
+                                   for x in (scenes.clean, scenes.signed, scenes.blank, scenes.alone))
     words = [w.lower() for w in scenes.words]
     return dict(
         n=n, seed=seed, placement=placement, scale=scale, template=template,
@@ -93,4 +98,5 @@ def zero_shot_attack(clip_model, n: int = 48, seed: int = 0, placement: str = "b
         flipped=sum(a == w for a, w in zip(signed, words)),
         signed_right=sum(a == c for a, c in zip(signed, scenes.colours)),
         blank_changed=sum(a != c for a, c in zip(blank, scenes.colours)),
+        alone_read=sum(a == w for a, w in zip(alone, words)),
     )
