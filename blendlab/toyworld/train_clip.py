@@ -169,18 +169,20 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
                size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
                signs: float = 0.0):
-    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
+    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix; ``signs`` of
+    the views are :func:`~.sign_views.sign_view` (not degraded, then augmented like the rest).
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
-    images, masks, fills, truth = [], [], [], []
+    images, masks, fills, truth, sharp = [], [], [], [], []
     while len(images) < batch:
         if signs and rng.random() < signs:  # truth: only what the sign spells out
             image, mask, fill, word = sign_view(rng, size)
             images.append(image), masks.append(mask), fills.append(fill)
             truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
+            sharp.append(len(images) - 1)
             continue
         view = make_view(rng, size, blobs, splits)
         group = [view]
@@ -194,6 +196,7 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
             fills.append(fill)
             truth.append([is_true(m, visible, bg) for m in vocab_meanings])
     x = degrade(torch.stack(images), g)
+    x[sharp] = torch.stack(images)[sharp]  # sign views skip blur and noise: 3x5 letters do not survive them
     m = torch.stack(masks)
     grey = torch.tensor([f == "grey" for f in fills]).view(-1, 1, 1, 1)
     # guidance: (x · m) in [-1, 1] then to [0, 1] -> grey outside; ranking: to [0, 1] then · m -> black
