@@ -208,7 +208,8 @@ def random_scene(seed: int, size: int | None = None, n_objects: int | None = Non
     """A seeded random scene drawn: ``(image (1, 3, S, S) in [-1, 1], objects)``.
 
     With ``sign`` > 0 (a probability), the scene carries a :func:`random_sign` that often and the
-    result is ``(image, objects, sign or None)``; with the default 0 the draw is the one of before."""
+    result is ``(image, objects, sign or None)`` (a signed scene places its sign first and keeps only
+    the sign's box free, not ``keep_free``); with the default 0 the draw is the one of before."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if not sign:
         objects, background = random_layout(rng, n_objects, keep_free=keep_free)
