@@ -1,6 +1,8 @@
 """The toy world: a procedural domain of coloured shapes where Blended Diffusion works on a CPU.
 
-Its pieces: the world (:mod:`.world`: scenes, captions), an independent judge (:mod:`.judge`), and
+Its pieces: the world (:mod:`.world`: scenes, captions, written signs in the pixel font of :mod:`.font`),
+an independent judge (:mod:`.judge`: colour, shape and text), the zero-shot typographic attack
+(:mod:`.attack`), and
 the training scripts (:mod:`.train_unet`, :mod:`.train_clip`) whose outputs ship in ``weights/`` and
 make the ``"toy"`` preset of :func:`blendlab.load_models`. Everything here is a toy world trained on
 this project's machines; it never stands in for the paper's results.
@@ -13,6 +15,8 @@ from .world import (
     COLORS,
     DEFAULT_SIZE,
     SHAPES,
+    SIGN_WORDS,
+    Sign,
     ToyObject,
     caption,
     empty_box,
@@ -21,6 +25,7 @@ from .world import (
     random_scene,
     render_scene,
     scene_caption,
+    write_word,
 )
 
 __all__ = [
@@ -28,6 +33,8 @@ __all__ = [
     "COLORS",
     "DEFAULT_SIZE",
     "SHAPES",
+    "SIGN_WORDS",
+    "Sign",
     "ToyObject",
     "caption",
     "empty_box",
@@ -36,4 +43,5 @@ __all__ = [
     "random_scene",
     "render_scene",
     "scene_caption",
+    "write_word",
 ]

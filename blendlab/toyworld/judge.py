@@ -12,7 +12,12 @@ benchmarks can say "the edit worked" without trusting the model being steered:
 
 A region with less than ``min_coverage`` of any colour holds nothing (colour and shape None).
 
-May import: toyworld.world.
+3. **text** (:func:`read_text`): ink pixels (black, or one toy colour) in glyph-sized 8-connected pieces
+   are cut into lines and 3-wide cells on the font's grid (at scale 1, 2 or 3) and each cell is
+   matched against the 3×5 templates of :mod:`.font`; a reading is a word only when every cell is a
+   letter (or an inner space). ``coverage`` is the share of the region the read glyphs' pixels fill.
+
+May import: toyworld.font, toyworld.world.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import dataclasses
 import numpy as np
 import torch
 
+from .font import ADVANCE, GLYPH_H, GLYPH_W, GLYPHS
 from .world import COLORS, SHAPES, _grid, shape_coverage
 
-__all__ = ["Verdict", "judge", "success_rate"]
+__all__ = ["Verdict", "judge", "success_rate", "TextReading", "read_text"]
 
 _PALETTE = np.array(list(COLORS.values()), dtype=np.float32) / 255
 _NAMES = list(COLORS)
@@ -127,3 +133,120 @@ def judge(images: torch.Tensor, mask: torch.Tensor, min_coverage: float = 0.08) 
 def success_rate(verdicts: list[Verdict], colour: str | None = None, shape: str | None = None) -> float:
     """Share of verdicts holding ``colour`` (and ``shape``)."""
     return sum(v.holds(colour, shape) for v in verdicts) / max(len(verdicts), 1)
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TextReading:
+    """What :func:`read_text` read in one image's masked region."""
+
+    word: str | None  # the capitals read ("RED", "RED CIRCLE"), None when no text
+    coverage: float  # share of the mask covered by the read glyphs' pixels (0 when no text)
+    colour: str | None = None  # the ink: "black" or a toy colour
+    scale: int | None = None  # image pixels per font pixel
+
+
+_LETTERS = [ch for ch in GLYPHS if ch != " "]
+_TEMPLATES = np.stack([GLYPHS[ch] for ch in _LETTERS])  # (26, 5, 3)
+_BLACK_INK = 0.078  # black ink: brightest channel below 20/255, darker than any background (the black one: 22/255)
+
+
+def _components(binary: np.ndarray) -> list[np.ndarray]:
+    """The 8-connected components of a boolean (H, W) array, each as an (n, 2) array of (y, x)."""
+    h, w = binary.shape
+    seen = np.zeros_like(binary, dtype=bool)
+    out = []
+    for sy, sx in zip(*np.nonzero(binary)):
+        if seen[sy, sx]:
+            continue
+        stack, comp = [(sy, sx)], []
+        seen[sy, sx] = True
+        while stack:
+            y, x = stack.pop()
+            comp.append((y, x))
+            for ny in (y - 1, y, y + 1):
+                for nx in (x - 1, x, x + 1):
+                    if 0 <= ny < h and 0 <= nx < w and binary[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        out.append(np.array(comp))
+    return out
+
+
+def _read_cell(cell: np.ndarray, s: int, tolerance: int) -> str | None:
+    """The letter of one (5s, 3s) cell, or " " when blank, or None when it matches no glyph."""
+    small = cell.reshape(GLYPH_H, s, GLYPH_W, s).mean((1, 3)) >= 0.5
+    if not small.any():
+        return " "
+    dist = (_TEMPLATES != small[None]).sum((1, 2))
+    best = int(dist.min())
+    if best > tolerance or (dist == best).sum() > 1:
+        return None
+    return _LETTERS[int(dist.argmin())]
+
+
+def _read_block(ink: np.ndarray, s: int, tolerance: int) -> str | None:
+    """Read glyph-sized ink ``ink`` (H, W) bool as lines of the font at scale ``s``; None unless it all parses."""
+    rows = np.nonzero(ink.any(1))[0]
+    bands, start = [], rows[0]
+    for a, b in zip(rows[:-1], rows[1:]):
+        if b != a + 1:
+            bands.append((start, a + 1))
+            start = b
+    bands.append((start, rows[-1] + 1))
+    lines = []
+    for y0, y1 in bands:
+        if y1 - y0 != GLYPH_H * s:
+            return None
+        band = ink[y0:y1]
+        cols = np.nonzero(band.any(0))[0]
+        x0, width = cols[0], cols[-1] + 1 - cols[0]
+        if (width + s) % (ADVANCE * s):
+            return None
+        letters = []
+        for k in range((width + s) // (ADVANCE * s)):
+            left = x0 + k * ADVANCE * s
+            if band[:, left + GLYPH_W * s:left + ADVANCE * s].any():
+                return None  # ink in the gap between two letters
+            ch = _read_cell(band[:, left:left + GLYPH_W * s], s, tolerance)
+            if ch is None:
+                return None
+            letters.append(ch)
+        lines.append("".join(letters))
+    word = " ".join(" ".join(lines).split())
+    return word or None
+
+
+def read_text(images: torch.Tensor, mask: torch.Tensor, scales: tuple[int, ...] = (1, 2, 3),
+              tolerance: int = 0) -> list[TextReading]:
+    """One :class:`TextReading` per image of ``images`` (B, 3, H, W) in [-1, 1]: the word written in
+    the region where ``mask`` (1 or B, 1, H, W) is 1, by template matching against the toy font.
+    ``tolerance``: font pixels a cell may differ from its letter (0: exact)."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (B, 3, H, W) in [-1, 1], got {tuple(images.shape)}")
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
+        raise ValueError(f"mask must be (1 or B, 1, H, W) matching the images, got {tuple(mask.shape)}")
+    rgb = images.detach().float().cpu().add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    masks = mask.detach().cpu().expand(images.shape[0], -1, -1, -1)[:, 0].numpy() > 0.5
+    readings = []
+    for img, m in zip(rgb, masks):
+        area = max(int(m.sum()), 1)
+        labels = _object_colours(img)
+        inks = {"black": img.max(-1) < _BLACK_INK, **{n: labels == i for i, n in enumerate(_NAMES)}}
+        best = TextReading(None, 0.0)
+        for name, ink in inks.items():
+            comps = _components(ink & m)
+            for s in scales:
+                small = [c for c in comps if np.ptp(c[:, 0]) < GLYPH_H * s and np.ptp(c[:, 1]) < GLYPH_W * s]
+                if not small:
+                    continue
+                glyphs = np.zeros_like(m)
+                for c in small:
+                    glyphs[c[:, 0], c[:, 1]] = True
+                word = _read_block(glyphs, s, tolerance)
+                cover = float(glyphs.sum()) / area
+                if word is not None and cover > best.coverage:
+                    best = TextReading(word, cover, name, s)
+        readings.append(best)
+    return readings

@@ -14,7 +14,10 @@ all encoded at every step; an image's targets are every caption that is *true* o
 (multi-positive contrastive loss in both directions), so "a red circle" and "a red shape" are both
 right for a red circle and no true caption is pushed away as a negative.
 
-May import: embeddings, toyworld.training, toyworld.world.
+With ``--signs`` > 0, that share of views shows a sign captioned only with what it spells out
+(:mod:`.sign_views`), and the vocabulary gains the bare words signs carry.
+
+May import: embeddings, toyworld.blob_views, toyworld.sign_views, toyworld.training, toyworld.world.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .training import TrainingRun, add_common_args, step_generator
-from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _box, _grid, random_layout, render_scene, shape_coverage
+from .blob_views import _blob_view, _object_fraction, _rect, _split_view
+from .sign_views import sign_view, sign_words, spelled_out, word_vocabulary
+from .training import TrainingRun, add_common_args, load_init, step_generator
+from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _grid, random_layout, render_scene, shape_coverage
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
 
@@ -49,8 +54,9 @@ TOY_CLIP = dict(
 )
 
 
-def vocabulary() -> list[tuple[str, dict]]:
-    """Every training caption with what makes it true: ``[(text, {"kind", "colour", "shape", "bg"}), ...]``."""
+def vocabulary(signs: bool = False) -> list[tuple[str, dict]]:
+    """Every training caption with what makes it true: ``[(text, {"kind", "colour", "shape", "bg"}), ...]``;
+    with ``signs``, the bare words signs carry come last."""
     out = []
     for c, s in itertools.product(COLORS, SHAPES):
         out.append((f"a {c} {s}", dict(kind="object", colour=c, shape=s)))
@@ -63,13 +69,15 @@ def vocabulary() -> list[tuple[str, dict]]:
     for bg in BACKGROUNDS:
         out.append((f"a {bg} background", dict(kind="background", bg=bg)))
         out.append((f"an empty {bg} background", dict(kind="empty", bg=bg)))
-    return out
+    return out + (word_vocabulary() if signs else [])
 
 
 def is_true(meaning: dict, visible: list[tuple[str, str]], background: str | None) -> bool:
     """Whether a caption's ``meaning`` holds for a view showing ``visible`` objects (colour, shape)
     and, if it shows enough of it, ``background`` (else None)."""
     if "bg" in meaning and meaning["bg"] != background:
+        return False
+    if meaning["kind"] == "word":  # a bare word is true only of a sign spelling it
         return False
     if meaning["kind"] == "empty":
         return not visible
@@ -83,126 +91,6 @@ def _ellipse(size: int, box) -> torch.Tensor:
     x0, y0, x1, y1 = box
     inside = shape_coverage("circle", (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, u, v).float()
     return (F.avg_pool2d(inside[None, None], u.shape[0] // size) > 0.5).float()[0]
-
-
-def _rect(size: int, box) -> torch.Tensor:
-    return _box(size, box)[0]
-
-
-def _object_fraction(obj, mask: torch.Tensor, size: int) -> float:
-    u, v = _grid(size)
-    inside = shape_coverage(obj.shape, obj.x, obj.y, obj.size, obj.size, u, v).float()
-    area = F.avg_pool2d(inside[None, None], u.shape[0] // size)[0]
-    return float((area * mask).sum() / area.sum().clamp_min(1e-6))
-
-
-def _looks_like_a_shape(inside: torch.Tensor, u, v) -> bool:
-    """Whether a supersampled boolean blob is close (IoU > 0.75) to a circle, square or triangle
-    fitted to its bounding box: such a blob would be a mislabelled shape, not a blob."""
-    rows, cols = torch.nonzero(inside.any(1)).flatten(), torch.nonzero(inside.any(0)).flatten()
-    if len(rows) == 0:
-        return True
-    n = inside.shape[0]
-    y0, y1, x0, x1 = rows[0] / n, (rows[-1] + 1) / n, cols[0] / n, (cols[-1] + 1) / n
-    if not 0.8 <= float((x1 - x0) / (y1 - y0)) <= 1.25:
-        return False  # stretched: no shape of the world
-    for shape in SHAPES:
-        t = shape_coverage(shape, float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0), u, v)
-        if float((t & inside).sum()) / float((t | inside).sum()) > 0.75:
-            return True
-    return False
-
-
-def _blob(rng: np.random.Generator, region, size: int) -> torch.Tensor:
-    """Coverage (1, S, S) in [0, 1] of an irregular blob inside ``region``: one stretched ellipse or
-    rectangle, or the union of two or three — a colour region that is *not* one of the world's shapes
-    (candidates that look like one are drawn again)."""
-    u, v = _grid(size)
-    for _ in range(20):
-        inside = _blob_parts(rng, region, u, v)
-        if not _looks_like_a_shape(inside, u, v):
-            break
-    return F.avg_pool2d(inside.float()[None, None], u.shape[0] // size)[0]
-
-
-def _blob_parts(rng: np.random.Generator, region, u, v) -> torch.Tensor:
-    x0, y0, x1, y1 = region
-    side = x1 - x0
-    n = int(rng.integers(1, 4))
-    inside = torch.zeros_like(u, dtype=torch.bool)
-    for _ in range(n):
-        w = float(rng.uniform(0.35, 1.0)) * side
-        h = float(rng.uniform(0.35, 1.0)) * side
-        if n == 1:  # a single part must be visibly stretched, or it would be a circle or a square
-            h = w * float(rng.choice([rng.uniform(0.35, 0.7), rng.uniform(1.45, 2.6)]))
-            h = min(h, side)
-        cx = float(rng.uniform(x0 + w / 2, max(x0 + w / 2, x1 - w / 2)))
-        cy = float(rng.uniform(y0 + h / 2, max(y0 + h / 2, y1 - h / 2)))
-        inside |= shape_coverage(str(rng.choice(["circle", "square"])), cx, cy, w, h, u, v)
-    return inside
-
-
-def _region_scene(rng: np.random.Generator, size: int):
-    """A random square region and a scene clear of it: ``(region, objects, background, image)``."""
-    side = float(rng.uniform(0.3, 0.7))
-    bx, by = rng.uniform(0, 1 - side, size=2)
-    region = (float(bx), float(by), float(bx + side), float(by + side))
-    objects, background = random_layout(rng)
-    objects = [o for o in objects if not (o.box[0] < region[2] and region[0] < o.box[2]
-                                          and o.box[1] < region[3] and region[1] < o.box[3])]
-    return region, objects, background, render_scene(objects, size, background)[0]
-
-
-def _paint(image: torch.Tensor, colour_name: str, alpha: torch.Tensor) -> torch.Tensor:
-    colour = torch.tensor(COLORS[colour_name], dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
-    return image * (1 - alpha) + colour * alpha
-
-
-def _blob_view(rng: np.random.Generator, size: int):
-    region, objects, background, image = _region_scene(rng, size)
-    alpha = _blob(rng, region, size)
-    colour_name = str(rng.choice(list(COLORS)))
-    image = _paint(image, colour_name, alpha)
-    mask = _rect(size, region)  # the blob lies inside it (an ellipse could cut it into a circle)
-    visible = [(colour_name, "blob")] + [(o.colour, o.shape) for o in objects
-                                         if _object_fraction(o, mask, size) >= 0.6]
-    covered = float((alpha * mask).sum())
-    bg_seen = background if float(mask.sum()) - covered > 0.25 * float(mask.sum()) else None
-    fill = "grey" if rng.random() < 0.7 else "black"
-    return image, mask, fill, visible, bg_seen, objects, background, None
-
-
-def _split(rng: np.random.Generator, region, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coverages (1, S, S) of the two parts of ``region`` cut by a random straight line (through a
-    point near its centre, any angle): neither part one of the world's shapes (a cut that makes a
-    triangle or a square of either part is drawn again)."""
-    u, v = _grid(size)
-    x0, y0, x1, y1 = region
-    box = (u >= x0) & (u <= x1) & (v >= y0) & (v <= y1)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    for _ in range(20):
-        angle = float(rng.uniform(0, np.pi))
-        ox, oy = rng.uniform(-0.2, 0.2, size=2) * (x1 - x0)
-        side = (u - cx - float(ox)) * np.cos(angle) + (v - cy - float(oy)) * np.sin(angle) > 0
-        a, b = box & side, box & ~side
-        if a.any() and b.any() and not (_looks_like_a_shape(a, u, v) or _looks_like_a_shape(b, u, v)):
-            break
-    return tuple(F.avg_pool2d(part.float()[None, None], u.shape[0] // size)[0] for part in (a, b))
-
-
-def _split_view(rng: np.random.Generator, size: int):
-    """A square region in two colours either side of a line (what guidance made of "a red triangle"):
-    true only for "a {colour} shape" of each colour, never a named shape (its parts are not shapes)."""
-    region, objects, background, image = _region_scene(rng, size)
-    names = [str(c) for c in rng.choice(list(COLORS), size=2, replace=False)]
-    for name, alpha in zip(names, _split(rng, region, size)):
-        image = _paint(image, name, alpha)
-    margin = float(rng.uniform(0.0, 0.1))
-    mask = _rect(size, (region[0] - margin, region[1] - margin, region[2] + margin, region[3] + margin))
-    visible = [(n, "blob") for n in names] + [(o.colour, o.shape) for o in objects
-                                              if _object_fraction(o, mask, size) >= 0.6]
-    fill = "grey" if rng.random() < 0.7 else "black"
-    return image, mask, fill, visible, None, objects, background, None
 
 
 def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0, splits: float = 0.0):
@@ -279,15 +167,24 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
-               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0):
-    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix.
+               size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
+               signs: float = 0.0):
+    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix; ``signs`` of
+    the views are :func:`~.sign_views.sign_view`, neither degraded nor augmented (measured: letters do not
+    survive either in short fine-tunes), only resized.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
-    images, masks, fills, truth = [], [], [], []
+    images, masks, fills, truth, sharp = [], [], [], [], []
     while len(images) < batch:
+        if signs and rng.random() < signs:  # truth: only what the sign spells out
+            image, mask, fill, word = sign_view(rng, size)
+            images.append(image), masks.append(mask), fills.append(fill)
+            truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
+            sharp.append(len(images) - 1)
+            continue
         view = make_view(rng, size, blobs, splits)
         group = [view]
         if twins and len(images) + 1 < batch and rng.random() < twins:
@@ -300,11 +197,14 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
             fills.append(fill)
             truth.append([is_true(m, visible, bg) for m in vocab_meanings])
     x = degrade(torch.stack(images), g)
+    x[sharp] = torch.stack(images)[sharp]  # sign views skip blur and noise: 3x5 letters do not survive them
     m = torch.stack(masks)
     grey = torch.tensor([f == "grey" for f in fills]).view(-1, 1, 1, 1)
     # guidance: (x · m) in [-1, 1] then to [0, 1] -> grey outside; ranking: to [0, 1] then · m -> black
     x01 = torch.where(grey, (x * m).add(1).div(2), x.add(1).div(2).clamp(0, 1) * m)
-    x01 = augment_views(extending_augmentations(), x01, int(torch.randint(0, 2**62, (1,), generator=g)))
+    augmented = augment_views(extending_augmentations(), x01, int(torch.randint(0, 2**62, (1,), generator=g)))
+    augmented[sharp] = x01[sharp]  # nor the zooms and warps that shrink 3x5 letters to a smudge
+    x01 = augmented
     if torch.rand(1, generator=g) < 0.5:
         x01 = F.adaptive_avg_pool2d(x01, out_size)
     else:
@@ -351,7 +251,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = build_toy_clip(args.seed).train()
-    vocab = vocabulary()
+    phase = load_init(model, args.init)
+    vocab = vocabulary(signs=args.signs > 0)
     tokens = clip.tokenize([text for text, _ in vocab])
     meanings = [m for _, m in vocab]
     decay, no_decay = [], []
@@ -363,7 +264,9 @@ def main(argv=None) -> None:
         preset="toy", clip_config=TOY_CLIP, vocabulary=[t for t, _ in vocab],
         loss="multi-positive contrastive (image->captions and caption->images)",
         data="blendlab.toyworld scenes: whole / object / empty-area views, grey or black outside the "
-             "mask, blur + contrast + noise degradations, kornia affine + perspective",
+             "mask, blur + contrast + noise degradations, kornia affine + perspective"
+             + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else ""),
+        **phase,
     ))
     out_size = TOY_CLIP["image_resolution"]
     while run.should_continue():
@@ -374,7 +277,7 @@ def main(argv=None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
-                                splits=args.splits)
+                              splits=args.splits, signs=args.signs)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))

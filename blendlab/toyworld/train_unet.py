@@ -16,17 +16,23 @@ import argparse
 import numpy as np
 import torch
 
-from .training import TrainingRun, add_common_args, step_generator
-from .world import DEFAULT_SIZE, random_layout, render_scene
+from .training import TrainingRun, add_common_args, load_init, step_generator
+from .world import DEFAULT_SIZE, random_layout, random_signed_layout, render_scene
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
 
 
-def scene_batch(seed: int, step: int, batch: int, size: int = DEFAULT_SIZE) -> torch.Tensor:
-    """The training batch of one step: ``batch`` random scenes, (B, 3, S, S) in [-1, 1]."""
+def scene_batch(seed: int, step: int, batch: int, size: int = DEFAULT_SIZE, signs: float = 0.0) -> torch.Tensor:
+    """The training batch of one step: ``batch`` random scenes, (B, 3, S, S) in [-1, 1]; ``signs`` of
+    them carry a sign (:func:`~blendlab.toyworld.world.random_signed_layout`). With ``signs`` 0 the
+    random stream is the one of before signs existed, draw for draw."""
     rng = np.random.default_rng([seed, step, 1])
     images = []
     for _ in range(batch):
+        if signs and rng.random() < signs:
+            objects, background, sign = random_signed_layout(rng, size)
+            images.append(render_scene(objects, size, background, sign))
+            continue
         objects, background = random_layout(rng)
         images.append(render_scene(objects, size, background))
     return torch.cat(images)
@@ -45,17 +51,20 @@ def main(argv=None) -> None:
     config = unet_config("toy")
     torch.manual_seed(args.seed)
     unet = build_unet(config).train()
+    phase = load_init(unet, args.init)
     diffusion = create_gaussian_diffusion(**diffusion_config(), timestep_respacing="")
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
     run = TrainingRun("toy_unet", unet, opt, args, extra_card=dict(
         preset="toy", unet_config={k: v for k, v in config.items()},
         diffusion=diffusion_config(), loss="guided_diffusion training_losses (hybrid: mse + vb)",
-        data="blendlab.toyworld random_layout scenes, one fresh batch per step",
+        data="blendlab.toyworld random_layout scenes, one fresh batch per step"
+             + (f"; {args.signs:.0%} of them carry a sign (random_signed_layout)" if args.signs else ""),
+        **phase,
     ))
     while run.should_continue():
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, (run.step + 1) / args.warmup)
-        x0 = scene_batch(args.seed, run.step, args.batch, config["image_size"])
+        x0 = scene_batch(args.seed, run.step, args.batch, config["image_size"], args.signs)
         g = step_generator(args.seed, run.step, salt=2)
         t = torch.randint(0, diffusion.num_timesteps, (x0.shape[0],), generator=g)
         noise = torch.randn(x0.shape, generator=g)

@@ -26,7 +26,7 @@ import torch
 from ..download import sha256_file
 from ..images import atomic_write
 
-__all__ = ["add_common_args", "TrainingRun", "step_generator"]
+__all__ = ["add_common_args", "TrainingRun", "step_generator", "load_init"]
 
 
 def add_common_args(p: argparse.ArgumentParser, default_out: str, steps: int, batch: int, lr: float) -> None:
@@ -41,6 +41,21 @@ def add_common_args(p: argparse.ArgumentParser, default_out: str, steps: int, ba
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--out", type=str, default=default_out, help="folder for weights, card and state")
     p.add_argument("--fresh", action="store_true", help="ignore an existing state file and start over")
+    p.add_argument("--signs", type=float, default=0.0,
+                   help="share of training scenes/views carrying a written word (0: the data of before signs)")
+    p.add_argument("--init", type=str, default=None,
+                   help="fine-tune: start from these weights (e.g. the shipped ones) instead of a random init")
+
+
+def load_init(model: torch.nn.Module, path: str | None) -> dict:
+    """Load the weights at ``path`` into ``model`` (a fine-tune's start); the card's record of it."""
+    if not path:
+        return dict(phase="from scratch")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init {path}: no such weights file")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return dict(phase="fine-tune", init=dict(path=str(path), sha256=sha256_file(path)))
 
 
 def step_generator(seed: int, step: int, salt: int) -> torch.Generator:

@@ -5,9 +5,14 @@ on a named background. :func:`render_scene` draws it anti-aliased (4× supersamp
 ``(1, 3, S, S)`` tensor in [-1, 1], the library's image convention; :func:`random_layout` /
 :func:`random_scene` draw seeded random scenes, the training data of the toy UNet and CLIP.
 
+Scenes can carry writing: :func:`write_word` writes capitals of the pixel font (:mod:`.font`) in black
+or a toy colour, hard-edged, optionally on a light card; a :class:`Sign` is such a word placed in a
+scene (``render_scene(..., sign=...)``; :func:`random_sign` places one in free space). A scene without
+a sign draws exactly as before signs existed.
+
 The world knows nothing of models or of the sampler.
 
-May import: masks.
+May import: masks, toyworld.font.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..masks import box_mask
+from .font import text_bitmap, text_size
 
 __all__ = [
     "COLORS",
@@ -35,6 +41,14 @@ __all__ = [
     "shape_coverage",
     "object_mask",
     "empty_box",
+    "INK",
+    "CARD",
+    "SIGN_WORDS",
+    "Sign",
+    "sign_lines",
+    "write_word",
+    "random_sign",
+    "random_signed_layout",
 ]
 
 #: Object colours (sRGB 0..255). Saturated, so the judge can tell them from every background.
@@ -132,8 +146,8 @@ def _background(name: str, size: int) -> torch.Tensor:
 
 
 def render_scene(objects: Sequence[ToyObject] = (), size: int | None = None,
-                 background: str | None = None) -> torch.Tensor:
-    """Draw ``objects`` (later ones on top) on ``background`` ("sand" by default).
+                 background: str | None = None, sign: "Sign | None" = None) -> torch.Tensor:
+    """Draw ``objects`` (later ones on top) on ``background`` ("sand" by default), then ``sign``.
 
     Returns ``(1, 3, size, size)`` float32 in [-1, 1]; ``size`` defaults to :data:`DEFAULT_SIZE`, the
     toy preset's ``models.image_size``.
@@ -150,7 +164,10 @@ def render_scene(objects: Sequence[ToyObject] = (), size: int | None = None,
         alpha = F.avg_pool2d(inside[None, None], _SUPERSAMPLE)[0]  # anti-aliased coverage
         colour = torch.tensor(COLORS[obj.colour], dtype=torch.float32).view(3, 1, 1) / 255
         canvas = canvas * (1 - alpha) + colour * alpha
-    return canvas.unsqueeze(0).mul(2).sub(1)
+    image = canvas.unsqueeze(0).mul(2).sub(1)
+    if sign is not None:
+        image = write_word(image, sign.word, box=sign.box, colour=sign.colour, scale=sign.scale, card=sign.card)
+    return image
 
 
 def _overlaps(box, boxes, gap: float) -> bool:
@@ -187,11 +204,21 @@ def random_layout(seed: int | np.random.Generator, n_objects: int | None = None,
 
 
 def random_scene(seed: int, size: int | None = None, n_objects: int | None = None,
-                 keep_free: tuple[float, float, float, float] | None = None,
-                 ) -> tuple[torch.Tensor, list[ToyObject]]:
-    """A seeded random scene drawn: ``(image (1, 3, S, S) in [-1, 1], objects)``."""
-    objects, background = random_layout(seed, n_objects, keep_free=keep_free)
-    return render_scene(objects, size, background), objects
+                 keep_free: tuple[float, float, float, float] | None = None, sign: float = 0.0):
+    """A seeded random scene drawn: ``(image (1, 3, S, S) in [-1, 1], objects)``.
+
+    With ``sign`` > 0 (a probability), the scene carries a :func:`random_sign` that often and the
+    result is ``(image, objects, sign or None)`` (a signed scene places its sign first and keeps only
+    the sign's box free, not ``keep_free``); with the default 0 the draw is the one of before."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if not sign:
+        objects, background = random_layout(rng, n_objects, keep_free=keep_free)
+        return render_scene(objects, size, background), objects
+    if rng.random() < sign:
+        objects, background, placed = random_signed_layout(rng, size, n_objects)
+    else:
+        (objects, background), placed = random_layout(rng, n_objects, keep_free=keep_free), None
+    return render_scene(objects, size, background, placed), objects, placed
 
 
 def object_mask(obj: ToyObject, size: int | None = None, margin: float = 0.06) -> torch.Tensor:
@@ -230,3 +257,116 @@ def _box_gap(a, b) -> float:
     dx = max(b[0] - a[2], a[0] - b[2], 0.0)
     dy = max(b[1] - a[3], a[1] - b[3], 0.0)
     return float(np.hypot(dx, dy))
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+#: The colour of black ink (sRGB) and of a sign's light card.
+INK: tuple[int, int, int] = (16, 16, 16)
+CARD: tuple[int, int, int] = (246, 244, 236)
+
+#: The words signs carry: every colour and shape name, and a few neutral ones.
+SIGN_WORDS: tuple[str, ...] = tuple(w.upper() for w in (*COLORS, *SHAPES)) + ("TOY", "SUN", "BOX", "HI", "ZOO")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sign:
+    """A word written in a scene: centred in ``box`` (x0, y0, x1, y1 canvas fractions), in ``colour``
+    ("black" or a toy colour), ``scale`` image pixels per font pixel, on a light card or not."""
+
+    word: str
+    box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    colour: str = "black"
+    card: bool = False
+    scale: int = 1
+
+
+def _ink(colour: str) -> tuple[int, int, int]:
+    if colour == "black":
+        return INK
+    if colour not in COLORS:
+        raise ValueError(f"unknown ink colour {colour!r}; choose black or one of {', '.join(COLORS)}")
+    return COLORS[colour]
+
+
+def sign_lines(word: str, width: int, scale: int = 1) -> list[str]:
+    """How ``word`` is laid out in ``width`` pixels: one line when it fits, else one line per word."""
+    word = " ".join(word.upper().split())
+    if not word:
+        raise ValueError("write_word needs a word of at least one letter")
+    return [word] if text_size([word], scale)[0] <= width else word.split(" ")
+
+
+def write_word(image: torch.Tensor, word: str, box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0),
+               colour: str = "black", scale: int = 1, card: bool = False) -> torch.Tensor:
+    """``image`` (B, 3, S, S) in [-1, 1] with ``word`` written centred in ``box`` (canvas fractions).
+
+    Letters are the 3×5 font at ``scale``, hard-edged in ``colour`` ("black" or a toy colour); a line
+    too wide for the box breaks at its spaces. ``card`` puts a light card 1 font pixel wider than the
+    text behind it. Raises ValueError when the text (and card) does not fit the box. Returns a new tensor."""
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be (B, 3, H, W) in [-1, 1], got {tuple(image.shape)}")
+    h_img, w_img = image.shape[-2:]
+    x0, y0, x1, y1 = (min(max(float(b), 0.0), 1.0) for b in box)
+    bw, bh = (x1 - x0) * w_img, (y1 - y0) * h_img
+    pad = scale if card else 0
+    lines = sign_lines(word, int(round(bw)) - 2 * pad, scale)
+    bitmap = torch.from_numpy(text_bitmap(lines, scale))
+    th, tw = bitmap.shape
+    if tw + 2 * pad > bw + 1e-6 or th + 2 * pad > bh + 1e-6:
+        raise ValueError(f"{word!r} at scale {scale} needs {tw + 2 * pad}x{th + 2 * pad} px but the box is "
+                         f"{bw:.0f}x{bh:.0f} px: use a larger box, a smaller scale or a shorter word")
+    left = int(round(x0 * w_img + (bw - tw) / 2))
+    top = int(round(y0 * h_img + (bh - th) / 2))
+    out = image.clone()
+    if card:
+        c = torch.tensor(CARD, dtype=out.dtype).view(1, 3, 1, 1) / 127.5 - 1
+        out[:, :, top - pad:top + th + pad, left - pad:left + tw + pad] = c
+    ink = torch.tensor(_ink(colour), dtype=out.dtype).view(1, 3, 1) / 127.5 - 1
+    region = out[:, :, top:top + th, left:left + tw]
+    region[:, :, bitmap] = ink.expand(out.shape[0], 3, int(bitmap.sum()))
+    return out
+
+
+def random_sign(rng: np.random.Generator, objects: Sequence[ToyObject] = (), background: str = "sand",
+                size: int | None = None, words: Sequence[str] = SIGN_WORDS) -> Sign | None:
+    """A seeded random :class:`Sign` clear of ``objects``: a word of ``words``, in black (60 %) or a toy
+    colour, on a card or not (always on a card where the ink would not show: black on the black
+    background), at scale 2 when the word fits that large and a coin says so. Its box leaves room
+    for a card either way. None when no free place is found."""
+    size = int(size or DEFAULT_SIZE)
+    word = str(rng.choice(list(words)))
+    colour = "black" if rng.random() < 0.6 else str(rng.choice(list(COLORS)))
+    card = bool(rng.random() < 0.4) or (colour == "black" and background == "black")
+    scale = 2 if rng.random() < 0.5 else 1
+    lines = sign_lines(word, size - 2 - 2 * scale, scale)
+    tw, th = text_size(lines, scale)
+    if tw + 2 * scale > size - 2:
+        scale = 1
+        lines = sign_lines(word, size - 4, 1)
+        tw, th = text_size(lines, 1)
+    pad = scale if tw + 2 * scale <= size else 0  # "TRIANGLE" fills a 32 px canvas: no room for a card
+    if not pad:
+        card = False
+        colour = str(rng.choice(list(COLORS))) if colour == "black" and background == "black" else colour
+    w, h = (tw + 2 * pad) / size, (th + 2 * pad) / size
+    for _ in range(30):
+        x0 = float(rng.uniform(0, 1 - w)) if w < 1 - 2 / size else (1 - w) / 2
+        y0 = float(rng.uniform(1 / size, 1 - h - 1 / size))
+        box = (x0, y0, x0 + w, y0 + h)
+        if not _overlaps(box, [o.box for o in objects], gap=0.02):
+            return Sign(" ".join(lines), box, colour, card, scale)
+    return None
+
+
+def random_signed_layout(rng: np.random.Generator, size: int | None = None, n_objects: int | None = None,
+                         words: Sequence[str] = SIGN_WORDS) -> tuple[list[ToyObject], str, Sign]:
+    """A seeded random scene that carries a sign: the sign is placed first, the objects around it
+    (:func:`random_layout` with the sign's box kept free). ``(objects, background, sign)``."""
+    sign = random_sign(rng, (), "sand", size, words)
+    objects, background = random_layout(rng, n_objects, keep_free=sign.box)
+    if sign.colour == "black" and background == "black":  # ink that would not show
+        width = round((sign.box[2] - sign.box[0]) * int(size or DEFAULT_SIZE))
+        room = text_size(sign_lines(sign.word, width, sign.scale), sign.scale)[0] < width
+        sign = dataclasses.replace(sign, card=True) if room else dataclasses.replace(sign, colour="yellow")
+    return objects, background, sign

@@ -1,0 +1,62 @@
+"""Views of signs for the toy CLIP, captioned only with what they spell out (as web captions do).
+
+A sign view is a scene carrying a :class:`~blendlab.toyworld.world.Sign` (one word of
+:data:`~blendlab.toyworld.world.SIGN_WORDS`, or a colour and a shape name, "RED CIRCLE"), seen through
+a box around the sign (objects elsewhere stay outside it) or whole when the scene is otherwise empty.
+Its true captions are exactly those whose every content word the sign spells: "RED CIRCLE" is "a red
+circle", "a red shape", "a circle", "red", "circle"; "BLUE" is "blue" and "a blue shape". No other
+caption (no background, no object it does not name) is ever paired with a sign, so whatever the
+CLIP learns about the colour of a sign it learns by reading it.
+
+May import: toyworld.world.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .world import COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_signed_layout, render_scene
+
+__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view"]
+
+
+def word_vocabulary() -> list[tuple[str, dict]]:
+    """The bare-word captions a sign can be true of: ``[("red", {"kind": "word", "word": "red"}), ...]``."""
+    return [(w.lower(), dict(kind="word", word=w.lower())) for w in SIGN_WORDS]
+
+
+def sign_words(word: str) -> set[str]:
+    """The lower-case words a sign spells: ``sign_words("RED CIRCLE") == {"red", "circle"}``."""
+    return {w.lower() for w in word.split()}
+
+
+def spelled_out(meaning: dict, words: set[str]) -> bool:
+    """Whether a caption's ``meaning`` is spelled out by a sign reading ``words``: every colour, shape
+    or word it names is on the sign ("shape" names none), and it names no background or emptiness."""
+    if meaning["kind"] == "word":
+        return meaning["word"] in words
+    if meaning["kind"] != "object" or "bg" in meaning:
+        return False
+    named = [meaning[k] for k in ("colour", "shape") if k in meaning]
+    return bool(named) and all(n in words for n in named)
+
+
+def sign_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float = 0.3):
+    """One sign view before degradation: ``(image (3, S, S) in [-1, 1], mask (1, S, S), fill, word)``.
+    ``pairs`` of the signs read "{COLOUR} {SHAPE}", the rest one word of SIGN_WORDS."""
+    if rng.random() < pairs:
+        words = [f"{str(rng.choice(list(COLORS))).upper()} {str(rng.choice(SHAPES)).upper()}"]
+    else:
+        words = list(SIGN_WORDS)
+    empty = rng.random() < 0.4
+    objects, background, sign = random_signed_layout(rng, size, 0 if empty else None, words=words)
+    image = render_scene(objects, size, background, sign)[0]
+    if empty:
+        mask = torch.ones(1, size, size)
+    else:
+        margin = float(rng.uniform(0.0, 0.06))
+        x0, y0, x1, y1 = sign.box
+        mask = _box(size, (x0 - margin, y0 - margin, x1 + margin, y1 + margin))[0]
+    fill = "grey" if rng.random() < 0.7 else "black"
+    return image, mask, fill, sign.word

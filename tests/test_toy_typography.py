@@ -1,0 +1,227 @@
+"""Writing in the toy world: the pixel font, write_word and signs, the text judge, sign training data,
+and the zero-shot typographic attack."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from blendlab.toyworld import (
+    BACKGROUNDS, COLORS, SIGN_WORDS, Sign, ToyObject, random_layout, random_scene, render_scene, write_word,
+)
+from blendlab.toyworld.font import GLYPHS, text_bitmap
+from blendlab.toyworld.world import INK, random_signed_layout
+from blendlab.toyworld.judge import judge, read_text
+
+FULL = torch.ones(1, 1, 32, 32)
+LETTERS = [ch for ch in GLYPHS if ch != " "]
+
+
+def _sha(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+# -- the font ---------------------------------------------------------------------------------------
+
+def test_the_font_is_26_distinct_glyphs_that_fill_their_cell():
+    assert LETTERS == [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    bitmaps = {GLYPHS[ch].tobytes() for ch in LETTERS}
+    assert len(bitmaps) == 26
+    for ch in LETTERS:
+        g = GLYPHS[ch]
+        assert g.shape == (5, 3) and g[0].any() and g[-1].any() and g[:, 0].any() and g[:, -1].any(), ch
+    assert text_bitmap(["AB"]).shape == (5, 7) and text_bitmap(["AB", "C"], scale=2).shape == (22, 14)
+
+
+def test_sign_words_fit_the_canvas():
+    assert {c.upper() for c in COLORS} <= set(SIGN_WORDS) and {"CIRCLE", "SQUARE", "TRIANGLE"} <= set(SIGN_WORDS)
+    for w in SIGN_WORDS:
+        write_word(render_scene(), w)  # every word fits a 32 px canvas at scale 1
+    with pytest.raises(ValueError, match="needs"):
+        write_word(render_scene(), "TRIANGLE", scale=2)
+    with pytest.raises(ValueError, match="glyph"):
+        write_word(render_scene(), "R2D2")
+
+
+# -- scenes without signs are the scenes of before ---------------------------------------------------
+
+def test_scenes_without_a_sign_draw_byte_identically_to_before_signs():
+    # fingerprints taken from the code before signs existed (commit b8fba7e), this machine's torch
+    from blendlab.toyworld.train_clip import view_batch, vocabulary
+    from blendlab.toyworld.train_unet import scene_batch
+
+    assert _sha(scene_batch(0, 7, 6)) == "7c5043b165e8de1c"
+    assert _sha(scene_batch(0, 7, 6, signs=0.0)) == "7c5043b165e8de1c"
+    x, t = view_batch(0, 3, 8, [m for _, m in vocabulary()], 28, twins=0.5, blobs=0.2, splits=0.1, signs=0.0)
+    assert (_sha(x), _sha(t)) == ("f7da4685742e8d7e", "27e18fbbba31f651")
+    image, objects = random_scene(3)
+    assert torch.equal(image, render_scene(objects, None, random_layout(3)[1], sign=None))
+    assert len(vocabulary()) == 61 and len(vocabulary(signs=True)) == 61 + len(SIGN_WORDS)
+
+
+def test_random_scenes_with_signs_are_seeded_and_the_sign_is_clear_of_objects():
+    a = random_scene(5, sign=1.0)
+    b = random_scene(5, sign=1.0)
+    assert torch.equal(a[0], b[0]) and a[2] == b[2] and isinstance(a[2], Sign)
+    for seed in range(30):
+        image, objects, sign = random_scene(seed, sign=1.0)
+        for o in objects:
+            x0, y0, x1, y1 = o.box
+            assert x1 <= sign.box[0] or sign.box[2] <= x0 or y1 <= sign.box[1] or sign.box[3] <= y0
+    assert random_scene(5, sign=1e-9)[2] is None
+
+
+# -- the text judge -----------------------------------------------------------------------------------
+
+def _written(word, colour, background, card, scale, box=(0.0, 0.0, 1.0, 1.0), objects=()):
+    return write_word(render_scene(objects, 32, background), word, box=box, colour=colour, scale=scale, card=card)
+
+
+CHUNKS = {1: ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ"], 2: ["ABC", "DEF", "GHI", "JKL", "MNO", "PQR", "STU",
+                                                             "VWX", "YZA"], 3: ["AB", "CD", "EF", "GH", "IJ",
+                                                                                "KL", "MN", "OP", "QR", "ST",
+                                                                                "UV", "WX", "YZ"]}
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3])
+def test_every_glyph_reads_back_in_every_colour_on_every_background(scale):
+    images, words = [], []
+    for word in CHUNKS[scale]:
+        for colour in ["black", *COLORS]:
+            for background in BACKGROUNDS:
+                for card in (False, True):
+                    if colour == "black" and background == "black" and not card:
+                        continue  # black ink on the black background does not show: signs put it on a card
+                    images.append(_written(word, colour, background, card, scale))
+                    words.append(word)
+    readings = read_text(torch.cat(images), FULL)
+    assert [r.word for r in readings] == words
+
+
+def test_words_read_back_at_many_positions_and_beside_objects():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        objects, background, sign = random_signed_layout(rng)
+        image = render_scene(objects, 32, background, sign)
+        x0, y0, x1, y1 = sign.box
+        box = torch.zeros(1, 1, 32, 32)
+        box[..., int(y0 * 32):int(np.ceil(y1 * 32)), int(x0 * 32):int(np.ceil(x1 * 32))] = 1
+        assert read_text(image, FULL)[0].word == sign.word
+        assert read_text(image, box)[0].word == sign.word
+    two = _written("RED CIRCLE", "blue", "white", True, 1)
+    assert read_text(two, FULL)[0].word == "RED CIRCLE"
+
+
+def test_no_text_reads_none():
+    scenes = torch.cat([random_scene(s)[0] for s in range(40)])
+    assert all(r.word is None and r.coverage == 0 for r in read_text(scenes, FULL))
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(16, 3, 32, 32, generator=g) * 2 - 1
+    assert all(r.word is None for r in read_text(noise, FULL))
+    from blendlab.toyworld.attack import attack_scenes
+
+    s = attack_scenes(12, seed=1)
+    assert all(r.word is None for r in read_text(s.blank, FULL)), "a blank card is no text"
+    assert [r.word for r in read_text(s.signed, FULL)] == s.words
+
+
+def test_a_glyph_with_one_wrong_column_is_not_that_letter():
+    base = render_scene(background="white")
+    ink_colour = torch.tensor(INK, dtype=torch.float32) / 127.5 - 1
+    for ch in LETTERS:
+        image = write_word(base, ch, colour="black")
+        ink = (image + 1).div(2).amax(1)[0] < 0.078
+        ys, xs = torch.nonzero(ink, as_tuple=True)
+        top, left = int(ys.min()), int(xs.min())
+        for col in range(3):
+            bad = image.clone()
+            for row in range(5):  # the column inverted: ink where it was blank, blank where it was ink
+                on = bool(GLYPHS[ch][row, col])
+                bad[0, :, top + row, left + col] = base[0, :, top + row, left + col] if on else ink_colour
+            assert read_text(bad, FULL)[0].word != ch, (ch, col)
+
+
+def test_coverage_is_the_share_of_the_region_the_glyphs_fill_and_judge_keeps_its_verdicts():
+    image = _written("RED", "black", "sand", False, 1, box=(0.0, 0.5, 1.0, 1.0),
+                     objects=[ToyObject("blue", "circle", 0.5, 0.25, 0.4)])
+    r = read_text(image, FULL)[0]
+    assert (r.word, r.colour, r.scale) == ("RED", "black", 1)
+    assert r.coverage == pytest.approx(int(text_bitmap(["RED"]).sum()) / 1024)
+    half = torch.zeros(1, 1, 32, 32)
+    half[..., 16:, :] = 1
+    assert read_text(image, half)[0].coverage == pytest.approx(2 * r.coverage)
+    top = torch.zeros(1, 1, 32, 32)
+    top[..., :14, 6:26] = 1
+    assert judge(image, top)[0].holds("blue", "circle")
+
+
+# -- sign training data: only what the sign spells out -------------------------------------------------
+
+def _content(caption: str) -> set[str]:
+    return set(caption.split()) - {"a", "an", "shape"}
+
+
+def test_sign_views_are_paired_only_with_captions_they_spell_out():
+    from blendlab.toyworld.sign_views import sign_view, sign_words, spelled_out
+    from blendlab.toyworld.train_clip import vocabulary
+
+    vocab = vocabulary(signs=True)
+    rng = np.random.default_rng(2)
+    for _ in range(40):
+        image, mask, fill, word = sign_view(rng)
+        true = [text for text, m in vocab if spelled_out(m, sign_words(word))]
+        assert true and all(_content(t) <= sign_words(word) for t in true), (word, true)
+        assert read_text(image[None], mask[None])[0].word == word, "the view shows the word it is captioned with"
+    meanings = dict(vocab)
+    assert {t for t, m in vocab if spelled_out(m, {"red", "circle"})} == {
+        "a red circle", "a red shape", "a circle", "red", "circle"}
+    assert {t for t, m in vocab if spelled_out(m, {"blue"})} == {"a blue shape", "blue"}
+    assert not spelled_out(meanings["a sand background"], {"sand"})
+
+
+def test_sign_batches_hold_no_caption_a_sign_does_not_spell():
+    from blendlab.toyworld.train_clip import is_true, view_batch, vocabulary
+
+    vocab = vocabulary(signs=True)
+    x, truth = view_batch(0, 1, 12, [m for _, m in vocab], 28, signs=1.0)
+    assert x.shape == (12, 3, 28, 28) and (truth.sum(1) > 0).all()
+    for row in truth:
+        true = [vocab[i][0] for i in torch.nonzero(row).flatten().tolist()]
+        assert not any("background" in t for t in true)
+        words = set().union(*(_content(t) for t in true))
+        assert all(_content(t) <= words for t in true) and len(words) <= 2
+    words_only = [m for _, m in vocab if m["kind"] == "word"]
+    assert not any(is_true(m, [("red", "circle")], "sand") for m in words_only), "a bare word is true of signs only"
+
+
+@pytest.mark.parametrize("kind", ["unet", "clip"])
+def test_fine_tune_from_shipped_weights_with_signs_records_the_phase(kind, tmp_path):
+    import importlib
+
+    from blendlab.checkpoints import toy_card, toy_weights
+
+    mod = importlib.import_module(f"blendlab.toyworld.train_{kind}")
+    mod.main(["--steps", "1", "--batch", "4", "--out", str(tmp_path), "--signs", "0.5",
+              "--init", str(toy_weights(kind)), "--lr", "1e-5"])
+    card = json.loads((tmp_path / f"toy_{kind}.json").read_text())
+    assert card["phase"] == "fine-tune" and card["init"]["sha256"] == toy_card(kind)["sha256"]
+    assert card["args"]["signs"] == 0.5 and "sign" in card["data"]
+    with pytest.raises(FileNotFoundError, match="--init"):
+        mod.main(["--steps", "1", "--out", str(tmp_path / "x"), "--init", str(tmp_path / "missing.pt")])
+
+
+# -- the zero-shot attack -------------------------------------------------------------------------------
+
+def test_attack_scenes_write_another_colour_and_the_shipped_clip_is_not_fooled():
+    from blendlab.checkpoints import load_clip, toy_weights
+    from blendlab.toyworld.attack import attack_scenes, zero_shot_attack
+
+    s = attack_scenes(16, seed=0, placement="on")
+    assert all(w.lower() != c for w, c in zip(s.words, s.colours))
+    assert s.clean.shape == s.signed.shape == s.blank.shape == (16, 3, 32, 32)
+    clip_model = load_clip(toy_weights("clip"), torch.device("cpu")).eval()
+    r = zero_shot_attack(clip_model, n=16, seed=0, placement="beside")
+    # measured: 48/48 right clean and signed, 0/48 flipped (the shipped CLIP never saw text)
+    assert r["clean_right"] >= 15 and r["flipped"] <= 1 and r["blank_changed"] <= 1
