@@ -23,7 +23,8 @@ def training_curves(cards: Mapping[str, dict], term: str = "loss", log: bool = T
 
     ``cards``: ``{label: card}`` (a card is the parsed JSON). ``log``: both axes logarithmic (a short
     run and a long one on one axis). ``phases``: a dotted line where each later run of a card began,
-    labelled with its run number (a resumed run with new arguments is a new phase of training).
+    labelled with its run number, each label a line lower than the last so close runs stay legible (a
+    resumed run with new arguments is a new phase of training).
     """
     fig = Figure(figsize=(6.4, 3.4), layout="constrained")
     ax = fig.add_subplot()
@@ -38,7 +39,7 @@ def training_curves(cards: Mapping[str, dict], term: str = "loss", log: bool = T
             for k, run in enumerate(card.get("run_log", [])[1:], start=2):
                 ax.axvline(run["start_step"], color=line.get_color(), linestyle=":", linewidth=1)
                 ax.annotate(f"run {k}", (run["start_step"], 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(2, -2), textcoords="offset points", va="top", fontsize=MIN_FONT,
+                            xytext=(2, -2 - 12 * (k - 2)), textcoords="offset points", va="top", fontsize=MIN_FONT,
                             color=line.get_color())
     if log:
         ax.set_xscale("log")
