@@ -17,7 +17,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 EXPECTED = ["01_quickstart", "02_noised_backgrounds", "03_build_the_blended_step", "04_guided_latents_step_by_step", "05_augmentation_effects",
             "06_applications", "07_failure_cases", "08_debugging_a_step", "09_baseline_background_loss",
-            "10_beyond_the_paper", "11_speed", "12_sweeps"]
+            "10_beyond_the_paper", "11_speed", "12_sweeps", "13_how_the_toy_models_learned"]
 
 
 def cells(nb):

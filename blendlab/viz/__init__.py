@@ -10,7 +10,7 @@ Inputs follow the library's conventions: images are ``(B, 3, H, W)`` (or ``(3, H
 draw is exactly :func:`to_rgb` of the data passed: ``(x + 1) / 2`` clamped to ``[0, 1]``, as an
 ``(H, W, 3)`` array. Gradients are drawn as heatmaps of their per-pixel size ``‖g‖₂`` over channels.
 
-The figures live in four rooms, all re-exported here (``blendlab.viz.<name>``):
+The figures live in five rooms, all re-exported here (``blendlab.viz.<name>``):
 
 - :mod:`.base`: what every figure shares, and :func:`image_grid`, :func:`mask_overlay`,
   :func:`gradient_maps`;
@@ -19,7 +19,8 @@ The figures live in four rooms, all re-exported here (``blendlab.viz.<name>``):
 - :mod:`.inputs`: what the algorithm makes of the input (:func:`noise_schedule`,
   :func:`noised_inputs`, :func:`augmentation_views`);
 - :mod:`.results`: an edit's results (:func:`ranked_gallery`, :func:`comparison_figure`,
-  :func:`seam_comparison`).
+  :func:`seam_comparison`);
+- :mod:`.training`: how the toy models learned, from their training cards (:func:`training_curves`).
 
 viz only draws: the measures the figures show (:func:`seam_strength`, :func:`background_drift`) live in
 :mod:`blendlab.metrics` and are re-exported here, as are :func:`paste_background` and
@@ -32,7 +33,7 @@ the batch", gradient maps share one colour scale with a colour bar (:func:`gradi
 its default size no figure is wider than ``MAX_WIDTH`` (10) inches or has text under ``MIN_FONT`` (9)
 points: long strips wrap into rows.
 
-May import: images, masks, metrics, vocabulary, viz.base, viz.steps, viz.inputs, viz.results.
+May import: images, masks, metrics, vocabulary, viz.base, viz.steps, viz.inputs, viz.results, viz.training.
 """
 
 from ..images import grad_magnitude
@@ -57,6 +58,7 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
 from .inputs import augmentation_views, kept_timesteps, noise_schedule, noised_inputs
 from .results import comparison_figure, ranked_gallery, save_comparison_figures, seam_comparison
 from .steps import compare_strips, loss_curves, save_step_strip, step_panels, step_strip
+from .training import training_curves
 from ..vocabulary import label_of, step_label
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "noise_schedule",
     "noised_inputs",
     "loss_curves",
+    "training_curves",
     "ranked_gallery",
     "comparison_figure",
     "save_comparison_figures",
