@@ -330,3 +330,7 @@ check(first, top if top in first.choices else "something else")
 #   found: shape-swapped twins, colour blobs, two-colour splits. Its card records every run.
 # - Both scripts are seeded and resumable: the same command continues a run, and the card says how
 #   every shipped weight file was made.
+
+# %%
+import shutil
+shutil.rmtree(workdir, ignore_errors=True)  # the training runs of this lesson were only for it
