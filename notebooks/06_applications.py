@@ -182,9 +182,9 @@ viz.image_grid([ext.image[0], first.init_image[0], canvas[0]],
 # ## Exercise 1 · scribble against prompt
 #
 # The scribble is red; ask for *a blue square* instead. Who wins the colour — the scribble or the
-# prompt? **Predict** below for `skip_timesteps=30`, more skipped than blendlab's choice; **run** the
-# cell as it stands first (blendlab's skip), then **change** the marked line to `skip = 30`, **run** and
-# **check** the judge's colours.
+# prompt? **Predict** below for `skip_timesteps=30`, more skipped than blendlab's choice. The cell
+# as it stands runs blendlab's skip; **Change** the marked line to `skip = 30`, **run**, and **check**
+# the judge's colours.
 
 # %%
 guess = predict("With skip_timesteps=30, which colour does the judge find in the region?",
@@ -223,7 +223,7 @@ check(guess, won)
 # ## Exercise 2 · how wide does the canvas grow?
 #
 # Extrapolate with `fraction=0.25` instead of the example's. **Predict** below how wide the canvas
-# becomes; **change** the marked line, **run**, and **check** the printed shapes.
+# becomes; **Change** the marked line, **run**, and **check** the printed shapes.
 
 # %%
 width = predict("Canvas width in pixels with fraction=0.25", number=True)
