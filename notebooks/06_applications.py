@@ -40,11 +40,18 @@ if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executab
 from blendlab.notebook import setup; env = setup()
 
 # %%
+import numpy as np
+from IPython.display import display
+from guided_diffusion.gaussian_diffusion import get_named_beta_schedule
+from guided_diffusion.respace import space_timesteps
+
 import blendlab as bl
 from blendlab import apps, viz
+from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 
 models = env.load_models()
+alphas_bar = np.cumprod(1 - get_named_beta_schedule("linear", 1000))   # ᾱ_t of the models' schedule
 # two samples per edit (the paper draws 8 batches of 4 and keeps the best), a short schedule for a CPU
 # (40 respaced steps, 10 skipped; the paper: 100, 25)
 cfg = env.config(timestep_respacing="40", skip_timesteps=10, batch_size=2)
@@ -89,12 +96,31 @@ viz.mask_overlay(back.image, bl.invert_mask(back.mask), title=f"edit region: {ba
 # %%
 replaced = apps.replace_background(models, back.image, back.mask, back.prompt, cfg)
 if env.toy:
+    from blendlab.toyworld.world import render_scene
     region = bl.invert_mask(back.mask)
-    brightness = ((replaced.images + 1) / 2 * region).sum(dim=(1, 2, 3)) / (3 * region.sum())
+
+    def region_rgb(x):
+        """Mean colour of the edit region, per sample, in [0, 1]."""
+        return [[round(c, 2) for c in row] for row in
+                (((x.clamp(-1, 1) + 1) / 2 * region).sum(dim=(2, 3)) / region.sum()).tolist()]
+
     print(f"kept object, judged: {[f'{v.colour} {v.shape}' for v in judge(replaced.images, back.mask)]}")
-    print(f"mean brightness of the edit region (0 black, 1 white): input "
-          f"{float(((back.image + 1) / 2 * region).sum() / (3 * region.sum())):.2f}, samples {[round(b, 2) for b in brightness.tolist()]}")
+    print("mean RGB of the edit region: input", region_rgb(back.image)[0], "· the toy world's black background",
+          region_rgb(render_scene([], models.image_size, "black"))[0], "· samples", region_rgb(replaced.images))
+    print("the judge on the edit region:", [f"{v.colour} {v.shape} ({v.coverage:.0%} of it)"
+                                            for v in judge(replaced.images, region)])
 viz.ranked_gallery(replaced)
+
+# %% [markdown]
+# The object is kept exactly and the sand is gone, but the new background is not the toy world's black:
+# it is navy (the blue channel well above the other two) and holds blue shapes of its own. Two facts of
+# the toy models explain it. The toy CLIP learned "a black background" as true of *any* scene on a
+# black background, objects or not (its training captions, `toyworld/train_clip.py`), so a shape in the
+# region costs the loss nothing, and the toy UNet, which has only ever seen scenes of shapes, fills a
+# region this large with some. And the toy world's "black" is a dark slate with a blue tint (the printed
+# RGB): the gradient pushes along what tells that black from sand — darker *and bluer* — and overshoots
+# into navy, where the bluest thing the UNet can draw is a blue shape. The paper's CLIP reads "black"
+# as a photo's black; what a prompt asks for is only what the guiding model learned it to mean.
 
 # %% [markdown]
 # ## 3. Scribble-guided editing
@@ -119,8 +145,8 @@ viz.image_grid([scr.image[0], scribbled.init_image[0], *[scribbled.images[i] for
 #
 # To grow the picture sideways, shift it over by a fraction of its width, leaving an empty band, and edit
 # the band with a prompt; each side gets its own prompt (the paper's example: "hell" on the left,
-# "heaven" on the right). The band is blended with the noised input next to it, so the new content
-# continues the old. The best-ranked band is kept.
+# "heaven" on the right). The band is blended with the noised input next to it, so the model draws it
+# *seeing* the old picture. The best-ranked band is kept.
 
 # %%
 ext = env.example("extrapolate")
@@ -128,56 +154,97 @@ canvas, per_side = apps.extrapolate(models, ext.image, ext.prompts, fraction=ext
 print(f"canvas {tuple(ext.image.shape[-2:])} -> {tuple(canvas.shape[-2:])}")
 if env.toy:
     print({side: [f"{v.colour} {v.shape}" for v in judge(r.images, r.mask)] for side, r in per_side.items()})
+    n = canvas.shape[-1] - ext.image.shape[-1]          # the new band's width
+    for name, part in {"input, its last 4 columns": canvas[0, :, :, -n - 4:-n], "new band": canvas[0, :, :, -n:]}.items():
+        rgb = (part.clamp(-1, 1) + 1) / 2
+        sand = (rgb.amax(0) - rgb.amin(0)) / rgb.amax(0).clamp(min=1e-3) < 0.45   # unsaturated: not an object
+        both = sand[1:] & sand[:-1]
+        grain = float(((rgb[:, 1:] - rgb[:, :-1]).abs().mean(0))[both].mean())   # |a pixel − the one above|
+        top, bottom = (float(rgb[:, rows][:, sand[rows]].mean()) for rows in (slice(0, 8), slice(-8, None)))
+        print(f"{name}: sand RGB {[round(float(c), 3) for c in rgb[:, sand].mean(1)]}, "
+              f"brightness top {top:.2f} -> bottom {bottom:.2f}, grain {grain:.3f}")
 first = next(iter(per_side.values()))
 viz.image_grid([ext.image[0], first.init_image[0], canvas[0]],
                titles=["input", "shifted: the empty band", " | ".join(f'{s}: "{p}"' for s, p in ext.prompts.items())])
 
 # %% [markdown]
+# The band continues the old picture in its *layout*: the sand darkens downward as the input's does (the
+# printed top → bottom brightness). But a plain vertical seam shows where it starts, and the numbers say
+# why. The band is the model's drawing, the rest is the input pasted back (`enforce_background`): the
+# toy UNet leaves a grain in what it draws, several times the smooth rendered input's (the printed
+# grain), so its sand has a texture the input's has not. And the CLIP loss sees the band as a whole, so
+# its gradient tints all of it, sand included, toward the prompt's colour (the band's red channel is
+# higher). An inserted object hides this because its region is small and mostly object; a band half
+# the window wide is mostly sand. The blend makes the band *agree* with its neighbour, it does not make
+# it the same texture — the paper's photos hide such a seam in their own texture.
+
+# %% [markdown]
 # ## Exercise 1 · scribble against prompt
 #
-# **Predict:** the scribble is red; ask for *a blue square* instead. Who wins the colour — the scribble or
-# the prompt — with blendlab's skip (20 of 40), and with `skip_timesteps=30`?
-# **Change** `skip_timesteps` (20, then 30), **run**, **check** the judge's colours and shapes.
+# The scribble is red; ask for *a blue square* instead. Who wins the colour — the scribble or the
+# prompt? **Predict** below for `skip_timesteps=30`, more skipped than blendlab's choice. The cell
+# as it stands runs blendlab's skip; **Change** the marked line to `skip = 30`, **run**, and **check**
+# the judge's colours.
 
 # %%
+guess = predict("With skip_timesteps=30, which colour does the judge find in the region?",
+                ["red (the scribble)", "blue (the prompt)", "neither"])
+
+# %%
+skip = scribbled.cfg.skip_timesteps   # blendlab's choice, as above  # <- change to: skip = 30
 conflict = apps.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask,
                               "a blue square" if env.toy else "a black crow", cfg,
-                              skip_timesteps=30, progress=False)  # <- 20, then 30
-print(conflict.cfg.skip_timesteps, [f"{v.colour} {v.shape}" for v in judge(conflict.images, scr.mask)] if env.toy else "")
-viz.image_grid(conflict.images, titles=[f"skip {conflict.cfg.skip_timesteps}: #{k}" for k in range(len(conflict.images))])
+                              skip_timesteps=skip, progress=False)
+verdicts = judge(conflict.images, scr.mask) if env.toy else []
+kept = sorted(space_timesteps(1000, cfg.timestep_respacing))   # the kept t of the 1000-step schedule
+t_start = kept[len(kept) - 1 - skip]
+print(f"skip_timesteps {skip}: starts at t = {t_start}, ᾱ_t = {alphas_bar[t_start]:.2f};",
+      [f"{v.colour} {v.shape}" for v in verdicts])
+colours = [v.colour for v in verdicts]
+won = ("red (the scribble)" if colours.count("red") > len(colours) / 2 else
+       "blue (the prompt)" if colours.count("blue") > len(colours) / 2 else "neither")
+display(viz.image_grid(conflict.images, titles=[f"skip {skip}: #{k}" for k in range(len(conflict.images))]))
+check(guess, won)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# With 20 skipped the edit starts at $t = 487$, where $\bar\alpha_t \approx 0.09$: the scribble is mostly
-# noise, and the prompt wins — blue, filling the region. With 30 skipped it starts at $t = 231$,
-# $\bar\alpha_t \approx 0.57$: more than half the variance is still the input, only 10 steps remain, and in
-# the toy world the scribble wins — red, and round like the scribble's blob, whatever the prompt says.
-# More skipping keeps more of the scribble's colour *and* layout, less skipping lets the prompt override
-# both; blendlab's 50 % is one point on that trade-off.
+# As shipped, with blendlab's 20 of 40 skipped, the edit starts at $t = 487$, where $\bar\alpha_t \approx
+# 0.09$: the scribble is mostly noise, and the prompt wins — blue, filling the region. With 30 skipped it
+# starts at $t = 231$, $\bar\alpha_t \approx 0.57$: more than half the variance is still the input, only
+# 10 steps remain, and in the toy world the scribble wins: the judge finds red, the round blob stays
+# where it was painted, and the prompt only tints its edge blue. Ten steps are also too few to clean
+# the region: it stays grainy. More skipping keeps more of the scribble's colour *and* layout, less skipping
+# lets the prompt override both; blendlab's 50 % is one point on that trade-off.
 #
 # </details>
 
 # %% [markdown]
 # ## Exercise 2 · how wide does the canvas grow?
 #
-# **Predict:** extrapolate with `fraction=0.25` instead of the example's. How wide is the canvas, and how
-# wide the new band?
-# **Change** `fraction`, **run**, **check** the printed shapes.
+# Extrapolate with `fraction=0.25` instead of the example's. **Predict** below how wide the canvas
+# becomes; **Change** the marked line, **run**, and **check** the printed shapes.
 
 # %%
-narrow, bands = apps.extrapolate(models, ext.image, ext.prompts, fraction=0.25, cfg=cfg, progress=False)  # <- fraction
-print("input", tuple(ext.image.shape[-2:]), "-> canvas", tuple(narrow.shape[-2:]),
-      {side: int(r.mask.sum().item()) // r.mask.shape[-2] for side, r in bands.items()})
-viz.image_grid([narrow[0]], titles=[f"fraction 0.25: {tuple(narrow.shape[-2:])}"], panel=3.0)
+width = predict("Canvas width in pixels with fraction=0.25", number=True)
+
+# %%
+fraction = ext.fraction   # <- change to: fraction = 0.25
+narrow, bands = apps.extrapolate(models, ext.image, ext.prompts, fraction=fraction, cfg=cfg, progress=False)
+print("input", tuple(ext.image.shape[-2:]), "-> canvas", tuple(narrow.shape[-2:]), "· new band",
+      {side: int(r.mask.sum().item()) // r.mask.shape[-2] for side, r in bands.items()}, "px")
+display(viz.image_grid([narrow[0]], titles=[f"fraction {fraction:g}: {tuple(narrow.shape[-2:])}"], panel=3.0))
+check(width, narrow.shape[-1], tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Each side adds a band a quarter of the model's window wide: the 32 px toy scene grows to 32 × 40
-# (8 px of new canvas on the right); a 256 px photo grows by 64 px per side, so "hell" | photo | "heaven"
-# is 256 × 384. The band is all the model may invent; the other three quarters of its window are the
-# shifted input, blended in at every step, which is why the new content continues the old.
+# As shipped, with the example's `fraction` of one half, the 32 px toy scene grows to 32 × 48: a 16 px
+# band, half the model's window. With `fraction = 0.25` each side adds a band a quarter of the window
+# wide: 32 × 40 (8 px of new canvas on the right); a 256 px photo grows by 64 px per side, so "hell" |
+# photo | "heaven" is 256 × 384. The band is all the model may invent; the rest of its window is the
+# shifted input, blended in at every step, so the new content agrees with the old in layout — and,
+# as section 4 measured, not in grain.
 #
 # </details>
 

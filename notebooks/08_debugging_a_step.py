@@ -38,9 +38,11 @@ import tempfile
 from pathlib import Path
 
 from IPython.display import Image as Animation
+from IPython.display import display
 
 import blendlab as bl
 from blendlab import viz
+from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 from blendlab.trajectory import pair_steps, step_distances
 from blendlab.widgets import StepScrubber
@@ -50,7 +52,7 @@ ex = env.example("insert")  # a toy scene with an empty box, or the photo
 image, mask = ex.image, ex.mask
 # two samples a run, a short schedule for a CPU: 40 respaced steps, 10 skipped (the paper: 100, 25)
 cfg = env.config(prompt=ex.prompt, timestep_respacing="40", skip_timesteps=10, batch_size=2)
-folder = Path(tempfile.mkdtemp(prefix="blendlab-07-"))  # where the recordings and the GIF go
+folder = Path(tempfile.mkdtemp(prefix="blendlab-08-"))  # where the recordings and the GIF go
 viz.mask_overlay(image, mask, title=f'"{ex.prompt}"')
 
 # %% [markdown]
@@ -155,63 +157,73 @@ if env.tiny:
 # %% [markdown]
 # ## Exercise 1 · a setting that changes nothing in the loop
 #
-# **Predict** before you run: run **c** is run **a** with `enforce_background=False`. At which step
-# does $\hat x_0$ of **c** first differ from **a**'s? And do the final results differ?
-#
-# **Change** one setting in the cell below (try `enforce_background=False` first, then e.g.
-# `ddim=True` or `aug_num=1`), **run** it, and **check** your prediction.
+# Run **c** is run **a** with `enforce_background=False`. **Predict** below at which step $\hat x_0$ of
+# **c** first differs from **a**'s. **Change** the marked line (as it stands, it changes nothing),
+# **run** it, and **check**; then try other settings in its place, e.g. `ddim=True` or `aug_num=1`.
 
 # %%
-changed = cfg.replace(enforce_background=False)  # <- the one setting to change
+parted = predict("With enforce_background=False, x̂0 of c first differs from a's at …",
+                 ["step 0", "a later step", "no step: never"])
+
+# %%
+changed = cfg.replace()  # <- change to: changed = cfg.replace(enforce_background=False)
 c = bl.Recorder(fields=fields)
 result_c = bl.edit(models, image, mask, changed, hooks=[c], progress=False)
-d = step_distances(a, c, "pred_x0")
-print("x̂0 first differs at step:", d.first_divergence())  # the step k, from 0, as the labels
-print("largest difference of the results:", float((results["blend"].images - result_c.images).abs().max()))
+k = step_distances(a, c, "pred_x0").first_divergence()  # the step k, from 0, as the labels
+print("x̂0 first differs at step:", k)
+print("largest difference of the results:", float((results["blend"].images - result_c.images).abs().max()),
+      "· outside the mask:", float(((results["blend"].images - result_c.images).abs() * (1 - mask)).max()))
+check(parted, "no step: never" if k is None else "step 0" if k == 0 else "a later step")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Never: `first_divergence()` is `None`, every recorded step is identical. `enforce_background` acts
-# after the loop: the result is the last $\hat x_0$ with the input pasted outside the mask. So the
-# results differ, and only outside the mask. (With `ddim=True` the first step's $\hat x_0$ is still the
-# same — the same $x_t$ goes into the same UNet — and the runs part at step 1; compare
-# `pred_x0_guided`, which DDIM changes within step 0.)
+# As shipped, `cfg.replace()` changes nothing: no step differs and the results are identical (0). With
+# `enforce_background=False` it is still never: `first_divergence()` is `None`, every recorded step is
+# identical. `enforce_background` acts after the loop: the result is the last $\hat x_0$ with the input
+# pasted outside the mask. So the results differ, and only outside the mask (the two printed maxima are
+# the same). (With `ddim=True` the first step's $\hat x_0$ is still the same — the same $x_t$ goes into
+# the same UNet — and the runs part at step 1; compare `pred_x0_guided`, which DDIM changes within step 0.)
 #
 # </details>
 
 # %% [markdown]
 # ## Exercise 2 · runs of different lengths
 #
-# **Predict**: run **d** skips 4 more steps (`skip_timesteps`), so it has 4 steps fewer and starts
-# from a less noisy $x_t$. When the scrubber shows step 0 of **a** (t = 743), which step of **d** will
-# it show next to it — and by which rule?
-#
-# **Change** the number of extra skipped steps below, **run**, and **check** in the scrubber and in the
-# printed pairs.
+# Run **d** skips more steps (`skip_timesteps`), so it has fewer steps and starts from a less noisy
+# $x_t$. Say it skips 4 more. When the scrubber shows step 10 of **a**, which step of **d** will it show
+# next to it — and by which rule? **Predict** below, **Change** the marked line, **run**, and **check**
+# in the printed pairs and the scrubber.
 
 # %%
-more_skipped = cfg.replace(skip_timesteps=cfg.skip_timesteps + 4)  # <- the one setting to change
+partner = predict("With 4 more skipped, the step of d shown next to step 10 of a", number=True)
+
+# %%
+extra = 0  # <- change to: extra = 4
+more_skipped = cfg.replace(skip_timesteps=cfg.skip_timesteps + extra)
 d_rec = bl.Recorder(fields=fields)
 bl.edit(models, image, mask, more_skipped, hooks=[d_rec], progress=False)
 pairs, rule = pair_steps(a.steps, d_rec.steps)
-print(f"paired by {rule}:", [f"{sa.index}->{sd.index}" for sa, sd in pairs])
-StepScrubber(a, compare=d_rec, labels=("a", "more skipped"))
+print(f"{extra} more skipped: {len(d_rec.steps)} steps, paired by {rule}:",
+      [f"{sa.index}->{sd.index}" for sa, sd in pairs])
+display(StepScrubber(a, compare=d_rec, labels=("a", f"d: {extra} more skipped")))
+check(partner, next(sd.index for sa, sd in pairs if sa.index == 10), tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The step counts differ, so the scrubber pairs steps by the **timestep** $t$ of the 1000-step
-# schedule, not by step number (step 0 of one run is a very different noise level from step 0 of the
-# other). Run **d** starts at a lower $t$, so steps 0 to 4 of **a** all pair with step 0 of **d** (its
-# nearest $t$; step 4 of **a** has exactly that $t$), and from there on step $n$ of **a** pairs with step
-# $n-4$ of **d**.
+# As shipped (no extra skip) both runs have the same steps and are paired by step: 10 with 10. With 4
+# more skipped the step counts differ, so the scrubber pairs steps by the **timestep** $t$ of the
+# 1000-step schedule, not by step number (step 0 of one run is a very different noise level from step 0
+# of the other). Run **d** starts at a lower $t$, so steps 0 to 4 of **a** all pair with step 0 of **d**
+# (its nearest $t$; step 4 of **a** has exactly that $t$), and from there on step $n$ of **a** pairs with
+# step $n-4$ of **d**: step 10 with step 6.
 # `viz.loss_curves({...}, x="t")` lines the two runs up the same way on a plot.
 #
 # </details>
 
 # %%
-viz.loss_curves({"a": a, "more skipped": d_rec}, term="clip", x="t",
+viz.loss_curves({"a": a, f"d: {extra} more skipped": d_rec}, term="clip", x="t",
                 title="CLIP loss per sample, by t")
 
 # %% [markdown]

@@ -36,7 +36,10 @@ from blendlab.notebook import setup; env = setup()
 # %%
 import torch
 
+from IPython.display import display
+
 from blendlab import speed, viz
+from blendlab.lessons import check, predict
 
 models = env.load_models()
 results = speed.load_results(url=f"{env.repo_url}/raw/main/{speed.RESULTS_FILE}")  # the benchmark's figures
@@ -101,9 +104,6 @@ if results is not None:
 # %%
 if results is not None:
     print("\n".join(speed.results_table(results)))
-    print()
-    for target in results["targets"]:
-        print(f"[{target['status']}] {target['name']}: {target['mode']} -- {target['note']}")
 
 # %% [markdown]
 # Read the table with its two time columns in mind. *CPU s/set* is measured on the toy models, whose
@@ -146,20 +146,25 @@ if env.tiny:
 # %% [markdown]
 # ## Exercise 1 · guidance on every third step, nothing in between
 #
-# **Predict** before you run: with `guidance_every=3, guidance_between="none"`, how many UNet forwards
-# and how many UNet backward passes does the edit make, compared with the default above? And roughly
-# how many CLIP views?
-#
-# **Change** the setting below (then try `guidance_between="reuse"`), **run**, and **check**.
+# With `guidance_every=3, guidance_between="none"` the gradient is computed on every third step and
+# nothing is applied in between. **Predict** below how many UNet backward passes the edit makes (the
+# default's count is in the live comparison above); think about the forwards and the CLIP views too.
+# **Change** the marked line (then try `guidance_between="reuse"`), **run**, and **check**.
 
 # %%
-changed = base.replace(guidance_every=3, guidance_between="none")  # <- the one setting to change
-report({"default": live["default"], "every 3rd": speed.run_edit(models, item, changed, keep_images=True)})
+backwards = predict('UNet backward passes with guidance_every=3, guidance_between="none"', number=True)
+
+# %%
+changed = base.replace()  # <- change to: changed = base.replace(guidance_every=3, guidance_between="none")
+every = speed.run_edit(models, item, changed, keep_images=True)
+display(report({"default": live["default"], "changed": every}))
+check(backwards, every["unet_backwards"], tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The forwards do not change: every step still runs the UNet once (its $\hat x_0$ and mean are needed
+# As shipped, `base.replace()` is the default: 75 backward passes, one per step, like the default row.
+# With the change the forwards do not change: every step still runs the UNet once (its $\hat x_0$ and mean are needed
 # to step at all). The backward passes drop to the guided steps only: steps 0, 3, 6, … — a third,
 # rounded up (25 of 75 with the toy settings, 4 of 10 in tiny mode). CLIP views drop by the same factor
 # (plus the views of the final ranking, one per sample). Time falls less than the backward count,
@@ -171,22 +176,28 @@ report({"default": live["default"], "every 3rd": speed.run_edit(models, item, ch
 # %% [markdown]
 # ## Exercise 2 · pruning
 #
-# **Predict**: with `prune_at=0.3, keep=1` and a batch of 2, how many samples come out, and how many
-# UNet *rows* (batch entries) are processed, compared with the default's $2 \times$ steps?
-#
-# **Change** `prune_at` or `keep` below, **run**, and **check** (`unet_rows` counts the rows).
+# With `prune_at=0.3, keep=1` and a batch of 2, the batch is cut to its CLIP-best sample after 30 % of
+# the steps. **Predict** below how many UNet *rows* (batch entries, summed over the steps) are processed,
+# compared with the default's $2 \times$ steps; think about how many samples come out too.
+# **Change** the marked line, **run**, and **check** (`unet_rows` counts the rows).
 
 # %%
-pruned_cfg = base.replace(prune_at=0.3, keep=1)  # <- the one setting to change
+rows = predict("UNet rows with prune_at=0.3, keep=1", number=True)
+
+# %%
+pruned_cfg = base.replace()  # <- change to: pruned_cfg = base.replace(prune_at=0.3, keep=1)
 pruned = speed.run_edit(models, item, pruned_cfg)
+where = (f"pruned after step {pruned_cfg.prune_index}/{pruned_cfg.num_steps} ({pruned_cfg.prune_index + 1} "
+         "steps on the whole batch)" if pruned_cfg.prune_at is not None else "no pruning")
 print(f"{pruned['samples']} sample(s) out; UNet rows {pruned['unet_rows']} vs {live['default']['unet_rows']} "
-      f"by default; pruned after step {pruned_cfg.prune_index}/{pruned_cfg.num_steps} "
-      f"({pruned_cfg.prune_index + 1} steps on the whole batch)")
+      f"by default; {where}")
+check(rows, pruned["unet_rows"], tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# One sample comes out. Both candidates run until the prune step, $\mathrm{round}(0.3 \cdot n)$ steps
+# As shipped, with no pruning, both samples come out and the rows are the default's 2 × 75 = 150.
+# With the change one sample comes out. Both candidates run until the prune step, $\mathrm{round}(0.3 \cdot n)$ steps
 # (22 of 75 with the toy settings, 3 of 10 in tiny mode); then the one whose $\hat x_0$ is closer to the
 # prompt by CLIP continues alone. Rows: $2 \cdot 22 + 53 = 97$ instead of 150 (tiny: 13 instead of 20).
 # The trajectory up to the prune step is exactly the unpruned one; what pruning gives up is the choice:

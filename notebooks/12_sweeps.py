@@ -39,8 +39,10 @@ from blendlab.notebook import setup; env = setup()
 import tempfile
 
 import pandas as pd
+from IPython.display import display
 
 import blendlab.sweep as sw
+from blendlab.lessons import check, predict
 
 fixed = dict(timestep_respacing="20", skip_timesteps=8, iterations_num=1, batch_size=2)  # short toy edits
 env.config(**fixed)  # a valid EditConfig: the spec's settings are EditConfig fields
@@ -90,48 +92,58 @@ sw.metric_plot(out, "clip_guidance_lambda");
 # %% [markdown]
 # ## Exercise 1 · a third setting
 #
-# **Predict** before you run: add `skip_timesteps: [4, 8]` to the grid. How many rows does the spec have
-# now, and how many does a run into the same `out` compute?
-#
-# **Change** the grid below, **run**, and **check** `ran` and `skipped` in the summary.
+# Add `skip_timesteps: [4, 8]` to the grid (it leaves the fixed config). **Predict** below how many rows
+# a run into the same `out` computes — think about how many rows the spec has now, too.
+# **Change** the marked line, **run**, and **check** `ran` and `skipped` in the summary.
 
 # %%
-bigger = dict(spec, config={k: v for k, v in fixed.items() if k != "skip_timesteps"},
-              grid=dict(spec["grid"], skip_timesteps=[4, 8]))  # <- the grid to change
-print(sw.run_sweep(bigger, out, progress=False))
+computed = predict("Rows computed with skip_timesteps: [4, 8] added to the grid", number=True)
+
+# %%
+extra_grid = {}  # <- change to: extra_grid = {"skip_timesteps": [4, 8]}
+bigger = dict(spec, config={k: v for k, v in fixed.items() if k not in extra_grid},
+              grid=dict(spec["grid"], **extra_grid))
+summary = sw.run_sweep(bigger, out, progress=False)
+print(len(sw.expand(bigger)), "rows in the spec;", summary)
+check(computed, summary["ran"], tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# 2 inputs × 2 × 2 × 2 settings × 1 seed = 16 rows. A row's id hashes its full config, and the 8 rows
+# As shipped nothing is added: the same 8 rows, all finished, so the run computes 0 (skipped 8). With
+# the new setting: 2 inputs × 2 × 2 × 2 settings × 1 seed = 16 rows. A row's id hashes its full config, and the 8 rows
 # with `skip_timesteps=8` have the same config as before, so they are skipped: the run computes 8.
 # </details>
 
 # %% [markdown]
 # ## Exercise 2 · a row that fails
 #
-# **Predict**: a row function that raises for λ = 100 runs the first spec into a fresh folder. What
-# does the summary say, and what does a second run without the fault compute?
-#
-# **Change** the condition in `faulty` (e.g. `aug_num == 8`), **run**, and **check** both summaries
-# and the `error` column of `results.csv`.
+# A row function that raises for λ = 100 runs the first spec into a fresh folder; a second run without
+# the fault follows. **Predict** below how many rows the second run computes, and think about what the
+# first summary says. **Change** the marked condition (then try others), **run**, and **check** both
+# summaries and the `status` column of `results.csv`.
+
+# %%
+second = predict("Rows the second run (no fault) computes", number=True)
 
 # %%
 def faulty(models, row, out):
-    if row["setting"]["clip_guidance_lambda"] == 100:  # <- the condition to change
+    if row["setting"]["clip_guidance_lambda"] == 100:  # <- change to: if row["setting"]["aug_num"] == 8:
         raise RuntimeError("a fault injected for the exercise")
     return sw.run_row(models, row, out)
 
 
 fresh = tempfile.mkdtemp(prefix="sweep_")
-print(sw.run_sweep(spec, fresh, progress=False, fn=faulty))
-print(sw.run_sweep(spec, fresh, progress=False))
-pd.read_csv(f"{fresh}/results.csv")[["set_clip_guidance_lambda", "status"]]
+print("with the fault:", sw.run_sweep(spec, fresh, progress=False, fn=faulty))
+again = sw.run_sweep(spec, fresh, progress=False)
+print("without it:", again)
+display(pd.read_csv(f"{fresh}/results.csv")[["set_aug_num", "set_clip_guidance_lambda", "status"]])
+check(second, again["ran"], tolerance=0.0)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The 4 rows with λ = 100 are recorded as `failed` with their error and the other 4 finish: done 4,
-# failed 4, nothing aborted. The second run skips the 4 finished rows and computes only the 4 failed ones
+# The 4 rows with λ = 100 (or, changed, with 8 views: also 4 of the 8) are recorded as `failed` with
+# their error and the other 4 finish: done 4, failed 4, nothing aborted. The second run skips the 4 finished rows and computes only the 4 failed ones
 # (ran 4, skipped 4), after which every row is done.
 # </details>
