@@ -19,7 +19,7 @@ The figures live in four rooms, all re-exported here (``blendlab.viz.<name>``):
 - :mod:`.inputs`: what the algorithm makes of the input (:func:`noise_schedule`,
   :func:`noised_inputs`, :func:`augmentation_views`);
 - :mod:`.results`: an edit's results (:func:`ranked_gallery`, :func:`comparison_figure`,
-  :func:`seam_comparison`).
+  :func:`seam_comparison`), and one setting swept over several edits (:func:`setting_sweep`).
 
 viz only draws: the measures the figures show (:func:`seam_strength`, :func:`background_drift`) live in
 :mod:`blendlab.metrics` and are re-exported here, as are :func:`paste_background` and
@@ -55,7 +55,8 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
     to_rgb,
 )
 from .inputs import augmentation_views, kept_timesteps, noise_schedule, noised_inputs
-from .results import comparison_figure, ranked_gallery, save_comparison_figures, seam_comparison
+from .results import (comparison_figure, outside_change, ranked_gallery, save_comparison_figures, seam_comparison,
+                      setting_sweep)
 from .steps import compare_strips, loss_curves, save_step_strip, step_panels, step_strip
 from ..vocabulary import label_of, step_label
 
@@ -81,6 +82,8 @@ __all__ = [
     "seam_strength",
     "background_drift",
     "seam_comparison",
+    "setting_sweep",
+    "outside_change",
     "save_step_strip",
     "step_label",
     "label_of",
