@@ -358,6 +358,20 @@ def test_augmentation_views_are_what_clip_sees(image, mask):
         viz.augmentation_views(image, size=16, aug_num=0)
 
 
+def test_augmentation_views_are_titled_by_the_warps_drawn_for_them(image, mask):
+    """A title says what its view is: a view left unwarped is not called warped, and one warped is."""
+    fig = viz.augmentation_views(image, mask, size=16, aug_num=8, seed=0)
+    titles = [ax.get_title().split("\n")[1] for ax in fig.axes]
+    pooled = images_of(fig)[0]
+    assert titles[0] == "pooled only"
+    assert set(titles[1:]) <= {"affine + perspective", "affine", "perspective", "no warp drawn"}
+    for title, arr in zip(titles[1:], images_of(fig)[1:]):
+        assert (title == "no warp drawn") == np.allclose(arr, pooled, atol=1e-6), title
+    kinds = {t for seed in range(6) for t in [ax.get_title().split("\n")[1] for ax in
+                                              viz.augmentation_views(image, mask, size=16, aug_num=8, seed=seed).axes]}
+    assert {"affine", "perspective", "affine + perspective"} <= kinds  # each warp is drawn on its own
+
+
 def test_gradient_maps_are_norm_heatmaps():
     g = torch.zeros(2, 3, 4, 4)
     g[0, 0, 1, 2] = 3.0
