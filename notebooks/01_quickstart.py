@@ -109,7 +109,8 @@ viz.step_strip(watch, sample=result.order[0], max_steps=8)
 #
 # **Reading the judge** (toy world only): `judge(images, mask)` returns one verdict per image — the
 # dominant saturated colour inside the mask and, when its largest blob fits a circle, square or triangle
-# template with IoU ≥ 0.5, that shape. With the toy models trained here, expect the requested **colour**
+# template with IoU ≥ 0.5, that shape (IoU, *intersection over union*: the pixels the blob and the template
+# share, divided by the pixels either covers; 1 is a perfect fit). With the toy models trained here, expect the requested **colour**
 # in most samples and the **shape** in most; triangles are the hardest (a failed one is usually a square).
 
 # %%
@@ -162,20 +163,34 @@ EditorApp(env, prompt=prompt)
 # %% [markdown]
 # ## Exercise 1 · another colour
 #
-# **Predict:** ask for a blue circle instead. Which colour will the judge report in most samples — and
-# will the shape follow as reliably as the colour?
-# **Change** the prompt below (or try red, green, a square), **run**, and **check** the verdicts.
+# **Predict** below: ask for a blue circle instead. Which colour will the judge report in most samples —
+# and will the shape follow as reliably as the colour?
+# **Change** the marked line to `other = "a blue circle" if env.toy else "a green knitted beanie"` (or try
+# red, green, a square), **run**, and **check** the verdicts.
 
 # %%
-other = "a blue circle" if env.toy else "a green knitted beanie"  # <- the one setting to change
+from collections import Counter
+
+from blendlab.lessons import check, predict
+
+colour = predict("Which colour will the judge report in most samples?", ["blue", "yellow", "red", "green", "nothing"])
+
+# %%
+other = prompt  # <- change to: other = "a blue circle" if env.toy else "a green knitted beanie"
 trial = bl.edit(models, ex.image, mask, cfg.replace(prompt=other, batch_size=2), progress=False)
-print([f"{v.colour} {v.shape}" for v in judge(trial.images, mask)] if env.toy else "look at the pictures:")
-viz.image_grid(trial.images, titles=[f'"{other}" #{k}' for k in range(len(trial.images))])
+trial_verdicts = judge(trial.images, mask) if env.toy else []
+print([f"{v.colour} {v.shape}" for v in trial_verdicts] if env.toy else "look at the pictures:")
+display(viz.image_grid(trial.images, titles=[f'"{other}" #{k}' for k in range(len(trial.images))]))
+if env.toy:
+    check(colour, Counter(v.colour or "nothing" for v in trial_verdicts).most_common(1)[0][0])
+else:
+    print("No judge off the toy world: the pictures are the measurement.")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Blue, in most samples: colour is the easiest thing for the toy CLIP to see (it survives every
+# As shipped the cell repeats the lesson's prompt, and the judge reports its colour, yellow. With "a blue
+# circle": blue, in most samples. Colour is the easiest thing for the toy CLIP to see (it survives every
 # augmented view, even a blurry one) and for the UNet to paint early, while the noise is still high.
 # The shape follows less often: a circle and a square differ only at their corners, a few pixels at
 # 32 px, and the judge's templates need an IoU of 0.5. Off the toy world, the beanie turns green.
@@ -185,20 +200,35 @@ viz.image_grid(trial.images, titles=[f'"{other}" #{k}' for k in range(len(trial.
 # %% [markdown]
 # ## Exercise 2 · no prompt at all
 #
-# **Predict:** with an empty prompt the guidance is off (the reference returns a zero gradient), so
+# **Predict** below: with an empty prompt the guidance is off (the reference returns a zero gradient), so
 # only the diffusion model and the blend act. What fills the masked box?
-# **Change** the prompt to `""`, **run**, **check** with the judge. (`clip_guidance_lambda=0` says the
-# unguided run is meant: with an empty prompt and CLIP guidance on, `bl.edit` warns that it runs unguided.)
+# **Change** the marked line to `trial_prompt = ""`, **run**, **check** with the judge. (With an empty
+# prompt the cell sets `clip_guidance_lambda=0` to say the unguided run is meant: with CLIP guidance on,
+# `bl.edit` warns that it runs unguided.)
 
 # %%
-unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt="", clip_guidance_lambda=0, batch_size=2), progress=False)  # <- prompt=""
+fills = predict("What fills the masked box?", ["the requested object", "another object", "nothing (sand)"])
+
+# %%
+trial_prompt = prompt  # <- change to: trial_prompt = ""
+unguided = bl.edit(models, ex.image, mask, cfg.replace(prompt=trial_prompt, batch_size=2,
+                                                       clip_guidance_lambda=cfg.clip_guidance_lambda if trial_prompt else 0),
+                   progress=False)
+asked = next((c for c in ("red", "green", "blue", "yellow") if c in trial_prompt), None)
+found = [v.colour for v in judge(unguided.images, mask)] if env.toy else []
 print([f"{v.colour} {v.shape}" for v in judge(unguided.images, mask)] if env.toy else "look at the pictures:")
-viz.image_grid(unguided.images, titles=[f"no prompt #{k}" for k in range(len(unguided.images))])
+display(viz.image_grid(unguided.images, titles=[f'"{trial_prompt}" #{k}' for k in range(len(unguided.images))]))
+kinds = ["nothing (sand)" if c is None else "the requested object" if c == asked else "another object" for c in found]
+if kinds:
+    check(fills, Counter(kinds).most_common(1)[0][0])
+else:
+    print("No judge off the toy world: the pictures are the measurement.")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Mostly nothing: the judge finds no coloured object (`None`), because the unguided model continues the
+# As shipped the cell repeats the lesson's guided edit: the requested object. With `trial_prompt = ""`:
+# mostly nothing — the judge finds no coloured object (`None`), because the unguided model continues the
 # sand background it sees around the box — Blended Diffusion without CLIP is an inpainting method.
 # Now and then the model invents an object of its own; its colour is then the model's choice, not
 # yours. Blending alone keeps the background; the prompt is what puts the object there.

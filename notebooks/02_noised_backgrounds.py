@@ -38,6 +38,7 @@ from blendlab.notebook import setup; env = setup()
 # %%
 import blendlab as bl
 from blendlab import viz
+from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 from blendlab.typography import Table
 
@@ -78,19 +79,21 @@ viz.noise_schedule(models, cfg)
 #   labels print it as it is, "step $k$/$N$": the first step is "step 0/$N$", the last "step $N{-}1$/$N$";
 # - **t** — the timestep of the model's 1000-step schedule (`state.timestep`), which fixes $\bar\alpha_t$.
 #
-# `timestep_respacing="40"` keeps 40 of the 1000 timesteps; skipping 10 leaves $N = 30$. The table is
-# read off a real run: the recorder's steps carry `index`, `timestep` and `alpha_bar` ($\bar\alpha_t$), and
-# the sampler's `diffusion` (guided-diffusion's respaced schedule) gives $\bar\alpha_{t-1}$, the level
-# $x_{t-1}$ ends at.
+# `timestep_respacing="40"` keeps 40 of the 1000 timesteps; skipping 10 leaves $N = 30$. So "$t-1$" means
+# **the next kept step**: step $k$ goes from its $t$ to the $t$ of step $k+1$, about 26 timesteps lower
+# here, not to $t$ minus one. The table is read off a real run: the recorder's steps carry `index`,
+# `timestep` and `alpha_bar` ($\bar\alpha_t$); $\bar\alpha_{t-1}$, the level $x_{t-1}$ ends at, is the next
+# step's $\bar\alpha$ (and 1 after the last step, whose $x_{t-1}$ is the clean image).
 
 # %%
 recorder = bl.Recorder(fields=("fg", "bg", "x_prev"))
 blended = bl.edit(models, ex.image, ex.mask, cfg, hooks=[recorder])
-schedule = bl.BlendedSampler(models, ex.image, ex.mask, cfg).diffusion  # the respaced schedule of this edit
-Table({"k": s.index, "label": s.label, "t": s.timestep, "ᾱ_t": s.alpha_bar, "noise fraction 1−ᾱ_t": 1 - s.alpha_bar,
-       "bg: noise std √(1−ᾱ_t)": (1 - s.alpha_bar) ** 0.5,
-       "x_{t−1}: noise std √(1−ᾱ_{t−1})": float(1 - schedule.alphas_cumprod_prev[s.t]) ** 0.5}
-      for s in recorder.steps[::5] + recorder.steps[-1:])
+steps = recorder.steps
+alpha_bar_next = [s.alpha_bar for s in steps[1:]] + [1.0]  # ᾱ_{t−1}: the next kept step's (clean after the last)
+Table({"k": s.index, "label": s.label, "t": s.timestep, "next t": steps[k + 1].timestep if k + 1 < len(steps) else 0,
+       "ᾱ_t": s.alpha_bar, "noise fraction 1−ᾱ_t": 1 - s.alpha_bar, "bg: noise std √(1−ᾱ_t)": (1 - s.alpha_bar) ** 0.5,
+       "x_{t−1}: noise std √(1−ᾱ_{t−1})": (1 - alpha_bar_next[k]) ** 0.5}
+      for k, s in list(enumerate(steps))[::5] + [(len(steps) - 1, steps[-1])])
 
 # %% [markdown]
 # The last two columns are the point of this lesson: the background pasted in at step $t$ carries the
@@ -169,22 +172,28 @@ viz.seam_comparison({"input": ex.image, "blended": best_blended, "one paste at t
 # %% [markdown]
 # ## Exercise 1 · start less noisy
 #
-# **Predict:** skip 25 of the 40 respaced steps instead of 10. At which $t$ does the edit start (the first
-# row of the table), and does the requested object still appear in the box?
-# **Change** `skip_timesteps`, **run**, **check** the first label and the judge's verdicts.
+# **Predict** below: skip 25 of the 40 respaced steps instead of 10. At which $t$ does the edit start (the
+# table above holds the kept steps' $t$), and does the requested object still appear in the box?
+# **Change** the marked line to `late = cfg.replace(skip_timesteps=25, batch_size=2)`, **run**, **check**
+# the first label and the judge's verdicts.
 
 # %%
-late = cfg.replace(skip_timesteps=25, batch_size=2)  # <- the one setting to change
+first_t = predict("At which t (of the 1000-step schedule) does the edit start when 25 steps are skipped?", number=True)
+
+# %%
+late = cfg.replace(batch_size=2)  # <- change to: late = cfg.replace(skip_timesteps=25, batch_size=2)
 late_rec = bl.Recorder(fields=("x_prev",))
 late_result = bl.edit(models, ex.image, ex.mask, late, hooks=[late_rec], progress=False)
-print(late_rec.steps[0].label, f"ᾱ_t = {late_rec.steps[0].alpha_bar:.3f}")
+print(late_rec.steps[0].label, f"ᾱ_t = {late_rec.steps[0].alpha_bar:.3f}, {late_rec.steps[0].num_steps} steps")
 print([f"{v.colour} {v.shape} ({v.coverage:.0%} of the box)" for v in judge(late_result.images, ex.mask)] if env.toy else "")
-viz.image_grid(late_result.images, titles=[f"skip 25: #{k}" for k in range(len(late_result.images))])
+display(viz.image_grid(late_result.images, titles=[f"skip {late.skip_timesteps}: #{k}" for k in range(len(late_result.images))]))
+check(first_t, late_rec.steps[0].timestep, tolerance=0.05)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The first step is now $t = 359$ instead of 743: $\bar\alpha_t \approx 0.27$ instead of 0.004, so about a
+# As shipped (skip 10) the edit starts where the lesson's does, at $t = 743$ with 30 steps. With
+# `skip_timesteps=25` the first step is $t = 359$: $\bar\alpha_t \approx 0.27$ instead of 0.004, so about a
 # quarter of the variance is still the input, and 15 steps are left instead of 30. The box starts out as
 # noisy sand, so the result stays closer to the input: the toy CLIP usually still gets its colour in, but
 # look for sand showing through (the judge's coverage). Skipping trades freedom to change for faithfulness
@@ -195,20 +204,28 @@ viz.image_grid(late_result.images, titles=[f"skip 25: #{k}" for k in range(len(l
 # %% [markdown]
 # ## Exercise 2 · no paste at the very end
 #
-# **Predict:** with `enforce_background=False` the result is the last $\hat x_0$ everywhere, without the
-# input pasted back outside the mask. Will the outside still equal the input exactly?
-# **Change** `enforce_background`, **run**, **check** the background drift (mean squared difference to
-# the input outside the mask, in $[0, 1]$ units).
+# **Predict** below: with `enforce_background=False` the result is the last $\hat x_0$ everywhere, without
+# the input pasted back outside the mask. Will the outside still equal the input exactly?
+# **Change** the marked line to `trial = cfg.replace(batch_size=2, enforce_background=False)`, **run**,
+# **check** the background drift (mean squared difference to the input outside the mask, in $[0, 1]$
+# units).
 
 # %%
-unpasted = bl.edit(models, ex.image, ex.mask, cfg.replace(enforce_background=False, batch_size=2), progress=False)
-print("drift, pasted:  ", viz.background_drift(blended.images, ex.image, ex.mask).tolist())
-print("drift, unpasted:", viz.background_drift(unpasted.images, ex.image, ex.mask).tolist())
+exact = predict("Is the outside still exactly the input?", ["exactly the input", "close, but not exactly"])
+
+# %%
+trial = cfg.replace(batch_size=2)  # <- change to: trial = cfg.replace(batch_size=2, enforce_background=False)
+unpasted = bl.edit(models, ex.image, ex.mask, trial, progress=False)
+drifts = viz.background_drift(unpasted.images, ex.image, ex.mask)
+print("drift, the lesson's edit (pasted):", [f"{d:.2g}" for d in viz.background_drift(blended.images, ex.image, ex.mask)])
+print(f"drift, this run (enforce_background={trial.enforce_background}):", [f"{d:.2g}" for d in drifts])
+check(exact, "exactly the input" if float(drifts.max()) == 0 else "close, but not exactly")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Close, but not exactly: the drift is small but not 0. The last $\hat x_0$ is the model's estimate of the
+# As shipped the cell keeps the final paste, and the drift is exactly 0. With `enforce_background=False`:
+# close, but not exactly — the drift is small but not 0. The last $\hat x_0$ is the model's estimate of the
 # clean image from a nearly clean $x_t$ whose outside was the input noised at the last step; the model
 # reconstructs that input well but not to the bit. The final paste (the reference's default) makes the
 # outside exactly the input; blending at every step is what makes that paste invisible.

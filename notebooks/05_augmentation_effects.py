@@ -37,8 +37,12 @@ from blendlab.notebook import setup; env = setup()
 # %%
 import time
 
+import torch
+
 import blendlab as bl
 from blendlab import viz
+from blendlab.guidance import ExtendingAugmentations
+from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 from blendlab.toyworld.measured import claims_source, claims_table
 
@@ -55,7 +59,8 @@ viz.mask_overlay(ex.image, ex.mask, title=f'"{ex.prompt}"')
 # $$L_{\mathrm{CLIP}} = \frac{1}{V}\sum_{v=0}^{V-1} D\big(\mathrm{CLIP}_I(\mathrm{aug}_v(x_{\mathrm{in}}\odot m)),\ \mathrm{CLIP}_T(\text{prompt})\big),$$
 #
 # where view 0 is the masked image pooled to CLIP's input size and views $1..V-1$ are random affine +
-# perspective warps of it, each warp applied with probability 0.7 (`blendlab.guidance.ExtendingAugmentations`).
+# perspective warps of it, each warp applied with probability 0.7 (`blendlab.guidance.ExtendingAugmentations`),
+# so a view may get both warps, one of them, or — by chance — neither; each title says which it got.
 # Here is what CLIP is shown of our input — the same seed gives the same views. Outside the mask the views
 # are grey: the mask multiplies $x_{\mathrm{in}}$ in the model's range $[-1, 1]$, where 0 is grey. (The
 # ranking's view is black outside, because it applies the mask after converting to $[0, 1]$ — both as in
@@ -112,18 +117,24 @@ claims_table("augmentations")
 # %% [markdown]
 # ## Where the gradient goes
 #
-# The size of the guidance gradient $\lVert g\rVert$ per pixel of sample 0, for both runs **on one colour
-# scale**, from step 3 on (the first steps' gradient is many times larger and would make the rest black,
-# lesson 04). Look for the texture: with a single view CLIP's gradient tends to be speckled — a pixel-level
-# pattern, the signature of an adversarial direction; averaged over warped views it is smoother and
-# follows structures that survive the warps. (With the real CLIP at 256 px the difference is clearer than
-# at the toy world's 32 px, where a "pattern" is a few pixels.)
+# What the loss asks for, $g = -\nabla_{x_t} L$, per pixel of sample 0 ($\lVert g\rVert$ over the colour
+# channels), for both runs **on one colour scale**, every 6th step from step 3 on. These maps draw $g$,
+# not the step taken: the sampler moves by $\Sigma_t\, g$, and $\Sigma_t$ falls with $t$ (lesson 04), so a
+# bright late panel is a strong *request*, not a large change. $g$'s peak does not shrink as $t$ falls —
+# the cell prints it. Compare the two rows: with a single view CLIP's gradient is spikier — at some steps
+# a few pixels carry a peak several times the eight-view run's (the printed peaks), a pixel-level pattern,
+# the signature of an adversarial direction; averaged over warped views it is spread more evenly over the
+# shape being drawn. (With the real CLIP at 256 px the difference is clearer than at the toy world's
+# 32 px, where a "pattern" is a few pixels.)
 
 # %%
 steps = list(range(3, len(rec1.steps), 6))
-viz.gradient_maps([rec.steps[k].fields["grad"][0] for rec in runs.values() for k in steps], ncols=len(steps),
+for name, rec in runs.items():
+    print(f"peak |g| of sample 0, {name}:",
+          ", ".join(f"{rec.steps[k].label}: {viz.grad_magnitude(rec.steps[k].fields['grad'][0].float()).max():.3g}" for k in steps))
+viz.gradient_maps([rec.steps[k].fields["grad"][0].float() for rec in runs.values() for k in steps], ncols=len(steps),
                   titles=[f"{name}\n{rec1.steps[k].label}" for name in runs for k in steps],
-                  suptitle="|g| of sample 0, both runs on one scale")
+                  suptitle="g (what the loss asks, not the step taken) of sample 0, both runs on one scale")
 
 # %%
 viz.step_strip(runs, field="pred_x0", max_steps=6)
@@ -136,19 +147,30 @@ if env.tiny:
 # %% [markdown]
 # ## Exercise 1 · which views move with the seed?
 #
-# **Predict:** draw the views again with `seed=1` instead of 0. Which of the eight change, and could a
-# warped view come out unwarped?
-# **Change** the seed, **run**, **check** against the figure above.
+# **Predict** below: draw the views again with `seed=1` instead of 0. Which of the eight change?
+# **Change** the marked line to `seed = 1`, **run**, and **check** (the cell compares every view with the
+# one drawn with seed 0, and the titles say which warps each view got).
 
 # %%
-viz.augmentation_views(ex.image, ex.mask, size=models.clip_size, aug_num=8, seed=1)  # <- seed
+moved = predict("Which views change when the seed goes from 0 to 1?",
+                ["none", "views 1 to 7 (view 0 stays)", "all eight"])
+
+# %%
+seed = 0  # <- change to: seed = 1
+augment, masked = ExtendingAugmentations(models.clip_size, 8), ex.image * ex.mask
+changed = [k for k, (a, b) in enumerate(zip(augment(masked, seed=0), augment(masked, seed=seed))) if not torch.equal(a, b)]
+print("views that differ from seed 0's:", changed)
+display(viz.augmentation_views(ex.image, ex.mask, size=models.clip_size, aug_num=8, seed=seed))
+check(moved, "none" if not changed else "all eight" if 0 in changed else "views 1 to 7 (view 0 stays)")
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Views 1 to 7 change; view 0 never does — it is only pooled to CLIP's size, so the loss always includes
-# the plain masked region. Each warped view gets the affine warp with probability 0.7 and the perspective
-# warp with probability 0.7, so about one view in eleven ($0.3 \times 0.3$) is left unwarped by chance. In
+# As shipped (seed 0) the cell draws the same views as above: none differ — the same seed gives the same
+# views. With `seed = 1` views 1 to 7 change; view 0 never does — it is only pooled to CLIP's size, so the
+# loss always includes the plain masked region. Each warped view gets the affine warp with probability 0.7 and the perspective
+# warp with probability 0.7, so about one view in eleven ($0.3 \times 0.3$) is left unwarped by chance — with seed 1 one is, and
+# its title says "no warp drawn" (it still differs from seed 0's view, which was warped). In
 # an edit the sampler draws a new seed for the views at every step, so the warps keep changing.
 #
 # </details>
@@ -156,22 +178,30 @@ viz.augmentation_views(ex.image, ex.mask, size=models.clip_size, aug_num=8, seed
 # %% [markdown]
 # ## Exercise 2 · what do views cost?
 #
-# **Predict:** an edit with 8 views runs CLIP on 8 images per sample per step instead of 1. Is it 8 times
-# slower than with one view?
-# **Change** `aug_num` in the cell below (1, then 8), **run** both, **check** the times.
+# **Predict** below: an edit with 8 views runs CLIP on 8 images per sample per step instead of 1. How many
+# times as long as a one-view edit will it take?
+# **Change** the marked line to `views = 8`, **run** (the cell times a one-view edit and one with `views`),
+# and **check** the ratio.
 
 # %%
+cost = predict("Time with 8 views ÷ time with 1 view", number=True)
+
+# %%
+views = 1  # <- change to: views = 8
 seconds = {}
-for aug in (1, 8):  # <- the setting to change
+for aug in dict.fromkeys((1, views)):  # one edit when views = 1
     start = time.perf_counter()
     bl.edit(models, ex.image, ex.mask, cfg.replace(aug_num=aug, batch_size=2), progress=False)
     seconds[aug] = time.perf_counter() - start
-print({f"aug_num={k}": f"{v:.1f} s" for k, v in seconds.items()}, f"ratio {seconds[8] / seconds[1]:.1f}")
+ratio = seconds[views] / seconds[1]
+print({f"aug_num={k}": f"{v:.1f} s" for k, v in seconds.items()}, f"ratio {ratio:.2f}")
+check(cost, ratio, tolerance=0.3)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Slower, but far less than 8 times: every step also runs the UNet forward *and backward* (the gradient
+# As shipped `views` is 1, so the cell times one one-view edit and the ratio is exactly 1. With
+# `views = 8` it is slower, but far less than 8 times: every step also runs the UNet forward *and backward* (the gradient
 # goes through it), and that part does not depend on the number of views. In the toy world CLIP is small,
 # so the ratio is about 2; with the real ViT-B/16 at 224 px and the 256 px UNet it differs again. Timings
 # on a busy machine vary — run the cell twice.

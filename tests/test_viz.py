@@ -358,6 +358,20 @@ def test_augmentation_views_are_what_clip_sees(image, mask):
         viz.augmentation_views(image, size=16, aug_num=0)
 
 
+def test_augmentation_views_are_titled_by_the_warps_drawn_for_them(image, mask):
+    """A title says what its view is: a view left unwarped is not called warped, and one warped is."""
+    fig = viz.augmentation_views(image, mask, size=16, aug_num=8, seed=0)
+    titles = [ax.get_title().split("\n")[1] for ax in fig.axes]
+    pooled = images_of(fig)[0]
+    assert titles[0] == "pooled only"
+    assert set(titles[1:]) <= {"affine + perspective", "affine", "perspective", "no warp drawn"}
+    for title, arr in zip(titles[1:], images_of(fig)[1:]):
+        assert (title == "no warp drawn") == np.allclose(arr, pooled, atol=1e-6), title
+    kinds = {t for seed in range(6) for t in [ax.get_title().split("\n")[1] for ax in
+                                              viz.augmentation_views(image, mask, size=16, aug_num=8, seed=seed).axes]}
+    assert {"affine", "perspective", "affine + perspective"} <= kinds  # each warp is drawn on its own
+
+
 def test_gradient_maps_are_norm_heatmaps():
     g = torch.zeros(2, 3, 4, 4)
     g[0, 0, 1, 2] = 3.0
@@ -581,6 +595,9 @@ def _figure_cases(tiny, run, other_runs):
         "comparison_figure": lambda: viz.comparison_figure(image, -image, mask, prompt="a red rose in a vase",
                                                            distance=0.7731),
         "seam_comparison": lambda: viz.seam_comparison({f"variant {k}": image * (k / 6) for k in range(6)}, mask),
+        "setting_sweep": lambda: viz.setting_sweep({lam: image.repeat(2, 1, 1, 1) * (k / 5) for k, lam in
+                                                    enumerate((0, 100, 300, 1000, 3000))}, image, mask,
+                                                   {lam: ["a red circle", "nothing"] for lam in (0, 100, 300, 1000, 3000)}),
     }
     sweep = Sweep("size", [0.02 * k for k in range(1, 13)], labels, torch.rand(12, 4).softmax(1),
                   torch.rand(4).softmax(0), torch.rand(12, 3, 16, 16) * 2 - 1, "dog")
@@ -598,7 +615,8 @@ def _figure_cases(tiny, run, other_runs):
 
 #: Public names of blendlab.viz that do not return a figure.
 NOT_FIGURES = {"Figure", "to_rgb", "grad_magnitude", "kept_timesteps", "save_comparison_figures", "save_step_strip",
-               "paste_background", "seam_strength", "background_drift", "step_label", "label_of"}
+               "paste_background", "seam_strength", "background_drift", "step_label", "label_of",
+               "outside_change"}
 
 
 def _public_callables():
@@ -680,3 +698,46 @@ def test_gradient_strips_on_one_scale_with_a_colour_bar(run):
     images = [ax.get_images()[0] for ax in shared.axes if ax.get_images()]
     assert len(images) == 4 and all(im.get_clim() == (0, pytest.approx(max(peaks))) for im in images)
     assert len(shared.axes) == 5  # and the colour bar
+
+
+# -- one setting swept over several edits --------------------------------------------------------
+def _sweep_inputs():
+    g = torch.Generator().manual_seed(0)
+    init = torch.rand(1, 3, 16, 16, generator=g) * 2 - 1
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 1
+    results = {}
+    for k, lam in enumerate((0, 100, 1000)):
+        edit = init.repeat(2, 1, 1, 1).clone()
+        edit[..., 4:12, 4:12] = 0.5 * k  # the edit inside the mask
+        edit[1, :, 0, 0] += 0.2 * k      # sample 1 changes one background pixel more with every value
+        results[lam] = edit.clamp(-1, 1)
+    return results, init, mask
+
+
+def test_setting_sweep_draws_each_edit_and_its_change_on_one_scale():
+    results, init, mask = _sweep_inputs()
+    verdicts = {lam: [f"v{lam}a", f"v{lam}b"] for lam in results}
+    fig = viz.setting_sweep(results, init, mask, verdicts, sample=1)
+    assert fig.get_size_inches()[0] <= viz.MAX_WIDTH
+    tops = [ax for ax in fig.axes if ax.get_title().startswith("λ_CLIP = ")]
+    assert [ax.get_title() for ax in tops] == ["λ_CLIP = 0\nv0b", "λ_CLIP = 100\nv100b", "λ_CLIP = 1000\nv1000b"]
+    for ax, images in zip(tops, results.values()):
+        assert np.allclose(images_of(fig, [ax])[0], rgb(images[1]))
+    bottoms = [ax for ax in fig.axes if ax.get_title().startswith("outside: ")]
+    drifts = [float(viz.background_drift(im[1:2], init, mask)[0]) for im in results.values()]
+    assert [ax.get_title() for ax in bottoms] == [f"outside: {d:.2g}" for d in drifts]
+    assert drifts[0] == 0 and drifts[2] > drifts[1] > 0
+    maps = [ax.get_images()[0] for ax in bottoms]
+    assert len({m.get_clim() for m in maps}) == 1  # one colour scale
+    assert np.allclose(maps[2].get_array(), viz.outside_change(results[1000], init)[1])
+
+
+def test_setting_sweep_says_what_is_wrong():
+    results, init, mask = _sweep_inputs()
+    with pytest.raises(bl.InputError, match="dict"):
+        viz.setting_sweep([], init, mask)
+    with pytest.raises(bl.InputError, match="sample 5"):
+        viz.setting_sweep(results, init, mask, sample=5)
+    with pytest.raises(bl.InputError, match="at most"):
+        viz.setting_sweep({k: results[0] for k in range(9)}, init, mask)

@@ -734,3 +734,35 @@ def test_painter_starts_from_a_given_mask(image):
     p.undo()
     assert torch.equal(p.mask, start)
     assert MaskPainter(image, size=16, mask=start).mask.shape == (1, 1, 16, 16)  # resized NEAREST
+
+
+# -- SweepSlider -----------------------------------------------------------------------------------
+def test_sweep_slider_scrubs_precomputed_edits_with_verdicts_and_background_change():
+    from blendlab.images import to_uint8
+    from blendlab.viz import background_drift, outside_change
+    from blendlab.widgets import SweepSlider
+
+    init = torch.zeros(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1
+    results = {lam: init.repeat(2, 1, 1, 1) + 0.1 * k for k, lam in enumerate((0, 300, 3000))}
+    verdicts = {lam: ["red circle", None] for lam in results}
+    s = SweepSlider(results, init, mask, verdicts, display_size=32)
+    assert s.value == 0 and s.info.startswith("λ_CLIP = 0 · #0: red circle, background change 0")
+    first = s.image.value
+    s.slider.value = 3000                      # what a drag does
+    assert s.image.value != first and s.info.startswith("λ_CLIP = 3000 · ")
+    drift = float(background_drift(results[3000], init, mask)[0])
+    assert f"#1: None, background change {drift:.2g}" in s.info
+    arr = s.render_array(3000)
+    assert arr.shape == (16, 16, 3)           # the batch side by side, edits over their change maps
+    assert np.array_equal(arr[:8, 8:], to_uint8(results[3000][1]))  # sample 1's edit, top right
+    assert s.current_image().size == (32, 32)  # enlarged (x2, NEAREST) until the height is 32
+    # the change maps share one scale: the largest change of the whole sweep is the top colour
+    assert outside_change(results[3000], init).max() == pytest.approx(0.1)
+    s.show(300)
+    assert s.slider.value == 300
+    with pytest.raises(bl.InputError, match="was not swept"):
+        s.show(7)
+    with pytest.raises(bl.InputError, match="same values"):
+        SweepSlider(results, init, mask, {0: ["x", "y"]})

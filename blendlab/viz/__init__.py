@@ -10,7 +10,7 @@ Inputs follow the library's conventions: images are ``(B, 3, H, W)`` (or ``(3, H
 draw is exactly :func:`to_rgb` of the data passed: ``(x + 1) / 2`` clamped to ``[0, 1]``, as an
 ``(H, W, 3)`` array. Gradients are drawn as heatmaps of their per-pixel size ``‖g‖₂`` over channels.
 
-The figures live in five rooms, all re-exported here (``blendlab.viz.<name>``):
+The figures live in these rooms, all re-exported here (``blendlab.viz.<name>``):
 
 - :mod:`.base`: what every figure shares, and :func:`image_grid`, :func:`mask_overlay`,
   :func:`gradient_maps`;
@@ -19,7 +19,7 @@ The figures live in five rooms, all re-exported here (``blendlab.viz.<name>``):
 - :mod:`.inputs`: what the algorithm makes of the input (:func:`noise_schedule`,
   :func:`noised_inputs`, :func:`augmentation_views`);
 - :mod:`.results`: an edit's results (:func:`ranked_gallery`, :func:`comparison_figure`,
-  :func:`seam_comparison`);
+  :func:`seam_comparison`), and one setting swept over several edits (:func:`setting_sweep`);
 - :mod:`.training`: how the toy models learned, from their training cards (:func:`training_curves`).
 
 viz only draws: the measures the figures show (:func:`seam_strength`, :func:`background_drift`) live in
@@ -56,7 +56,8 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
     to_rgb,
 )
 from .inputs import augmentation_views, kept_timesteps, noise_schedule, noised_inputs
-from .results import comparison_figure, ranked_gallery, save_comparison_figures, seam_comparison
+from .results import (comparison_figure, outside_change, ranked_gallery, save_comparison_figures, seam_comparison,
+                      setting_sweep)
 from .steps import compare_strips, loss_curves, save_step_strip, step_panels, step_strip
 from .training import training_curves
 from ..vocabulary import label_of, step_label
@@ -84,6 +85,8 @@ __all__ = [
     "seam_strength",
     "background_drift",
     "seam_comparison",
+    "setting_sweep",
+    "outside_change",
     "save_step_strip",
     "step_label",
     "label_of",

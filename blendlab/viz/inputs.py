@@ -116,10 +116,30 @@ def noised_inputs(models, image, cfg=None, *, timestep_respacing: str | None = N
     return fig
 
 
+def _what_was_applied(augment, n: int) -> list[str]:
+    """For each of the ``n`` augmented views of the last call: which warps kornia applied (each is drawn
+    with probability p), read from its record of the call (``_params["batch_prob"]``)."""
+    names = ("affine", "perspective")
+    applied = []
+    for module in augment.augmentations:
+        prob = getattr(module, "_params", {}).get("batch_prob")
+        if prob is None or len(prob) != n:  # no record of the call: say what may have happened
+            return [f"warped with p={module.p:g} each" for _ in range(n)]
+        applied.append([bool(v > 0.5) for v in prob])
+    out = []
+    for k in range(n):
+        used = [name for name, flags in zip(names, applied) if flags[k]]
+        out.append(" + ".join(used) if used else "no warp drawn")
+    return out
+
+
 def augmentation_views(image, mask=None, *, size: int = 224, aug_num: int = 8, seed: int = 0,
                        ncols: int | None = None, panel: float = 1.6) -> Figure:
     """The views CLIP sees of ``image · mask``: :class:`blendlab.guidance.ExtendingAugmentations`
-    (view 0 pooled to ``size``, views 1.. randomly warped), the same ones for the same ``seed``."""
+    (view 0 pooled to ``size``, views 1.. randomly warped), the same ones for the same ``seed``. Each
+    view is titled by what it is: view 0 "pooled only"; the others by the warps that were drawn for
+    them ("affine + perspective", "affine", "perspective", or "no warp drawn": each warp is applied
+    with probability 0.7, so a view may get neither)."""
     if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
         raise InputError("image must be a (1, 3, H, W) tensor in [-1, 1]; use blendlab.load_image")
     x = image.detach().float()[:1]
@@ -128,9 +148,11 @@ def augmentation_views(image, mask=None, *, size: int = 224, aug_num: int = 8, s
         if tuple(mask.shape[-2:]) != tuple(x.shape[-2:]):
             raise InputError(f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(x.shape[-2:])}")
         x = x * mask.to(x.device, x.dtype)
+    augment = ExtendingAugmentations(size, aug_num)
     with torch.no_grad():
-        views = ExtendingAugmentations(size, aug_num)(x, seed=seed)
-    titles = ["view 0: pooled"] + [f"view {k}: warped" for k in range(1, len(views))]
+        views = augment(x, seed=seed)
+    titles = ["view 0:\npooled only"] + [f"view {k}:\n{what}" for k, what in
+                                         enumerate(_what_was_applied(augment, len(views) - 1), start=1)]
     fig = image_grid(views, titles, ncols=ncols or min(len(views), 8), panel=panel)
     fig.suptitle(f"what CLIP sees: {len(views)} view(s) at {size}x{size} (aug_num={aug_num}, seed={seed})",
                  fontsize=10)

@@ -1,7 +1,8 @@
 """Figures of an edit's results: the ranked samples (:func:`ranked_gallery`), the reference's
 per-sample source | mask | edited figure that ``blendlab edit`` saves (:func:`comparison_figure`,
 :func:`save_comparison_figures`), and how visible the seam on the mask border is
-(:func:`seam_comparison`, with :func:`blendlab.metrics.seam_strength`).
+(:func:`seam_comparison`, with :func:`blendlab.metrics.seam_strength`), and one setting swept over
+several edits: the edit, the judge's verdict and the background change per value (:func:`setting_sweep`).
 
 May import: errors, metrics, viz.base.
 """
@@ -12,14 +13,16 @@ import math
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import torch
 
 from ..errors import InputError
-from ..metrics import border_band, image_gradient, seam_strength
-from .base import (OUTLINE_COLOR, PANEL, Figure, fit_columns, image_grid, mask_2d, outline_mask, save_png, show_image,
-                   to_rgb)
+from ..metrics import background_drift, border_band, image_gradient, seam_strength
+from .base import (DIFF_CMAP, MAX_WIDTH, OUTLINE_COLOR, PANEL, Figure, fit_columns, image_grid, mask_2d, outline_mask,
+                   save_png, show_image, to_rgb)
 
-__all__ = ["ranked_gallery", "comparison_figure", "save_comparison_figures", "seam_comparison", "REFERENCE_FIGSIZE"]
+__all__ = ["ranked_gallery", "comparison_figure", "save_comparison_figures", "seam_comparison", "setting_sweep",
+           "outside_change", "REFERENCE_FIGSIZE"]
 
 
 def ranked_gallery(result, n: int | None = None, ncols: int | None = None, panel: float = PANEL) -> Figure:
@@ -125,4 +128,55 @@ def seam_comparison(images: Mapping[str, torch.Tensor], mask: torch.Tensor, widt
         bottom.set_yticks([])
         bottom.set_title("|∂x|+|∂y|, border band", fontsize=9)
     fig.suptitle(f"seam = mean gradient on the mask border (±{width} px); lower = smoother", fontsize=10)
+    return fig
+
+
+def outside_change(images: torch.Tensor, init_image: torch.Tensor) -> np.ndarray:
+    """(B, H, W) per-pixel |image − input| (mean over channels, in [0, 1] units): what an edit changed."""
+    diff = (images.detach().float() - init_image.detach().float().to(images.device)).abs().div(2).mean(dim=1)
+    return diff.cpu().numpy()
+
+
+def setting_sweep(results: Mapping, init_image: torch.Tensor, mask: torch.Tensor,
+                  verdicts: Mapping | None = None, *, sample: int = 0, setting: str = "λ_CLIP",
+                  panel: float = 1.8) -> Figure:
+    """One setting swept over several edits, on one figure: for each value (a column) the edit of
+    ``sample`` titled with the judge's verdict (top row), and where it differs from the input,
+    ``|edit − input|`` on one colour scale with the mask outlined, titled with the background change
+    (bottom row: :func:`blendlab.metrics.background_drift`, the mean squared difference outside the
+    mask in [0, 1] units, of that sample).
+
+    Args:
+        results: ``value -> (B, 3, H, W)`` images in [-1, 1], in the order to draw (e.g. one
+            ``bl.edit(...).images`` per ``clip_guidance_lambda``).
+        init_image: the input ``(1, 3, H, W)``.  mask: ``(1, 1, H, W)`` in {0, 1}, 1 = edit.
+        verdicts: ``value -> one text per sample`` (e.g. the toy judge's "red circle"), or None.
+        setting: the name of the swept setting, for the titles.
+    """
+    if not isinstance(results, Mapping) or not results:
+        raise InputError("pass a dict {value: images}, e.g. {0: edit_0.images, 1000: edit_1000.images}")
+    n = len(results)
+    cap = max(1, int((MAX_WIDTH - 0.8) // panel))  # 0.8 in: the colour bar
+    if n > cap:
+        raise InputError(f"{n} values do not fit one figure {MAX_WIDTH:g} inches wide; pass at most {cap}")
+    for value, images in results.items():
+        if not 0 <= sample < images.shape[0]:
+            raise InputError(f"sample {sample} is not in the batch of {images.shape[0]} for {setting} = {value}")
+    changes = {v: outside_change(images, init_image) for v, images in results.items()}
+    top = max(float(c[sample].max()) for c in changes.values()) or 1.0
+    fig = Figure(figsize=(panel * n + 0.8, (panel + 0.55) * 2), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False)
+    m2 = mask_2d(mask)
+    for col, (value, images) in enumerate(results.items()):
+        said = "" if verdicts is None else f"\n{verdicts[value][sample]}"
+        show_image(axes[0, col], images[sample], f"{setting} = {value:g}{said}")
+        drift = float(background_drift(images[sample:sample + 1], init_image, mask)[0])
+        im = axes[1, col].imshow(changes[value][sample], cmap=DIFF_CMAP, vmin=0, vmax=top, interpolation="nearest")
+        outline_mask(axes[1, col], m2)
+        axes[1, col].set_xticks([])
+        axes[1, col].set_yticks([])
+        axes[1, col].set_title(f"outside: {drift:.2g}", fontsize=9)
+    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.9, label="|edit − input|")
+    fig.suptitle(f"sample {sample} for each {setting}: the edit (top), what changed (bottom, one scale; "
+                 "the title is the MSE outside the mask)", fontsize=9)
     return fig
