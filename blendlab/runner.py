@@ -4,7 +4,7 @@ sample by its masked CLIP distance and returns an :class:`EditResult` that names
 It stands above the sampler (one batch of Algorithm 1) and the hooks (the progress bar it adds);
 other rankings (:mod:`blendlab.ranking`) are one call away on the result.
 
-May import: errors, images, embeddings, sampler, ranking, hooks.
+May import: errors, images, embeddings, models, plan, sampler, ranking, hooks.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from .embeddings import encode_text, masked_clip_distance
 from .errors import UnguidedWarning
 from .hooks import ProgressBar
 from .images import save_image, to_pil
+from .models import create_diffusion
+from .plan import plan_steps
 from .sampler import BlendedSampler, EditConfig, Hook
 
 __all__ = ["EditResult", "edit"]
@@ -123,9 +125,11 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
         generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     images, ids = [], []
     sampler = None
+    diffusion = create_diffusion(models, cfg.timestep_respacing)  # once per edit, not per batch
+    plan = plan_steps(diffusion, cfg)
     try:
         for iteration in range(cfg.iterations_num):
-            sampler = BlendedSampler(models, image, mask, cfg, generator=generator)
+            sampler = BlendedSampler(models, image, mask, cfg, generator=generator, diffusion=diffusion, plan=plan)
             sampler.iteration = iteration
             images.append(sampler.run(hooks))
             ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]

@@ -17,7 +17,7 @@ kornia's augmentations are seeded from it. And every step is checked: the first 
 x̂0, a loss term or x_{t−1} stops the run with a :class:`blendlab.errors.NonFiniteError` that names
 the step, t, the term and what to try.
 
-May import: errors, images, masks, models, embeddings, guidance, config.
+May import: errors, images, masks, models, embeddings, guidance, plan, config.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .images import check_image
 from .masks import edit_mask, paste_background
 from .config import EditConfig  # noqa: F401  (re-exported: blendlab.sampler.EditConfig)
 from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
+from .plan import StepPlan, plan_steps
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
 
@@ -142,6 +143,16 @@ def _non_finite_error(state: StepState, total_steps: int, guided: bool = True) -
                           iteration=state.iteration, state=state)
 
 
+def _checked_plan(plan: StepPlan, diffusion, cfg: EditConfig) -> StepPlan:
+    """A plan handed in must be ``cfg``'s on ``diffusion``: the same respacing and skipped steps."""
+    if (plan.respacing, plan.total, plan.skipped) != (cfg.timestep_respacing, int(diffusion.num_timesteps),
+                                                      cfg.skip_timesteps):
+        raise InputError(f"the step plan is for timestep_respacing={plan.respacing!r} skipping {plan.skipped} of "
+                         f"{plan.total}, the config asks for {cfg.timestep_respacing!r} skipping "
+                         f"{cfg.skip_timesteps}: build it with blendlab.plan.plan_steps(diffusion, cfg)")
+    return plan
+
+
 def _const(fn_value: torch.Tensor):
     """A guided_diffusion cond_fn that returns an already computed gradient."""
     return lambda x, t, **kwargs: fn_value
@@ -156,6 +167,10 @@ class BlendedSampler:
         mask: (1, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
         cfg: the :class:`EditConfig`.
         generator: a ``torch.Generator`` on ``models.device``; default: seeded from ``cfg.seed``.
+        diffusion: guided-diffusion's ``SpacedDiffusion`` for ``cfg.timestep_respacing`` (default: made
+            here; :func:`blendlab.edit` makes it once per edit and passes it to every batch).
+        plan: the :class:`~blendlab.plan.StepPlan` of ``cfg`` (default: :func:`~blendlab.plan.plan_steps`
+            here); the loop reads every step's t, index, guidance and views from it.
 
     ``sampler.init_image`` and ``sampler.mask`` are the tensors actually used; ``sampler.diffusion``
     is the guided_diffusion ``SpacedDiffusion``; ``sampler.loss`` is the :class:`GuidanceLoss` (None
@@ -165,7 +180,8 @@ class BlendedSampler:
     place (a colour loss in lesson 3; :mod:`blendlab.step_check`).
     """
 
-    def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None):
+    def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None, *,
+                 diffusion=None, plan: StepPlan | None = None):
         self.models = models
         self.cfg = cfg
         device = models.device
@@ -173,7 +189,7 @@ class BlendedSampler:
         mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
         self.init_image = image.to(device=device, dtype=torch.float32)
         self.mask = mask.to(device=device, dtype=torch.float32)
-        self.diffusion = create_diffusion(models, cfg.timestep_respacing)
+        self.diffusion = create_diffusion(models, cfg.timestep_respacing) if diffusion is None else diffusion
         if generator is None:
             generator = torch.Generator(device=device)
             generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
@@ -182,6 +198,7 @@ class BlendedSampler:
         self.last_grad = None  # the last computed guidance gradient (reused by guidance_every)
         self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
         self.loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
+        self.plan = plan_steps(self.diffusion, cfg) if plan is None else _checked_plan(plan, self.diffusion, cfg)
 
     # -- randomness -------------------------------------------------------------------------
     def _randn(self, *shape: int) -> torch.Tensor:
@@ -189,8 +206,8 @@ class BlendedSampler:
 
     @property
     def timesteps(self) -> list[int]:
-        """Indices into ``self.diffusion`` visited by the reverse process, high to low."""
-        return list(range(self.diffusion.num_timesteps - self.cfg.skip_timesteps))[::-1]
+        """Indices into ``self.diffusion`` visited by the reverse process, high to low (``self.plan``)."""
+        return self.plan.indices
 
     def initial_noise(self) -> torch.Tensor:
         return self._randn(self.cfg.batch_size, 3, *self.init_image.shape[-2:])
@@ -220,7 +237,7 @@ class BlendedSampler:
         seeds = torch.randint(0, 2**62, (len(self.timesteps),), generator=self.generator,
                               device=self.generator.device).tolist()
         blend = not cfg.local_clip_guided_diffusion
-        prune_index = cfg.prune_index
+        prune_index = self.plan.prune_index
         for index, i in enumerate(self.timesteps):
             b = x.shape[0]
             t = torch.full((b,), i, device=x.device, dtype=torch.long)
@@ -269,7 +286,8 @@ class BlendedSampler:
         x = x.detach()
         terms: dict = {}
         per_sample = None
-        guidance = cfg.guidance_at(index) if self.loss is not None else "none"  # fast modes: EditConfig
+        planned = self.plan[index]
+        guidance = planned.guidance if self.loss is not None else "none"  # fast modes: the plan
         if guidance == "compute":
             with torch.enable_grad():
                 x_in = x.requires_grad_()
@@ -280,7 +298,7 @@ class BlendedSampler:
                                                     model_kwargs=model_kwargs)
                 fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
                 total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask,
-                                         aug_num=cfg.views_at(index))
+                                         aug_num=planned.views)
                 grad = -torch.autograd.grad(total, x_in)[0]
                 per_sample = self.loss.per_sample_clip if "clip" in terms else None
             out = {k: v.detach() for k, v in out.items()}
@@ -308,9 +326,9 @@ class BlendedSampler:
         return StepState(
             index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
-            alpha_bar=float(diffusion.alphas_cumprod[i]), num_steps=len(self.timesteps),
+            alpha_bar=planned.alpha_bar, num_steps=len(self.plan),
             iteration=self.iteration, y=model_kwargs.get("y"), loss_tensors=terms,
-            clip_per_sample=per_sample, timestep=int(diffusion.timestep_map[i]),
+            clip_per_sample=per_sample, timestep=planned.t,
             init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )
 

@@ -40,6 +40,7 @@ HOUSE = [
     "metrics",             # psnr, background drift, seam strength, text-ness
     "sampler",             # StepState, BlendedSampler: Algorithm 1
     "guidance",            # every loss term, the augmentations
+    "plan",                # the step plan: every step's k, t, index, ᾱ_t, guidance, views, prune, built once
     "config",              # EditConfig: every setting, validated; the one source of defaults
     "textrender",          # text written into images; its CLIP embedding
     "examples",            # ready-made inputs per world
