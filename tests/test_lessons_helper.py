@@ -72,6 +72,7 @@ def test_in_ipython_a_check_ending_a_cell_is_shown_once(capsys):
                            "check(g, 'a', answer='because')")
     finally:
         shell.display_pub.publish = publish
+        InteractiveShell.clear_instance()  # later tests run outside IPython again
     assert r.success
     verdicts = [d for d in shown if "No prediction was made" in d.get("text/plain", "")]
     assert len(verdicts) == 1 and "<details>" in verdicts[0]["text/html"]
