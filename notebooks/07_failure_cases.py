@@ -119,7 +119,9 @@ claims_table("ranking")
 # Second, the ranking cannot see what happened outside the mask. Blended Diffusion keeps the outside, so
 # that is harmless there — but not for a method that does not. Run the edit **without** blending
 # (`local_clip_guided_diffusion=True`, no paste at the end) and rank the same samples two ways: by the
-# masked CLIP distance, and by how well the background survived (PSNR outside the mask, higher is better).
+# masked CLIP distance, and by how well the background survived: the PSNR outside the mask,
+# $\mathrm{PSNR} = 10\log_{10}\!\big(1/\mathrm{MSE}\big)$ dB with the MSE taken over the background's pixels in
+# $[0, 1]$ — higher is better, ∞ for an untouched background.
 
 # %%
 drifted = bl.edit(models, ex.image, ex.mask, cfg.replace(local_clip_guided_diffusion=True))
@@ -133,13 +135,43 @@ ranking.plot_rank_disagreement(drifted, table=table)
 #
 # ## 3. CLIP's weaknesses
 #
-# **Typography cannot be shown in the toy world.** The attack needs legible words: 32 px is too small to
-# write one, and the toy CLIP was trained on captions of coloured shapes, never on pictures of text, so it
-# cannot read. With the real CLIP (a GPU, e.g. Colab) lesson 10 reproduces the attack — a note saying
-# "iPod" on an apple — and the "rubber toy" edit. What the toy world *can* show are the toy CLIP's own
-# blind spots: it steers colour far better than shape, and it answers any prompt, even one it never saw
-# (CLIP's text encoder embeds any words, and the guidance pulls toward whatever toy image is nearest — a
-# failure no distance reveals).
+# **Typography.** The real CLIP reads: the web pairs pictures of signs and labels with captions that
+# spell them out, so a note saying "iPod" on an apple makes CLIP see an iPod, and asked for a "rubber toy"
+# Blended Diffusion may paint the word "rubber". Lesson 10 shows both with the real CLIP on a GPU. The toy
+# world can write too — a 3×5 pixel font, `blendlab.toyworld.write_word` — and it has a judge for
+# writing, `read_text`: template matching against the font, rules only, nothing of the CLIP. So the
+# attack can be tried here: shape scenes with a card beside the object that names another colour, and
+# the toy CLIP's zero-shot answer "a {colour} shape" with and without the card.
+
+# %%
+if env.toy:
+    from blendlab.toyworld import attack
+    from blendlab.toyworld.judge import read_text
+
+    scenes = attack.attack_scenes(n=4, seed=0, placement="beside")
+    whole = torch.ones_like(scenes.signed[:, :1])
+    print("the text judge reads the cards:", [r.word for r in read_text(scenes.signed, whole)])
+    row = attack.zero_shot_attack(models.clip, n=48, seed=0, placement="beside")
+    print(f"toy CLIP, 48 scenes: right without the card {row['clean_right']}/48, answers the written colour "
+          f"with it {row['flipped']}/48, the card alone read as its colour {row['alone_read']}/48")
+    figure = viz.image_grid(torch.cat([scenes.clean, scenes.signed]),
+                            titles=[f"a {c} object" for c in scenes.colours] + [f'card: "{w}"' for w in scenes.words])
+else:
+    figure = None
+    print("The typographic attack on the real CLIP is lesson 10's.")
+figure
+
+# %% [markdown]
+# The judge reads every card, and the shipped toy CLIP is fooled by none. It was trained on captions of
+# coloured shapes and never shown a sign: it answers a card on its own with the colour it names in 19 of
+# 48 scenes (a guess among four colours would get about 12), but a card beside an object never outweighs
+# the object. A word CLIP does not read cannot mislead it: reading is what makes the attack. Teaching the toy CLIP to read the way the web taught CLIP — views of
+# signs captioned only with what they spell — is under way; `docs/typography-training.md` records each
+# run and what it reached (at the time of writing: it begins to read a card on its own, and still no
+# card flips an object). What the toy world shows meanwhile are its CLIP's own blind spots: it steers
+# colour far better than shape, and it answers any prompt, even one it never saw (CLIP's text encoder
+# embeds any words, and the guidance pulls toward whatever toy image is nearest — a failure no distance
+# reveals).
 
 # %%
 probes = ["a blue circle", "a yellow triangle"] if env.toy else [ex.prompt]
