@@ -209,3 +209,24 @@ def test_nonfinite_benchmark_quick_run_times_the_check_against_a_step(tmp_path, 
     assert json.loads((tmp_path / "n.json").read_text())["machine"]["cores"] >= 1
     out = capsys.readouterr().out
     assert "% of a step (target < 1 %" in out and "indicative only" in out
+
+
+def test_generative_typography_benchmark_counts_what_the_text_judge_reads(monkeypatch):
+    from benchmarks import typography_generative as tg
+    from blendlab.toyworld import write_word
+    from blendlab.toyworld import judge as toy_judge
+
+    models = bl.load_models("tiny")
+    monkeypatch.setattr(tg, "FAMILIES", (("word", "red", (0.05, 0.05, 0.95, 0.95)),))
+    rows = tg.measure(models, samples=2, seed=0, steps="6", skip=2)
+    assert [(r["family"], r["guided"]) for r in rows] == [("word", True), ("word", False)]
+    assert all(r["n"] == 2 and 0 <= r["wrote_prompt_word"] <= r["any_text"] <= 2 for r in rows)
+    # a region that does hold the word is counted: the edit's images replaced by a written "RED"
+    blank = torch.full((2, 3, models.image_size, models.image_size), 0.8)
+    written = write_word(blank, "RED", box=(0.1, 0.3, 0.9, 0.7), scale=2)
+    real_edit = bl.edit
+    monkeypatch.setattr(tg.bl, "edit", lambda *a, **k: type("R", (), {"images": written})())
+    rows = tg.measure(models, samples=2, seed=0, steps="6", skip=2)
+    assert rows[0]["wrote_prompt_word"] == 2 and rows[0]["words"] == ["RED", "RED"]
+    monkeypatch.setattr(tg.bl, "edit", real_edit)
+    assert toy_judge.read_text(written, torch.ones_like(written[:, :1]))[0].word == "RED"

@@ -1,0 +1,104 @@
+"""Does guidance write the prompt's words? The generative half of the typographic attack, in the toy world.
+
+The paper's failure: asked for "rubber toy", Blended Diffusion may paint the word "rubber". Here the
+toy world's independent text judge (:func:`blendlab.toyworld.judge.read_text`: template matching on
+the 3×5 font, nothing learned) reads every edited region; a sample *wrote the prompt* when it reads a
+word of the prompt. For each prompt family (a plain caption, a bare colour word, a small sign-sized
+mask) the same seeded edits run guided (the paper's defaults) and unguided (``clip_guidance_lambda=0``),
+and the share of samples that wrote a prompt word is printed with its Wilson interval, beside the
+colour/shape judge's success.
+
+    python benchmarks/typography_generative.py                                  # the shipped toy models
+    python benchmarks/typography_generative.py --unet U.pt --clip C.pt --samples 16
+    python benchmarks/typography_generative.py --quick                           # structure only
+
+May import: blendlab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+if __package__ in (None, ""):  # run as a script: make `blendlab` of this checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import blendlab as bl  # noqa: E402
+from blendlab.config import EditConfig  # noqa: E402
+from blendlab.examples import TOY_EMPTY_BOX, example  # noqa: E402
+from blendlab.masks import box_mask  # noqa: E402
+from blendlab.speed import wilson  # noqa: E402
+from blendlab.toyworld.judge import judge, read_text  # noqa: E402
+
+#: (family, prompt, mask box): a plain caption, a bare colour word, and a sign-sized box.
+FAMILIES = (("caption", "a red circle", TOY_EMPTY_BOX), ("word", "red", TOY_EMPTY_BOX),
+            ("small mask", "a red circle", (0.55, 0.72, 0.95, 0.9)))
+
+
+def _words(prompt: str) -> set[str]:
+    return {w.upper() for w in prompt.split() if w not in ("a", "an", "the")}
+
+
+def measure(models, samples: int, seed: int, steps: str, skip: int) -> list[dict]:
+    ex = example("insert", models)
+    rows = []
+    for family, prompt, box in FAMILIES:
+        mask = box_mask(models.image_size, box)
+        for guided in (True, False):
+            cfg = EditConfig(prompt=prompt, batch_size=min(4, samples), iterations_num=max(1, samples // 4),
+                             seed=seed, timestep_respacing=steps, skip_timesteps=skip,
+                             clip_guidance_lambda=1000 if guided else 0)
+            t0 = time.time()
+            result = bl.edit(models, ex.image, mask, cfg, progress=False)
+            readings = read_text(result.images, mask, tolerance=1)
+            wrote = sum(bool(r.word) and bool(_words(prompt) & set(r.word.split())) for r in readings)
+            any_text = sum(r.word is not None for r in readings)
+            verdicts = judge(result.images, mask)
+            red = sum(v.colour == "red" for v in verdicts)
+            n = len(readings)
+            lo, hi = wilson(wrote, n)
+            rows.append(dict(family=family, prompt=prompt, guided=guided, n=n, wrote_prompt_word=wrote,
+                             wrote_share=wrote / n, wilson=[lo, hi], any_text=any_text, red=red,
+                             words=[r.word for r in readings if r.word], seconds=round(time.time() - t0, 1)))
+            print(f"[generative] {family:>10} {'guided' if guided else 'unguided':>8}: wrote a prompt word in "
+                  f"{wrote}/{n}, any text {any_text}/{n}, red {red}/{n}", file=sys.stderr)
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--unet", default=None, help="a toy UNet state dict (default: the shipped one)")
+    p.add_argument("--clip", default=None, help="a toy CLIP state dict (default: the shipped one)")
+    p.add_argument("--samples", type=int, default=8, help="samples per family and arm (batches of 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="4 samples, 20 steps: structure only")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = p.parse_args(argv)
+    from blendlab.threads import apply_thread_policy
+
+    apply_thread_policy("toy", args.threads)
+    steps, skip = ("20", 5) if args.quick else ("100", 25)
+    samples = 4 if args.quick else args.samples
+    models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)
+    rows = measure(models, samples, args.seed, steps, skip)
+    print(f"typographic attack, generative (toy world; UNet {args.unet or 'shipped'}, CLIP {args.clip or 'shipped'}; "
+          f"{steps} steps, {skip} skipped; read_text with tolerance 1)")
+    print(f"  {'family':<11}{'prompt':<15}{'arm':<10}{'wrote a prompt word':<28}{'any text':<10}red")
+    for r in rows:
+        arm = "guided" if r["guided"] else "unguided"
+        share = f"{r['wrote_prompt_word']}/{r['n']} ({100 * r['wrote_share']:.0f} %, {100 * r['wilson'][0]:.0f}-{100 * r['wilson'][1]:.0f})"
+        print(f"  {r['family']:<11}{r['prompt']!r:<15}{arm:<10}{share:<28}{r['any_text']}/{r['n']:<8}{r['red']}/{r['n']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(dict(unet=args.unet, clip=args.clip, steps=steps, skip=skip,
+                                                  rows=rows), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
