@@ -4,10 +4,12 @@ import dataclasses
 import inspect
 import io
 import os
+import json
 import re
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -598,6 +600,9 @@ def _figure_cases(tiny, run, other_runs):
         "setting_sweep": lambda: viz.setting_sweep({lam: image.repeat(2, 1, 1, 1) * (k / 5) for k, lam in
                                                     enumerate((0, 100, 300, 1000, 3000))}, image, mask,
                                                    {lam: ["a red circle", "nothing"] for lam in (0, 100, 300, 1000, 3000)}),
+        "training_curves": lambda: viz.training_curves(
+            {name: json.loads((Path(bl.__file__).parent / "toyworld" / "weights" / f"toy_{name}.json").read_text())
+             for name in ("unet", "clip")}),
     }
     sweep = Sweep("size", [0.02 * k for k in range(1, 13)], labels, torch.rand(12, 4).softmax(1),
                   torch.rand(4).softmax(0), torch.rand(12, 3, 16, 16) * 2 - 1, "dog")
