@@ -105,15 +105,22 @@ def _fit_shape(blob: np.ndarray) -> tuple[str | None, float]:
     return (best if best_iou >= 0.5 else None), best_iou
 
 
-def judge(images: torch.Tensor, mask: torch.Tensor, min_coverage: float = 0.08) -> list[Verdict]:
-    """One :class:`Verdict` per image of ``images`` (B, 3, H, W) in [-1, 1] on the region where
-    ``mask`` (1 or B, 1, H, W) is 1."""
+def _pixels(images: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """What both judges read: ``images`` (B, 3, H, W) in [-1, 1] as (B, H, W, 3) in [0, 1], and
+    ``mask`` (1 or B, 1, H, W) as (B, H, W) booleans; a ValueError names a wrong shape."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be (B, 3, H, W) in [-1, 1], got {tuple(images.shape)}")
     if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"mask must be (1 or B, 1, H, W) matching the images, got {tuple(mask.shape)}")
     rgb = images.detach().float().cpu().add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     masks = mask.detach().cpu().expand(images.shape[0], -1, -1, -1)[:, 0].numpy() > 0.5
+    return rgb, masks
+
+
+def judge(images: torch.Tensor, mask: torch.Tensor, min_coverage: float = 0.08) -> list[Verdict]:
+    """One :class:`Verdict` per image of ``images`` (B, 3, H, W) in [-1, 1] on the region where
+    ``mask`` (1 or B, 1, H, W) is 1."""
+    rgb, masks = _pixels(images, mask)
     verdicts = []
     for img, m in zip(rgb, masks):
         area = max(int(m.sum()), 1)
@@ -223,12 +230,7 @@ def read_text(images: torch.Tensor, mask: torch.Tensor, scales: tuple[int, ...] 
     """One :class:`TextReading` per image of ``images`` (B, 3, H, W) in [-1, 1]: the word written in
     the region where ``mask`` (1 or B, 1, H, W) is 1, by template matching against the toy font.
     ``tolerance``: font pixels a cell may differ from its letter (0: exact)."""
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (B, 3, H, W) in [-1, 1], got {tuple(images.shape)}")
-    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:]:
-        raise ValueError(f"mask must be (1 or B, 1, H, W) matching the images, got {tuple(mask.shape)}")
-    rgb = images.detach().float().cpu().add(1).div(2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    masks = mask.detach().cpu().expand(images.shape[0], -1, -1, -1)[:, 0].numpy() > 0.5
+    rgb, masks = _pixels(images, mask)
     readings = []
     for img, m in zip(rgb, masks):
         area = max(int(m.sum()), 1)
