@@ -125,13 +125,23 @@ def predict(question: str, choices: Sequence[str] | None = None, *, number: bool
     return pred
 
 
-def _display_question(pred: Prediction) -> None:
+def _notebook_display():
+    """IPython's ``display`` when running inside an IPython shell (a notebook), else None."""
     try:
-        from IPython.display import HTML, display
+        from IPython import get_ipython
+        from IPython.display import display
     except ImportError:
+        return None
+    return display if get_ipython() is not None else None
+
+
+def _display_question(pred: Prediction) -> None:
+    display = _notebook_display()
+    if display is None:
         print(pred.question)
         return
-    display(HTML(f"<b>Predict before you run:</b> {html.escape(pred.question)}"))
+    display({"text/html": f"<b>Predict before you run:</b> {html.escape(pred.question)}",
+             "text/plain": pred.question}, raw=True)
     if pred.widget is not None:
         display(pred.widget)
 
@@ -180,12 +190,8 @@ def check(prediction: Prediction, measured, *, correct=None, tolerance: float = 
 
 
 def _display_check(result: Check) -> None:
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is None or get_ipython() is None:
+    display = _notebook_display()
+    if display is None:
         print(result.text)
         return
     display({"text/html": result.html, "text/plain": result.text}, raw=True)
