@@ -128,8 +128,17 @@ def pil_to_tensor(im: Image.Image) -> torch.Tensor:
 
 def file_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of an image file as :func:`load_image` sees it before any resize (upright
-    by its EXIF orientation): what :func:`blendlab.masks.check_mask_fits` compares."""
-    return _open(path).size
+    by its EXIF orientation): what :func:`blendlab.masks.check_mask_fits` compares. Reads the
+    header only, not the pixels (the front doors have already decoded the file with load_image)."""
+    path = existing_file(path, "image file not found: {path}",
+                         "{path} is a folder; pass the path of an image file (PNG or JPEG)")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the axes
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        return _open(path).size  # the same error message load_image gives
+    return (height, width) if turned else (width, height)
 
 
 def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:

@@ -67,3 +67,19 @@ def test_a_sweep_spec_names_the_row_whose_mask_does_not_fit(files):
     spec["inputs"][0]["mask"] = str(files / "big_mask.png")
     with pytest.warns(MaskResizedWarning):
         sw.validate(sw.expand(spec))
+
+
+def test_file_size_reads_the_size_load_image_sees_from_the_header(tmp_path):
+    from blendlab.images import file_size, load_image
+
+    im = Image.fromarray(np.zeros((48, 64, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6  # a phone photo taken sideways: load_image turns it upright
+    im.save(tmp_path / "turned.jpg", exif=exif)
+    im.save(tmp_path / "plain.png")
+    for name in ("turned.jpg", "plain.png"):
+        t = load_image(tmp_path / name)
+        assert file_size(tmp_path / name) == (t.shape[-1], t.shape[-2])
+    with pytest.raises(InputError, match="could not read image"):
+        (tmp_path / "broken.png").write_bytes(b"not a png")
+        file_size(tmp_path / "broken.png")
