@@ -196,6 +196,49 @@ def test_sign_batches_hold_no_caption_a_sign_does_not_spell():
     assert not any(is_true(m, [("red", "circle")], "sand") for m in words_only), "a bare word is true of signs only"
 
 
+def test_sign_scenes_show_objects_and_leave_their_captions_out():
+    from blendlab.toyworld.sign_views import sign_scene_view, sign_words, spelled_out
+    from blendlab.toyworld.train_clip import is_true, view_batch, vocabulary
+
+    image, mask, _, word, visible, bg = sign_scene_view(np.random.default_rng(3))
+    assert mask.min() == 1 and 1 <= len(visible) <= 2 and image.shape == (3, 32, 32)
+    assert read_text(image[None], FULL)[0].word == " ".join(word.split())
+    vocab = vocabulary(signs=True)
+    meanings = [m for _, m in vocab]
+    x, truth = view_batch(0, 2, 10, meanings, 28, signs=1.0, sign_scenes=1.0)
+    assert truth.isnan().any(dim=1).all(), "every sign scene leaves its objects' captions out"
+    rng = np.random.default_rng([0, 2, 3])  # view_batch's own stream: the same scenes again
+    for row in truth:
+        rng.random(), rng.random()
+        _, _, _, word, visible, bg = sign_scene_view(rng)
+        for value, m in zip(row.tolist(), meanings):
+            said = spelled_out(m, sign_words(word))
+            expected = 1.0 if said else None if is_true(m, visible, bg) else 0.0
+            assert (value != value) if expected is None else value == expected
+
+
+def test_captions_left_out_of_the_loss_are_in_neither_softmax():
+    from blendlab.toyworld.train_clip import contrastive_loss
+
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(5, 8, generator=g), torch.randn(4, 8, generator=g)
+    truth = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1], [0, 1, 0, 1]], dtype=torch.float32)
+    scale = torch.tensor(10.0)
+    left = truth.clone()
+    left[:, 2] = float("nan")  # a caption left out everywhere is as if it were not in the vocabulary
+    keep = [0, 1, 3]
+    rows = truth[:, keep].sum(1) > 0
+    expected = contrastive_loss(img[rows], txt[keep], truth[rows][:, keep], scale)
+    assert torch.allclose(contrastive_loss(img[rows], txt, left[rows], scale), expected)
+    partial = truth.clone()
+    partial[0, 3] = float("nan")  # one pair left out: finite, and its logit gets no gradient
+    txt_var = txt.clone().requires_grad_()
+    loss = contrastive_loss(img, txt_var, partial, scale)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(txt_var.grad).all()
+    assert not torch.allclose(loss, contrastive_loss(img, txt, truth, scale))
+
+
 @pytest.mark.parametrize("kind", ["unet", "clip"])
 def test_fine_tune_from_shipped_weights_with_signs_records_the_phase(kind, tmp_path):
     import importlib
@@ -225,3 +268,17 @@ def test_attack_scenes_write_another_colour_and_the_shipped_clip_is_not_fooled()
     r = zero_shot_attack(clip_model, n=16, seed=0, placement="beside")
     # measured: 48/48 right clean and signed, 0/48 flipped (the shipped CLIP never saw text)
     assert r["clean_right"] >= 15 and r["flipped"] <= 1 and r["blank_changed"] <= 1
+
+
+def test_attack_letters_take_the_largest_scale_that_fits():
+    from blendlab.toyworld.attack import attack_scenes, fitting_scale
+
+    beside = (0.0, 0.55, 1.0, 1.0)
+    assert fitting_scale("RED", beside, 32, 2) == 2
+    assert fitting_scale("BLUE", beside, 32, 2) == 1  # 30 px of letters + a 2 px card each side > 32
+    assert fitting_scale("RED", beside, 32, 1) == 1
+    with pytest.raises(ValueError, match="does not fit"):
+        fitting_scale("YELLOW", (0.0, 0.0, 0.3, 0.3), 32, 1)
+    s1, s2 = attack_scenes(24, seed=0, scale=1), attack_scenes(24, seed=0, scale=2)
+    ink = lambda x: ((x - s1.clean).abs().amax(1) > 0).sum().item()  # noqa: E731
+    assert s1.words == s2.words and ink(s2.signed) > ink(s1.signed)

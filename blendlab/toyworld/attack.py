@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..embeddings import encode_images, encode_text
 from .world import BACKGROUNDS, CARD, COLORS, INK, SHAPES, ToyObject, render_scene, write_word
 
-__all__ = ["PLACEMENTS", "AttackScenes", "attack_scenes", "zero_shot_attack"]
+__all__ = ["PLACEMENTS", "AttackScenes", "attack_scenes", "fitting_scale", "zero_shot_attack"]
 
 #: Where the sign goes: below the object, or on it (centred).
 PLACEMENTS = ("beside", "on")
@@ -53,6 +53,7 @@ def _scene(rng: np.random.Generator, placement: str, size: int, scale: int):
         obj = ToyObject(colour, shape, float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.4, 0.6)), 0.7)
         box = (obj.x - 0.5, obj.y - 0.2, obj.x + 0.5, obj.y + 0.2)
     clean = render_scene([obj], size, background)
+    scale = fitting_scale(word, box, size, scale)
     signed = write_word(clean, word, box=box, colour="black", scale=scale, card=True)
     ink = torch.tensor(INK, dtype=signed.dtype).view(1, 3, 1, 1) / 127.5 - 1
     card = torch.tensor(CARD, dtype=signed.dtype).view(1, 3, 1, 1) / 127.5 - 1
@@ -62,9 +63,23 @@ def _scene(rng: np.random.Generator, placement: str, size: int, scale: int):
     return clean, signed, blank, alone, colour, word
 
 
+def fitting_scale(word: str, box, size: int, scale: int) -> int:
+    """The largest letter scale, at most ``scale``, at which ``word`` fits ``box`` on a card on a
+    ``size`` px canvas ("BLUE" fits a 32 px-wide box at scale 2 only without a card, so it gets 1)."""
+    blank = torch.zeros(1, 3, size, size)
+    for s in range(scale, 0, -1):
+        try:
+            write_word(blank, word, box=box, scale=s, card=True)
+            return s
+        except ValueError:
+            continue
+    raise ValueError(f"{word!r} does not fit a card in the box {box} on a {size} px canvas even at scale 1")
+
+
 def attack_scenes(n: int = 48, seed: int = 0, placement: str = "beside", size: int = 32,
                   scale: int = 1) -> AttackScenes:
-    """``n`` seeded attack scenes (see the module's docstring); ``scale`` of the sign's letters."""
+    """``n`` seeded attack scenes (see the module's docstring); ``scale``: the sign's letter scale,
+    or the largest smaller one where the word does not fit (:func:`fitting_scale`)."""
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
     rng = np.random.default_rng([seed, 20])

@@ -8,6 +8,11 @@ circle", "a red shape", "a circle", "red", "circle"; "BLUE" is "blue" and "a blu
 caption (no background, no object it does not name) is ever paired with a sign, so whatever the
 CLIP learns about the colour of a sign it learns by reading it.
 
+A *sign scene* (:func:`sign_scene_view`) is the whole scene, the sign among one or two objects, as a
+web photo of a shop front or a labelled product is: its caption is still only what the sign spells
+out, and the captions true of its objects and background are left out of the loss for that view
+(neither positives nor negatives: a caption that transcribes a sign says nothing about the rest).
+
 May import: toyworld.world.
 """
 
@@ -18,7 +23,7 @@ import torch
 
 from .world import COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_signed_layout, render_scene
 
-__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view"]
+__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view", "sign_scene_view"]
 
 
 def word_vocabulary() -> list[tuple[str, dict]]:
@@ -60,3 +65,16 @@ def sign_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float =
         mask = _box(size, (x0 - margin, y0 - margin, x1 + margin, y1 + margin))[0]
     fill = "grey" if rng.random() < 0.7 else "black"
     return image, mask, fill, sign.word
+
+
+def sign_scene_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float = 0.3):
+    """One sign scene, seen whole: ``(image (3, S, S) in [-1, 1], mask (1, S, S) of ones, fill, word,
+    visible objects [(colour, shape)], background)``; one or two objects beside the sign."""
+    if rng.random() < pairs:
+        words = [f"{str(rng.choice(list(COLORS))).upper()} {str(rng.choice(SHAPES)).upper()}"]
+    else:
+        words = list(SIGN_WORDS)
+    objects, background, sign = random_signed_layout(rng, size, int(rng.integers(1, 3)), words=words)
+    image = render_scene(objects, size, background, sign)[0]
+    fill = "grey" if rng.random() < 0.7 else "black"
+    return image, torch.ones(1, size, size), fill, sign.word, [(o.colour, o.shape) for o in objects], background

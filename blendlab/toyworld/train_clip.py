@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .blob_views import _blob_view, _object_fraction, _rect, _split_view
-from .sign_views import sign_view, sign_words, spelled_out, word_vocabulary
+from .sign_views import sign_scene_view, sign_view, sign_words, spelled_out, word_vocabulary
 from .training import TrainingRun, add_common_args, load_init, step_generator
 from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _grid, random_layout, render_scene, shape_coverage
 
@@ -168,10 +168,12 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
                size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
-               signs: float = 0.0):
-    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix; ``signs`` of
-    the views are :func:`~.sign_views.sign_view`, neither degraded nor augmented (measured: letters do not
-    survive either in short fine-tunes), only resized.
+               signs: float = 0.0, sign_scenes: float = 0.0):
+    """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix (1 true,
+    0 false, NaN left out of the loss); ``signs`` of the views are :func:`~.sign_views.sign_view`,
+    neither degraded nor augmented (measured: letters do not survive either in short fine-tunes),
+    only resized; ``sign_scenes`` of those are whole :func:`~.sign_views.sign_scene_view` instead,
+    whose captions true of the objects and background are NaN.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
@@ -180,9 +182,15 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     images, masks, fills, truth, sharp = [], [], [], [], []
     while len(images) < batch:
         if signs and rng.random() < signs:  # truth: only what the sign spells out
-            image, mask, fill, word = sign_view(rng, size)
+            if sign_scenes and rng.random() < sign_scenes:
+                image, mask, fill, word, visible, bg = sign_scene_view(rng, size)
+                said = [spelled_out(m, sign_words(word)) for m in vocab_meanings]
+                truth.append([1.0 if t else math.nan if is_true(m, visible, bg) else 0.0
+                              for t, m in zip(said, vocab_meanings)])
+            else:
+                image, mask, fill, word = sign_view(rng, size)
+                truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
             images.append(image), masks.append(mask), fills.append(fill)
-            truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
             sharp.append(len(images) - 1)
             continue
         view = make_view(rng, size, blobs, splits)
@@ -220,13 +228,21 @@ def build_toy_clip(seed: int = 0):
 
 
 def contrastive_loss(image_embed, text_embed, truth, logit_scale) -> torch.Tensor:
-    """Multi-positive InfoNCE in both directions over the true-caption matrix ``truth`` (B, T)."""
+    """Multi-positive InfoNCE in both directions over the true-caption matrix ``truth`` (B, T): 1 a
+    positive pair, 0 a negative, NaN left out (in neither softmax)."""
     logits = logit_scale * F.normalize(image_embed, dim=-1) @ F.normalize(text_embed, dim=-1).t()
-    img_loss = -(truth / truth.sum(1, keepdim=True).clamp_min(1) * logits.log_softmax(1)).sum(1)
+    left_out = truth.isnan()
+    truth = truth.nan_to_num(0.0)
+    logits = logits.masked_fill(left_out, float("-inf"))
+
+    def weighted(weights, log_p, dim):  # sum of weights * log_p over dim, with 0 * -inf taken as 0
+        return torch.where(weights > 0, weights * log_p, torch.zeros_like(log_p)).sum(dim)
+
+    img_loss = -weighted(truth / truth.sum(1, keepdim=True).clamp_min(1), logits.log_softmax(1), 1)
     img_loss = img_loss[truth.sum(1) > 0].mean()
     cols = truth.sum(0) > 0
     t = truth[:, cols]
-    txt_loss = -(t / t.sum(0, keepdim=True) * logits[:, cols].log_softmax(0)).sum(0).mean()
+    txt_loss = -weighted(t / t.sum(0, keepdim=True), logits[:, cols].log_softmax(0), 0).mean()
     return (img_loss + txt_loss) / 2
 
 
@@ -247,6 +263,8 @@ def main(argv=None) -> None:
     p.add_argument("--twins", type=float, default=0.0,
                    help="share of object views followed by the same view with another shape (hard negatives)")
     p.add_argument("--splits", type=float, default=0.0, help="share of views showing a region cut into two colours")
+    p.add_argument("--sign-scenes", type=float, default=0.0,
+                   help="share of sign views seen whole, the sign among objects (captions: only what it spells)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -265,7 +283,9 @@ def main(argv=None) -> None:
         loss="multi-positive contrastive (image->captions and caption->images)",
         data="blendlab.toyworld scenes: whole / object / empty-area views, grey or black outside the "
              "mask, blur + contrast + noise degradations, kornia affine + perspective"
-             + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else ""),
+             + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else "")
+             + (f", {args.sign_scenes:.0%} of them whole scenes with objects (object captions left out)"
+                if args.signs and args.sign_scenes else ""),
         **phase,
     ))
     out_size = TOY_CLIP["image_resolution"]
@@ -277,7 +297,7 @@ def main(argv=None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
-                              splits=args.splits, signs=args.signs)
+                              splits=args.splits, signs=args.signs, sign_scenes=args.sign_scenes)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))
@@ -287,7 +307,7 @@ def main(argv=None) -> None:
         with torch.no_grad():
             logits = F.normalize(image_embed, dim=-1) @ F.normalize(text_embed, dim=-1).t()
             # accuracy: is the best caption among the true ones
-            acc = truth.gather(1, logits.argmax(1, keepdim=True)).mean()
+            acc = truth.nan_to_num(1.0).gather(1, logits.argmax(1, keepdim=True)).mean()  # left out: not wrong
         run.after_step({"loss": loss.item(), "top1_true": acc.item()})
     run.checkpoint()
 
