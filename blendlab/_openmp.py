@@ -4,8 +4,8 @@ torch's CPU kernels run on OpenMP threads that, by default, spin on a core betwe
 With the toy world's small operations on a machine with other work, a spinning thread holds a core
 another process needs, and the threads then wait on each other: one toy batch of 4 at the paper's
 settings took 34 s with two passive threads, 45 s with one thread and 253 s with two spinning threads
-on a busy 2-core machine (measured by hand; the whole demo, by ``benchmarks/bench_demo.py``: 55.8 s,
-72.3 s and 129.1 s busy; 45.6 s, 41.7 s and 30.9 s on an idle machine, where spinning is cheap). OpenMP reads ``OMP_WAIT_POLICY`` once, when torch
+on a busy 2-core machine (measured by hand; the whole demo, by ``benchmarks/bench_demo.py``: 49.3 s,
+52.8 s and 115.9 s busy; 35.2 s, 40.0 s and 27.9 s on an idle machine, where spinning is cheap). OpenMP reads ``OMP_WAIT_POLICY`` once, when torch
 loads, so ``import blendlab`` sets it to ``PASSIVE`` first — only if torch is not loaded yet and the
 user has not set it. :mod:`blendlab.threads` reads :func:`waits_passively` to pick a thread count.
 

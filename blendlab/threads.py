@@ -5,10 +5,10 @@ operations are small, so torch's OpenMP threads spend much of a step waiting for
 the waiting threads spin (OpenMP's default) and another process holds a core, a toy batch ran 5.6×
 slower with two threads than with one (253 s vs 45 s); when they sleep (``OMP_WAIT_POLICY=PASSIVE``,
 which ``import blendlab`` sets before torch loads, see :mod:`blendlab._openmp`) two threads beat one
-on that busy machine (34 s). ``benchmarks/bench_demo.py`` times the whole demo: busy, 55.8 s with two
-sleeping threads, 72.3 s with one, 129.1 s with two spinning; quiet, 45.6 s, 41.7 s and 30.9 s. Only
-the sleeping threads stay under a minute when the machine is busy, at a few seconds' cost when it is
-idle (the README's Speed section). So the CLI,
+on that busy machine (34 s). ``benchmarks/bench_demo.py`` times the whole demo: busy, 49.3 s with two
+sleeping threads, 52.8 s with one, 115.9 s with two spinning; quiet, 35.2 s, 40.0 s and 27.9 s. The
+sleeping threads are the fastest arm when the machine is busy and meet the quiet target (≤ 40 s) too,
+a few seconds behind spinning threads there (the README's Speed section). So the CLI,
 :func:`blendlab.notebook.setup` and the EditorApp call :func:`apply_thread_policy` with the preset
 they load:
 

@@ -106,9 +106,19 @@ def test_vid_formats(files, monkeypatch, capsys):
     assert not (files / "mp4").exists()  # refused before any work
 
 
-def test_demo_end_to_end_in_the_toy_world(tmp_path, capsys):
+def test_demo_end_to_end_in_the_toy_world(tmp_path, capsys, monkeypatch):
+    import blendlab.runner as runner
+
+    configs = []
+    real_edit = runner.edit
+    monkeypatch.setattr(runner, "edit", lambda models, image, mask, cfg, *a, **k: (
+        configs.append(cfg), real_edit(models, image, mask, cfg, *a, **k))[1])
     out = tmp_path / "demo"
     assert main(["demo", "--output_path", str(out), "--no_progress"]) == 0
+    # the 8 samples as one batch of 8, at the paper's settings per sample (bench_demo: the faster layout)
+    (cfg,) = configs
+    assert (cfg.batch_size, cfg.iterations_num) == (8, 1)
+    assert (cfg.timestep_respacing, cfg.skip_timesteps, cfg.aug_num) == ("100", 25, 8)
     ranked = sorted((out / "ranked").glob("*.png"))
     assert len(ranked) == 8
     strip = Image.open(out / "steps.png")
