@@ -41,3 +41,25 @@ def test_every_blendlab_command_in_the_readme_parses():
     parser = build_parser()
     for argv in commands:
         parser.parse_args(argv)  # argparse exits (SystemExit) on an unknown flag
+
+
+def test_the_demo_timing_table_is_the_benchmarks_json():
+    """The README's "demo's wall time" table shows docs/bench_demo.json (written by benchmarks/bench_demo.py)."""
+    import json
+    import re
+
+    rows = json.loads((ROOT / "docs" / "bench_demo.json").read_text())["rows"]
+    text = README
+    section = text[text.index("### The demo's wall time"):]
+    section = section[:section.index("\n### ", 5)]
+    arms = {"policy": "the policy", "1 thread": "1 thread", "2 spinning threads": "2 threads, idle threads spin"}
+    for arm, label in arms.items():
+        quiet = next(r for r in rows if r["arm"] == arm and r["condition"] == "quiet")
+        busy = next(r for r in rows if r["arm"] == arm and r["condition"].startswith("busy"))
+        line = next(l for l in section.splitlines() if l.startswith(f"| {label}"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1] == f"{quiet['median_s']:.1f} s ({quiet['min_s']:.1f}–{quiet['max_s']:.1f})", line
+        assert cells[2] == f"{busy['median_s']:.1f} s", line
+    policy = [r for r in rows if r["arm"] == "policy"]
+    assert all(r["median_s"] <= (40 if r["condition"] == "quiet" else 60) for r in policy)
+    assert re.search(r"meets both targets", section)
