@@ -264,3 +264,15 @@ def test_measurements_of_other_weights_are_refused_with_the_command_to_re_run(tm
         measured_claims(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="unknown claim 'speed'"):
         claims_table("speed", report)
+
+
+def test_parse_caption_is_the_inverse_of_caption():
+    from blendlab.toyworld import caption, parse_caption
+
+    for colour in COLORS:
+        for shape in SHAPES:
+            assert parse_caption(caption(colour, shape)) == (colour, shape)
+        assert parse_caption(f"a {colour} shape") == (colour, None)
+    assert parse_caption("  A  Red   CIRCLE ") == ("red", "circle")
+    for other in ("", None, "red", "a circle", "a purple circle", "a red star", "the red circle", "a red circle now"):
+        assert parse_caption(other) == (None, None), other

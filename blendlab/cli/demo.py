@@ -8,7 +8,7 @@ The toy world's mask is the lower-right quarter of the scene (empty sand); the s
 the mask is, as :func:`mask_region` words it.
 
 May import: errors, presets, models, images, masks, examples, hooks, runner, sampler, notebook, viz,
-threads, toyworld.judge.
+threads, toyworld, toyworld.judge.
 """
 
 from __future__ import annotations
@@ -120,11 +120,11 @@ def _judge_report(result, prompt: str, out: Path) -> str:
     import json
 
     from ..images import atomic_write
+    from ..toyworld import parse_caption
     from ..toyworld.judge import judge
 
     verdicts = judge(result.images, result.sample_masks)
-    words = prompt.split()
-    colour, shape = (words[1], words[2]) if len(words) == 3 and words[0] == "a" else (None, None)
+    colour, shape = parse_caption(prompt)
     ranked = [verdicts[i] for i in result.order]
     rows = [dict(rank=r, colour=v.colour, shape=v.shape, coverage=round(v.coverage, 3),
                  distance=round(float(result.distances[i]), 4)) for r, (i, v) in enumerate(zip(result.order, ranked))]
@@ -133,7 +133,9 @@ def _judge_report(result, prompt: str, out: Path) -> str:
     held = "nothing" if best.colour is None else f"a {best.colour} {best.shape or 'blob'}"
     lines = [f"judge (independent of CLIP): the best-ranked result holds {held}"]
     if colour:
-        lines.append(f"  {sum(v.holds(colour) for v in ranked)}/{len(ranked)} samples hold {colour}, "
-                     f"{sum(v.holds(colour, shape) for v in ranked)}/{len(ranked)} a {colour} {shape}")
+        line = f"  {sum(v.holds(colour) for v in ranked)}/{len(ranked)} samples hold {colour}"
+        if shape:
+            line += f", {sum(v.holds(colour, shape) for v in ranked)}/{len(ranked)} a {colour} {shape}"
+        lines.append(line)
     return "\n".join(lines)
 

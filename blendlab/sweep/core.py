@@ -46,13 +46,13 @@ def load_row_models(preset: str, out, device=None):
 
 
 def _judge_fields(row: Row, result) -> dict:
+    from ..toyworld import parse_caption
     from ..toyworld.judge import judge
 
     inp = row["input"]
-    words = (inp.get("prompt") or "").split()
     colour, shape = inp.get("colour"), inp.get("shape")
-    if colour is None and len(words) == 3 and words[0] == "a":
-        colour, shape = words[1], words[2]
+    if colour is None:
+        colour, shape = parse_caption(inp.get("prompt"))
     verdicts = judge(result.images, result.sample_masks)
     best = verdicts[result.order[0]]
     return dict(judge_colour=best.colour, judge_shape=best.shape,

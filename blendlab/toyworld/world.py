@@ -37,6 +37,7 @@ __all__ = [
     "random_layout",
     "random_scene",
     "caption",
+    "parse_caption",
     "scene_caption",
     "shape_coverage",
     "object_mask",
@@ -107,6 +108,17 @@ class ToyObject:
 def caption(colour: str, shape: str) -> str:
     """The caption of one object: ``caption("red", "circle") == "a red circle"``."""
     return f"a {colour} {shape}"
+
+
+def parse_caption(prompt: str | None) -> tuple[str | None, str | None]:
+    """What a toy prompt asks for: ``("red", "circle")`` for "a red circle", ``("red", None)`` for "a red
+    shape", ``(None, None)`` for anything else (case and spacing ignored): the inverse of :func:`caption`."""
+    words = (prompt or "").lower().split()
+    if len(words) != 3 or words[0] != "a" or words[1] not in COLORS:
+        return None, None
+    if words[2] == "shape":
+        return words[1], None
+    return (words[1], words[2]) if words[2] in SHAPES else (None, None)
 
 
 def scene_caption(objects: Sequence[ToyObject], background: str | None = None) -> str:
