@@ -212,19 +212,22 @@ class EditConfig:
             return None
         return min(self.num_steps - 1, max(0, round(self.prune_at * self.num_steps) - 1))
 
-    def guidance_at(self, index: int) -> str:
+    def guidance_at(self, index: int, num_steps: int | None = None) -> str:
         """What step ``index`` does for guidance: "compute" a fresh gradient, "reuse" the last one, or
-        "none" (``guidance_every``, ``guidance_between``, ``guidance_until``; always "compute" by default)."""
-        if index >= max(1, round(self.guidance_until * self.num_steps)):
+        "none" (``guidance_every``, ``guidance_between``, ``guidance_until``; always "compute" by default).
+        ``num_steps``: :attr:`num_steps` when the caller knows it (the plan does), else worked out."""
+        n = self.num_steps if num_steps is None else num_steps
+        if index >= max(1, round(self.guidance_until * n)):
             return "none"
         if index % self.guidance_every == 0:
             return "compute"
         return "reuse" if self.guidance_between == "reuse" else "none"
 
-    def views_at(self, index: int) -> int:
+    def views_at(self, index: int, num_steps: int | None = None) -> int:
         """CLIP views of the guidance at step ``index``: ``aug_num``, or ``late_aug_num`` from
-        ``round(late_at · num_steps)`` on."""
-        if self.late_aug_num is None or index < round(self.late_at * self.num_steps):
+        ``round(late_at · num_steps)`` on (``num_steps`` as for :meth:`guidance_at`)."""
+        n = self.num_steps if num_steps is None else num_steps
+        if self.late_aug_num is None or index < round(self.late_at * n):
             return self.aug_num
         return self.late_aug_num
 

@@ -94,11 +94,11 @@ def plan_steps(diffusion, cfg: EditConfig, guided: bool | None = None) -> StepPl
     """
     guided = cfg.guided if guided is None else guided
     total = int(diffusion.num_timesteps)
-    n = total - cfg.skip_timesteps
+    n = total - cfg.skip_timesteps  # the respacing is read once, here, not once per step
     prune_index = cfg.prune_index
     steps = tuple(
         PlannedStep(k=k, t=int(diffusion.timestep_map[i]), index=i, alpha_bar=float(diffusion.alphas_cumprod[i]),
-                    guidance=cfg.guidance_at(k) if guided else "none", views=cfg.views_at(k),
+                    guidance=cfg.guidance_at(k, n) if guided else "none", views=cfg.views_at(k, n),
                     prune=k == prune_index)
         for k, i in enumerate(range(n - 1, -1, -1))
     )

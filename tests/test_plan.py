@@ -38,6 +38,26 @@ def test_the_plan_holds_the_fast_modes_and_the_prune_point(tiny):
     assert len(rows) == 16 and rows[0]["step"] == "0/16" and rows[3]["prune after"] == "yes"
 
 
+def test_building_a_plan_reads_the_respacing_a_fixed_number_of_times(tiny, monkeypatch):
+    import guided_diffusion.respace as respace
+
+    diffusion = create_diffusion(tiny, "100")
+    calls = []
+    real = respace.space_timesteps
+    monkeypatch.setattr(respace, "space_timesteps", lambda *a: (calls.append(a), real(*a))[1])
+    counts = []
+    for skip, respacing in ((25, "100"), (10, "100")):
+        calls.clear()
+        cfg = EditConfig(prompt="rock", timestep_respacing=respacing, skip_timesteps=skip, guidance_until=0.5,
+                         late_aug_num=2, late_at=0.5, prune_at=0.3, keep=2, batch_size=4)
+        plan = plan_steps(diffusion, cfg)
+        counts.append(len(calls))
+        assert len(plan) == 100 - skip
+        assert [s.guidance for s in plan] == [cfg.guidance_at(k) for k in range(len(plan))]
+        assert [s.views for s in plan] == [cfg.views_at(k) for k in range(len(plan))]
+    assert counts[0] == counts[1] <= 3, counts  # the prune point's few reads, not one per step
+
+
 def test_the_sampler_runs_its_plan_and_an_edit_builds_it_once(tiny, image, mask, monkeypatch):
     cfg = EditConfig(prompt="rock", timestep_respacing="8", skip_timesteps=2, batch_size=2, iterations_num=3,
                      aug_num=2, seed=3)
