@@ -23,7 +23,7 @@ The tiny preset has random weights: every mechanism runs, but its pictures are n
 for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings: :data:`TOY_SETTINGS`,
 :data:`TINY_SETTINGS`.
 
-May import: errors, download, models, examples, sampler, threads.
+May import: errors, download, models, presets, examples, sampler, threads.
 """
 
 from __future__ import annotations
@@ -186,9 +186,11 @@ class NotebookEnv:
         """An :class:`EditConfig`: the paper's guidance with :data:`LESSON_BATCH` (one batch of 4) on
         real weights, :data:`TOY_SETTINGS` in the toy world, :data:`TINY_SETTINGS` in tiny mode;
         keyword arguments override any of them."""
+        from .presets import output_size
+
         base: dict[str, Any] = {**LESSON_BATCH, **settings_for(self.preset)}
-        if self.preset == "512-cond":
-            base["model_output_size"] = 512
+        if output_size(self.preset):
+            base["model_output_size"] = output_size(self.preset)
         base.update(overrides)
         return EditConfig(**base)
 

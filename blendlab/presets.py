@@ -21,7 +21,7 @@ from .download import RemoteFile
 from .errors import InputError
 
 __all__ = ["PRESETS", "TINY_CLIP", "check_preset", "unet_config", "diffusion_config", "build_unet",
-           "build_tiny_unet", "build_tiny_clip", "count_parameters"]
+           "build_tiny_unet", "build_tiny_clip", "count_parameters", "output_size", "preset_for_size"]
 
 
 #: The reference implementation's model flags (omriav/blended-diffusion, ImageEditor.__init__),
@@ -169,6 +169,20 @@ def build_unet(config: dict, device: str | torch.device = "cpu") -> torch.nn.Mod
 def count_parameters(module: torch.nn.Module) -> int:
     """Number of parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())
+
+
+def output_size(preset: str) -> int | None:
+    """The ``model_output_size`` an edit on ``preset`` uses: a real preset's image size (256, 512);
+    None for the small presets, which work at 32 px whatever the setting (EditConfig's default
+    stays). The one place that maps presets to sizes (the CLI, the notebooks and the EditorApp read it)."""
+    check_preset(preset)
+    spec = PRESETS[preset]
+    return int(spec["unet"]["image_size"]) if spec["checkpoint"] is not None else None
+
+
+def preset_for_size(size: int) -> str | None:
+    """The real preset that works at ``size`` px (256 -> "256-uncond", 512 -> "512-cond"), or None."""
+    return next((name for name in PRESETS if output_size(name) == size), None)
 
 
 def check_preset(preset: str) -> None:

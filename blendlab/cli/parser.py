@@ -16,7 +16,15 @@ from ..sweep import command as sweep_command
 
 __all__ = ["build_parser", "config_from_args", "preset_and_size", "usage", "UsageError", "PRESET_FOR_SIZE"]
 
-PRESET_FOR_SIZE = {256: "256-uncond", 512: "512-cond"}
+def _preset_for_size() -> dict[int, str]:
+    from ..presets import PRESETS, output_size, preset_for_size
+
+    sizes = {output_size(name) for name in PRESETS} - {None}
+    return {size: preset_for_size(size) for size in sorted(sizes)}
+
+
+#: The real preset of each ``--model_output_size`` (from :func:`blendlab.presets.output_size`).
+PRESET_FOR_SIZE = _preset_for_size()
 
 
 VIDEO_FORMATS = ("apng", "gif", "webp", "mp4")
@@ -159,7 +167,7 @@ def preset_and_size(args: argparse.Namespace) -> tuple[str, int]:
     and a ``--model_output_size`` that says otherwise is a usage error. Tiny presets are not
     constrained by the size (they always work at 32 px).
     """
-    from ..models import PRESETS
+    from ..presets import PRESETS, output_size
     from ..sampler import EditConfig
 
     size = getattr(args, "model_output_size", None)
@@ -167,10 +175,9 @@ def preset_and_size(args: argparse.Namespace) -> tuple[str, int]:
     if preset is None:
         size = EditConfig.model_output_size if size is None else size
         return PRESET_FOR_SIZE.get(size), size  # another size: EditConfig explains
-    spec = PRESETS.get(preset)
-    if spec is None or spec["checkpoint"] is None:  # tiny, or unknown (load_models names the choices)
+    preset_size = output_size(preset) if preset in PRESETS else None
+    if preset_size is None:  # a small preset, or unknown (load_models names the choices)
         return preset, EditConfig.model_output_size if size is None else size
-    preset_size = int(spec["unet"]["image_size"])
     if size is None or size == preset_size or size not in PRESET_FOR_SIZE:
         return preset, preset_size if size is None else size  # another size: EditConfig explains
     raise usage(

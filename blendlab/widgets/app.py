@@ -4,7 +4,7 @@ Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH
 at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
 wraps mid-widget; on a narrower page the controls move under the painter.
 
-May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook, threads,
+May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook, threads, presets,
 widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import BlendlabError, FullMaskWarning, InputError
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..masks import check_mask
+from ..presets import preset_for_size
 from ..runner import edit
 from ..sampler import EditConfig
 from ..images import to_uint8
@@ -217,7 +218,8 @@ class EditorApp:
     def config(self) -> EditConfig:
         """The EditConfig the Run button would use (raises InputError on bad settings); with an
         empty seed box its seed is None, and each Run draws one (shown under the seed box)."""
-        extra = {"model_output_size": 512} if self.size == 512 else {}
+        # a real model's own size (256, 512); the small models work at 32 px whatever the setting
+        extra = {"model_output_size": self.size} if preset_for_size(self.size) else {}
         prompt = " ".join(self.prompt.value.split())  # the prompt box wraps; line breaks are spaces
         return EditConfig(prompt=prompt, **extra, **self.settings.values())
 

@@ -1,0 +1,22 @@
+"""The presets and the one map from a preset to the size an edit works at."""
+
+import pytest
+
+from blendlab.errors import InputError
+
+
+def test_output_size_is_the_one_map_from_presets_to_sizes():
+    from blendlab.cli.parser import PRESET_FOR_SIZE
+    from blendlab.notebook import NotebookEnv
+    from blendlab.presets import PRESETS, output_size, preset_for_size
+
+    assert {p: output_size(p) for p in PRESETS} == {"256-uncond": 256, "512-cond": 512, "toy": None,
+                                                     "tiny": None, "tiny-cond": None}
+    assert PRESET_FOR_SIZE == {256: "256-uncond", 512: "512-cond"}
+    assert preset_for_size(512) == "512-cond" and preset_for_size(32) is None
+    with pytest.raises(InputError, match="toy"):
+        output_size("toys")
+    for preset in PRESETS:  # the notebooks' config follows it, with no GPU needed to ask
+        env = NotebookEnv.__new__(NotebookEnv)
+        env.preset = preset
+        assert env.config().model_output_size == (output_size(preset) or 256)
