@@ -19,12 +19,12 @@ from .errors import InputError
 from .sampler import StepState
 from .trajectory import LazyFields, RecordedStep, read_trajectory, write_trajectory
 from .trajectory_compare import steps_of
-from .vocabulary import label_of
+from .vocabulary import STEP_FIELDS, label_of
 
 __all__ = ["RecordedStep", "Recorder", "IterationVideos", "ProgressBar", "FIELDS", "load_trajectory"]
 
 #: StepState tensors a Recorder can keep.
-FIELDS = ("x_t", "pred_x0", "pred_x0_guided", "grad", "fg", "bg", "x_prev")
+FIELDS = tuple(f.name for f in STEP_FIELDS)  # declared once, in blendlab.vocabulary
 
 
 class Recorder:

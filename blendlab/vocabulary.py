@@ -12,14 +12,50 @@
 :func:`step_label` writes the one label every figure title, scrubber line and video caption uses:
 ``"step 3/10 · t=473"``.
 
+:data:`STEP_FIELDS` declares, once, the image fields of a step (``StepState``'s tensors): name, the
+figures' short label and the one-line description the step scrubber shows. The Recorder's
+``FIELDS``, the figures' ``LABELS`` and the scrubber's field menu are read from it.
+
 May import: errors.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from .errors import InputError
 
-__all__ = ["step_label", "label_of"]
+__all__ = ["step_label", "label_of", "StepField", "STEP_FIELDS", "step_field"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepField:
+    """One image field of a step: ``name`` (the StepState attribute), ``label`` (a figure's title,
+    matplotlib mathtext), ``description`` (one line of plain text: what the tensor holds)."""
+
+    name: str
+    label: str
+    description: str
+
+
+#: The image fields of a reverse step, in the order the Recorder lists them.
+STEP_FIELDS: tuple[StepField, ...] = (
+    StepField("x_t", "$x_t$", "x_t: input of the step"),
+    StepField("pred_x0", r"$\hat{x}_0$", "x̂0: the clean image predicted from x_t"),
+    StepField("pred_x0_guided", r"$\hat{x}_0$ (guided)", "x̂0 after the guided score (DDIM)"),
+    StepField("grad", r"$|\nabla|$ guidance", "|grad|: size of the guidance gradient (normalised per image)"),
+    StepField("fg", "fg (guided)", "fg: guided x_{t-1} before blending"),
+    StepField("bg", "bg = input noised", "bg: the input noised to step t"),
+    StepField("x_prev", "$x_{t-1}$ (blended)", "x_{t-1}: after blending fg and bg by the mask"),
+)
+
+
+def step_field(name: str) -> StepField:
+    """The :class:`StepField` called ``name``; InputError naming the choices otherwise."""
+    for f in STEP_FIELDS:
+        if f.name == name:
+            return f
+    raise InputError(f"unknown step field {name!r}; choose from {', '.join(f.name for f in STEP_FIELDS)}")
 
 SEPARATOR = " · "
 

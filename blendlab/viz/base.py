@@ -6,7 +6,7 @@ Legible in a notebook column: at its default size no figure is wider than :data:
 no text is smaller than :data:`MIN_FONT` points; long rows of panels wrap into more rows
 (:func:`fit_columns`) instead of growing wider.
 
-May import: errors, images.
+May import: errors, images, vocabulary.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from matplotlib.figure import Figure as _MplFigure
 
 from ..errors import InputError
 from ..images import atomic_write, grad_magnitude, to_rgb01
+from ..vocabulary import STEP_FIELDS as _DECLARED_FIELDS
 
 __all__ = ["PANEL", "MAX_WIDTH", "MIN_FONT", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "STEP_FIELDS",
            "LABELS", "Figure", "to_rgb", "as_image_list", "mask_2d", "fit_columns", "new_figure", "show_image",
@@ -36,15 +37,7 @@ MASK_COLOR = (1.0, 0.16, 0.16)
 OUTLINE_COLOR = (1.0, 0.9, 0.0)
 #: The six views of one reverse step, in the order :func:`step_panels` draws them.
 STEP_FIELDS = ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")
-LABELS = {
-    "x_t": "$x_t$",
-    "pred_x0": r"$\hat{x}_0$",
-    "pred_x0_guided": r"$\hat{x}_0$ (guided)",
-    "grad": r"$|\nabla|$ guidance",
-    "fg": "fg (guided)",
-    "bg": "bg = input noised",
-    "x_prev": "$x_{t-1}$ (blended)",
-}
+LABELS = {f.name: f.label for f in _DECLARED_FIELDS}  # declared once, in blendlab.vocabulary
 
 
 class Figure(_MplFigure):

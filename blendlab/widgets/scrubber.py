@@ -17,17 +17,10 @@ from ..errors import InputError
 from ..images import grad_heatmap, heatmap, load_image, to_uint8
 from ..trajectory_compare import abs_difference, pair_steps
 from ..viz import DIFF_CMAP
-from ..vocabulary import label_of
+from ..vocabulary import STEP_FIELDS, label_of
 from ._common import _enlarge, _png
 
-_FIELD_LABELS = {
-    "x_t": "x_t: input of the step",
-    "pred_x0": "x̂0: the clean image predicted from x_t",
-    "pred_x0_guided": "x̂0 after the guided score (DDIM)",
-    "grad": "|grad|: size of the guidance gradient (normalised per image)",
-    "fg": "fg: guided x_{t-1} before blending",
-    "bg": "bg: the input noised to step t",
-    "x_prev": "x_{t-1}: after blending fg and bg by the mask",
+_FIELD_LABELS = {f.name: f.description for f in STEP_FIELDS} | {  # the step's fields: blendlab.vocabulary
     "mask": "mask overlay on x_{t-1}",
     "input": "the input image",
 }

@@ -1,0 +1,34 @@
+"""The step fields are declared once (blendlab.vocabulary.STEP_FIELDS): the Recorder, the figures and
+the step scrubber read them, and StepState holds every one."""
+
+import dataclasses
+
+import pytest
+
+from blendlab.errors import InputError
+from blendlab.vocabulary import STEP_FIELDS, step_field
+
+
+def test_every_declared_field_is_a_stepstate_tensor_and_documented():
+    from blendlab.sampler import StepState
+
+    names = {f.name for f in dataclasses.fields(StepState)}
+    for f in STEP_FIELDS:
+        assert f.name in names and f.name in StepState.__doc__
+        assert f.label and f.description and "\n" not in f.description
+    assert len({f.name for f in STEP_FIELDS}) == len(STEP_FIELDS)
+
+
+def test_the_recorder_figures_and_scrubber_read_the_declaration():
+    from blendlab.hooks import FIELDS, Recorder
+    from blendlab.viz.base import LABELS, STEP_FIELDS as PANELS
+    from blendlab.widgets.scrubber import _FIELD_LABELS
+
+    assert FIELDS == tuple(f.name for f in STEP_FIELDS)
+    assert LABELS == {f.name: f.label for f in STEP_FIELDS} and set(PANELS) <= set(LABELS)
+    assert all(_FIELD_LABELS[f.name] == f.description for f in STEP_FIELDS)
+    with pytest.raises(ValueError, match="choose from x_t, pred_x0"):
+        Recorder(fields=("x0",))
+    assert step_field("grad").label.startswith("$|")
+    with pytest.raises(InputError, match="unknown step field 'xt'"):
+        step_field("xt")
