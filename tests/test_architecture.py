@@ -33,6 +33,7 @@ HOUSE = [
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
     "speed",               # the speed lab: fast modes, the toy suite, judged runs, Pareto plot
     "runner",              # edit(), EditResult: batches, ranking, saving
+    "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step
     "hooks",               # Recorder, ProgressBar
     "trajectory",          # recorded steps and their file
     "trajectory_compare",  # pairing and distances of two recordings

@@ -1,0 +1,21 @@
+"""Blended Latent Diffusion (Avrahami, Fried, Lischinski, ACM TOG 2023) beside Blended Diffusion: the
+same blend, done on the latents of a text-conditioned latent diffusion model, on diffusers' components.
+
+Its rooms: :mod:`.models` (the frozen bundle of VAE, UNet, DDIM scheduler and text encoder, and its
+loader for Hub ids and local folders), :mod:`.tiny` (the tiny preset of the tests), :mod:`.config`
+(:class:`LatentConfig`, the validated settings), :mod:`.sampler` (the blended latent step and the step
+generator, yielding :class:`LatentStepState`, a :class:`blendlab.sampler.StepState`) and
+:mod:`.reconstruct` (the background after decoding: pixel paste and Poisson blending).
+
+May import: latent.config, latent.models, latent.tiny, latent.sampler, latent.reconstruct.
+"""
+
+from .config import LatentConfig
+from .models import CLIPPromptEncoder, LatentModels, PromptEncoder, load_latent_models
+from .reconstruct import poisson_blend, reconstruct
+from .sampler import BlendedLatentSampler, LatentStepState, latent_mask
+from .tiny import tiny_latent_models
+
+__all__ = ["LatentConfig", "CLIPPromptEncoder", "LatentModels", "PromptEncoder", "load_latent_models",
+           "poisson_blend", "reconstruct", "BlendedLatentSampler", "LatentStepState", "latent_mask",
+           "tiny_latent_models"]
