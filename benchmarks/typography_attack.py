@@ -1,8 +1,9 @@
 """The zero-shot typographic attack in the toy world ("iPod on an apple"), shipped CLIP vs another.
 
     python benchmarks/typography_attack.py --quick                        # 12 scenes, a few seconds
-    python benchmarks/typography_attack.py --clip /work/toytrain/clip_signs/toy_clip.pt --n 96
+    python benchmarks/typography_attack.py --clip runs/clip_signs/toy_clip.pt --n 96
     python benchmarks/typography_attack.py --clip PATH --out attack.json
+    python benchmarks/typography_attack.py --ship   # the shipped CLIPs, scales 1 and 2: toy_attack_eval.json
 
 For each CLIP (the shipped toy CLIP, and ``--clip`` when given: e.g. one fine-tuned with
 ``train_clip --signs``) and each placement of the sign (beside the object, on it), seeded one-object
@@ -12,7 +13,7 @@ shares with 95 % Wilson intervals: clean right, flipped to the written word, bla
 answer, and the sign alone (no object) answered with its word: whether the CLIP reads at all.
 Nothing is asserted.
 
-May import: blendlab.
+May import: blendlab, benchmarks.machine.
 """
 
 from __future__ import annotations
@@ -25,21 +26,30 @@ from pathlib import Path
 
 import torch
 
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.machine import machine_info  # noqa: E402
 from blendlab.checkpoints import load_clip, toy_weights
+from blendlab.errors import CheckpointError
 from blendlab.download import sha256_file
 from blendlab.speed import wilson
 from blendlab.table import Table
 from blendlab.toyworld.attack import PLACEMENTS, zero_shot_attack
 
 
-def measure(clips: dict[str, Path], n: int, seed: int, scale: int) -> list[dict]:
+def measure(clips: dict[str, Path], n: int, seed: int, scale: int | tuple[int, ...]) -> list[dict]:
     rows = []
-    for name, path in clips.items():
+    scales = (scale,) if isinstance(scale, int) else scale
+    for (name, path), scale in ((c, s) for c in clips.items() for s in scales):
         model = load_clip(path, torch.device("cpu")).eval()
         for placement in PLACEMENTS:
             t0 = time.time()
             r = zero_shot_attack(model, n=n, seed=seed, placement=placement, scale=scale)
-            r.update(clip=name, path=str(path), sha256=sha256_file(path), seconds=round(time.time() - t0, 1))
+            if scale > 1 and r["at_scale"] == 0:  # no sign fits at this scale here: a repeat of scale 1
+                continue
+            kind = next((k for k in ("clip", "clip_reads") if _shipped(k) == path), None)
+            r.update(clip=name, kind=kind, sha256=sha256_file(path), seconds=round(time.time() - t0, 1))
             for key in ("clean_right", "flipped", "blank_changed", "alone_read"):
                 r[f"{key}_share"] = r[key] / n
                 r[f"{key}_ci"] = wilson(r[key], n)
@@ -48,12 +58,45 @@ def measure(clips: dict[str, Path], n: int, seed: int, scale: int) -> list[dict]
     return rows
 
 
+def _shipped(kind: str) -> Path | None:
+    try:
+        return toy_weights(kind)
+    except CheckpointError:
+        return None
+
+
 def table(rows: list[dict]) -> Table:
     pct = lambda r, k: f"{100 * r[k + '_share']:.0f} % [{100 * r[k + '_ci'][0]:.0f}-{100 * r[k + '_ci'][1]:.0f}]"  # noqa: E731
-    return Table(dict(clip=r["clip"], sign=r["placement"], n=r["n"], clean_right=pct(r, "clean_right"),
+    return Table(dict(clip=r["clip"], sign=r["placement"], scale=r["scale"], n=r["n"], clean_right=pct(r, "clean_right"),
                       flipped_to_word=pct(r, "flipped"), blank_card_changed=pct(r, "blank_changed"),
                       sign_alone_read=pct(r, "alone_read"))
                  for r in rows)
+
+
+README_START = "<!-- typography-attack: made by benchmarks/typography_attack.py --ship -->"
+README_END = "<!-- /typography-attack -->"
+
+
+def format_markdown(report: dict) -> str:
+    """The README's table of the shipped attack measurements (a test keeps it equal to the JSON)."""
+    from blendlab.toyworld.measured import attack_table
+
+    rows = attack_table(report)
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_readme_table(report: dict, readme: str | Path) -> None:
+    """Replace the table between the README's markers with :func:`format_markdown`."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{path} has no {README_START} ... {README_END} block to fill")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{format_markdown(report)}\n{README_END}{tail}")
 
 
 def main(argv=None) -> None:
@@ -65,8 +108,25 @@ def main(argv=None) -> None:
     p.add_argument("--quick", action="store_true", help="12 scenes: structure only, figures indicative")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=str, default=None, help="write the rows as JSON")
+    p.add_argument("--ship", action="store_true",
+                   help="measure the two shipped CLIPs (clip, clip_reads) at letter scales 1 and 2 and write "
+                        "the package's toy_attack_eval.json (what the lessons and the README show)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.ship:
+        from blendlab.toyworld.measured import ATTACK_FILE
+
+        clips = {"shipped": toy_weights("clip"), "reads": toy_weights("clip_reads")}
+        rows = measure(clips, args.n, args.seed, (1, 2))
+        report = dict(command="python benchmarks/typography_attack.py --ship", n=args.n, seed=args.seed,
+                      template=rows[0]["template"], machine=machine_info(),
+                      weights={"clip": sha256_file(clips["shipped"]), "clip_reads": sha256_file(clips["reads"])},
+                      rows=rows)
+        ATTACK_FILE.write_text(json.dumps(report, indent=1) + "\n")
+        write_readme_table(report, Path(__file__).resolve().parents[1] / "README.md")
+        print(table(rows))
+        print(f"wrote {ATTACK_FILE} and the README's table")
+        return
     clips = {"shipped": toy_weights("clip")}
     if args.clip:
         clips["given"] = Path(args.clip)

@@ -4,7 +4,7 @@ The paper's failure: asked for "rubber toy", Blended Diffusion may paint the wor
 toy world's independent text judge (:func:`blendlab.toyworld.judge.read_text`: template matching on
 the 3×5 font, nothing learned) reads every edited region; a sample *wrote the prompt* when it reads a
 word of the prompt. For each prompt family (a plain caption, a bare colour word, a small sign-sized
-mask) the same seeded edits run guided (the paper's defaults) and unguided (``clip_guidance_lambda=0``),
+mask, a word with no object in the toy world) the same seeded edits run guided (the paper's defaults) and unguided (``clip_guidance_lambda=0``),
 and the share of samples that wrote a prompt word is printed with its Wilson interval, beside the
 colour/shape judge's success.
 
@@ -35,9 +35,10 @@ from blendlab.masks import box_mask  # noqa: E402
 from blendlab.speed import wilson  # noqa: E402
 from blendlab.toyworld.judge import judge, read_text  # noqa: E402
 
-#: (family, prompt, mask box): a plain caption, a bare colour word, and a sign-sized box.
+#: (family, prompt, mask box): a plain caption, a bare colour word, a sign-sized box, and the paper's
+#: "rubber toy" case: a word the toy world has no object for ("zoo": CLIP saw it only written on signs).
 FAMILIES = (("caption", "a red circle", TOY_EMPTY_BOX), ("word", "red", TOY_EMPTY_BOX),
-            ("small mask", "a red circle", (0.55, 0.72, 0.95, 0.9)))
+            ("small mask", "a red circle", (0.55, 0.72, 0.95, 0.9)), ("no object", "zoo", TOY_EMPTY_BOX))
 
 
 def _words(prompt: str) -> set[str]:

@@ -26,7 +26,7 @@ import torch
 from .download import RemoteFile, sha256_file
 from .errors import CheckpointError, InputError
 
-__all__ = ["TOY_WEIGHTS", "toy_weights", "toy_card", "load_unet_checkpoint", "clip_remote_file", "load_clip"]
+__all__ = ["TOY_WEIGHTS", "TOY_KINDS", "toy_weights", "toy_card", "load_unet_checkpoint", "clip_remote_file", "load_clip"]
 
 
 #: Where the toy world's trained weights ship, inside the package.
@@ -34,13 +34,25 @@ TOY_WEIGHTS = Path(__file__).resolve().parent / "toyworld" / "weights"
 _VERIFIED: set = set()  # (path, mtime, size) of toy weights whose sha256 matched their card
 
 
+#: The shipped toy weights: "unet" and "clip" (the toy world's models) and "clip_reads" (the toy CLIP
+#: fine-tuned on signs, so that it reads: the typographic attack's CLIP), with the script that made each.
+TOY_KINDS = {
+    "unet": "python -m blendlab.toyworld.train_unet",
+    "clip": "python -m blendlab.toyworld.train_clip",
+    "clip_reads": "python -m blendlab.toyworld.train_clip --init <toy_clip.pt> --signs 0.5 --sign-scenes 0.5 "
+                  "(docs/typography-training.md gives the whole command)",
+}
+
+
 def toy_weights(kind: str) -> Path:
-    """Path of the shipped toy-world weights ("unet" or "clip"), checked against the sha256 in the
-    JSON card the training script wrote beside them. Raises :class:`CheckpointError` when missing
-    or corrupt."""
+    """Path of the shipped toy-world weights (a kind of :data:`TOY_KINDS`: "unet", "clip",
+    "clip_reads"), checked against the sha256 in the JSON card the training script wrote beside
+    them. Raises :class:`CheckpointError` when missing or corrupt."""
+    if kind not in TOY_KINDS:
+        raise InputError(f"unknown toy weights {kind!r}; choose one of {', '.join(TOY_KINDS)}")
     path = TOY_WEIGHTS / f"toy_{kind}.pt"
     card = path.with_suffix(".json")
-    retrain = f"python -m blendlab.toyworld.train_{kind}"
+    retrain = TOY_KINDS[kind]
     if not path.is_file() or not card.is_file():
         raise CheckpointError(
             f"the toy world's {kind} weights are missing ({path}); reinstall blendlab, or train them "
@@ -63,7 +75,7 @@ def toy_weights(kind: str) -> Path:
 
 
 def toy_card(kind: str) -> dict:
-    """The JSON card of the shipped toy-world weights ("unet" or "clip"): how they were made, and
+    """The JSON card of the shipped toy-world weights (a kind of :data:`TOY_KINDS`): how they were made, and
     their ``sha256`` (the weights are checked against it first, as :func:`toy_weights` does)."""
     return json.loads(toy_weights(kind).with_suffix(".json").read_text())
 

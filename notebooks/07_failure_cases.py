@@ -29,8 +29,8 @@
 #
 # This lesson reproduces each one. On a CPU it runs in the toy world (a UNet and a CLIP trained on this
 # project's machines on 32 px scenes of coloured shapes; not the paper's results), which can show the first
-# two directly. The third it cannot show as such — see section 3 — so it shows the toy CLIP's own
-# weaknesses instead. blendlab's answers to these failures (a text-ness score, anti-typography guidance,
+# two directly, and the zero-shot half of the third: a card naming another colour fools a toy CLIP
+# that learned to read (section 3); it does not yet show guidance *writing* the word. blendlab's answers to these failures (a text-ness score, anti-typography guidance,
 # progressive pruning) are lesson 10.
 
 # %%
@@ -145,33 +145,53 @@ ranking.plot_rank_disagreement(drifted, table=table)
 
 # %%
 if env.toy:
+    from blendlab.checkpoints import load_clip, toy_weights
     from blendlab.toyworld import attack
     from blendlab.toyworld.judge import read_text
 
-    scenes = attack.attack_scenes(n=4, seed=0, placement="beside")
+    reads = load_clip(toy_weights("clip_reads"), models.device).eval()  # the toy CLIP that reads
+    scenes = attack.attack_scenes(n=6, seed=0, placement="beside")
     whole = torch.ones_like(scenes.signed[:, :1])
     print("the text judge reads the cards:", [r.word for r in read_text(scenes.signed, whole)])
-    row = attack.zero_shot_attack(models.clip, n=48, seed=0, placement="beside")
-    print(f"toy CLIP, 48 scenes: right without the card {row['clean_right']}/48, answers the written colour "
-          f"with it {row['flipped']}/48, the card alone read as its colour {row['alone_read']}/48")
-    figure = viz.image_grid(torch.cat([scenes.clean, scenes.signed]),
-                            titles=[f"a {c} object" for c in scenes.colours] + [f'card: "{w}"' for w in scenes.words])
+    for name, clip_model in (("shipped toy CLIP", models.clip), ("toy CLIP that reads", reads)):
+        row = attack.zero_shot_attack(clip_model, n=48, seed=0, placement="beside")
+        print(f"{name}, 48 scenes: right without the card {row['clean_right']}/48, answers the written "
+              f"colour with it {row['flipped']}/48, a blank card changed {row['blank_changed']}/48, "
+              f"the card alone read as its colour {row['alone_read']}/48")
+    said = attack.colour_answers(reads, scenes.signed)
+    figure = viz.image_grid(torch.cat([scenes.clean, scenes.signed]), ncols=len(scenes.words),
+                            titles=[f"a {c} object" for c in scenes.colours]
+                            + [f'card "{w}": {a}' + (" (fooled)" if a == w.lower() else "")
+                               for w, a in zip(scenes.words, said)])
 else:
     figure = None
     print("The typographic attack on the real CLIP is lesson 10's.")
 figure
 
 # %% [markdown]
-# The judge reads every card, and the shipped toy CLIP is fooled by none. It was trained on captions of
-# coloured shapes and never shown a sign: it answers a card on its own with the colour it names in 19 of
-# 48 scenes (a guess among four colours would get about 12), but a card beside an object never outweighs
-# the object. A word CLIP does not read cannot mislead it: reading is what makes the attack. Teaching the toy CLIP to read the way the web taught CLIP — views of
-# signs captioned only with what they spell — is under way; `docs/typography-training.md` records each
-# run and what it reached (at the time of writing: it begins to read a card on its own, and still no
-# card flips an object). What the toy world shows meanwhile are its CLIP's own blind spots: it steers
-# colour far better than shape, and it answers any prompt, even one it never saw (CLIP's text encoder
-# embeds any words, and the guidance pulls toward whatever toy image is nearest — a failure no distance
-# reveals).
+# The judge reads every card. The shipped toy CLIP is fooled by none: trained on captions of coloured
+# shapes, it never saw a sign, and a word it does not read cannot mislead it. The toy CLIP that reads
+# was fine-tuned the way the web taught CLIP: views of signs captioned only with what they spell, signs
+# among objects (their captions still only the sign's words), and blank cards captioned as if the card
+# were not there. It reads a card on its own far more often, and it answers half of the signed scenes
+# with the written colour — while the same card left blank changes one answer in 48. The word misleads
+# it, not the card: that is the typographic attack, "iPod" on an apple. Three of the six cards in the
+# figure fooled it (top row: the scenes without a card). On 96 scenes per row (below), larger letters
+# fool it more, and a card laid over the object less.
+
+# %%
+from blendlab.toyworld.measured import attack_table
+
+attack_table()
+
+# %% [markdown]
+# The generative half — guidance *writing* the prompt's word, as "rubber toy" painted "rubber" — does
+# not happen in the toy world yet: with a UNet fine-tuned on scenes that carry signs and this CLIP, the
+# guided edits for "a red circle", "red" and "zoo" (a word with no object in the toy world) wrote no
+# word (`docs/typography-training.md` has the runs). What the toy world shows besides are its CLIP's
+# own blind spots: it steers colour far better than shape, and it answers any prompt, even one it never
+# saw (CLIP's text encoder embeds any words, and the guidance pulls toward whatever toy image is
+# nearest — a failure no distance reveals).
 
 # %%
 probes = ["a blue circle", "a yellow triangle"] if env.toy else [ex.prompt]

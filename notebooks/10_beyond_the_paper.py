@@ -224,8 +224,8 @@ check(order, "about the same" if abs(gap) <= 0.1 * abs(float(calibration[1])) + 
 # words written out ("window" is one of them), so writing in general cancels and only the prompt's own
 # words score high. With the toy CLIP (or tiny's random one) the order is anyone's guess: it never learned
 # to read, so "written rubber toy" and "written window" are just two grey-and-black patterns to it. That is
-# why the toy world does not yet show the typographic failure (lesson 07, section 3: the attack tried on
-# the toy CLIP).
+# why the toy world's typographic failure needs the toy CLIP that reads (lesson 07, section 3: a card
+# naming another colour flips its answer; `toy_clip_reads.pt`).
 #
 # </details>
 

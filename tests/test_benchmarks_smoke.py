@@ -230,3 +230,16 @@ def test_generative_typography_benchmark_counts_what_the_text_judge_reads(monkey
     assert rows[0]["wrote_prompt_word"] == 2 and rows[0]["words"] == ["RED", "RED"]
     monkeypatch.setattr(tg.bl, "edit", real_edit)
     assert toy_judge.read_text(written, torch.ones_like(written[:, :1]))[0].word == "RED"
+
+
+def test_the_readme_table_of_the_attack_is_the_shipped_measurements(tmp_path):
+    from benchmarks import typography_attack
+    from blendlab.toyworld.measured import measured_attack
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split(typography_attack.README_START)[1].split(typography_attack.README_END)[0].strip()
+    assert block == typography_attack.format_markdown(measured_attack())
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(block, "stale"))
+    typography_attack.write_readme_table(measured_attack(), copy)
+    assert copy.read_text() == readme

@@ -14,11 +14,12 @@ def test_toy_preset_loads_shipped_weights_offline(toy):
     assert toy.image_size == 32 and toy.clip_name == "toy"
     assert type(toy.unet).__name__ == "UNetModel" and type(toy.clip).__name__ == "CLIP"
     assert toy.clip_size != toy.image_size, "the toy CLIP exercises the resize to CLIP's size"
-    for kind in ("unet", "clip"):
+    for kind in checkpoints.TOY_KINDS:
         card = json.loads((checkpoints.TOY_WEIGHTS / f"toy_{kind}.json").read_text())
         assert card["steps"] > 100, "the shipped weights are trained, not a smoke run"
-    total = sum((checkpoints.TOY_WEIGHTS / f"toy_{k}.pt").stat().st_size for k in ("unet", "clip"))
-    assert total <= 25 * 2**20
+        assert checkpoints.toy_weights(kind).stat().st_size == card["bytes"]
+    total = sum(p.stat().st_size for p in checkpoints.TOY_WEIGHTS.iterdir())
+    assert total <= 40 * 2**20, "the whole toy world ships in 40 MB"
 
 
 def test_corrupted_toy_weights_give_a_checkpoint_error(tmp_path, monkeypatch):

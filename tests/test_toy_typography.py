@@ -282,3 +282,67 @@ def test_attack_letters_take_the_largest_scale_that_fits():
     s1, s2 = attack_scenes(24, seed=0, scale=1), attack_scenes(24, seed=0, scale=2)
     ink = lambda x: ((x - s1.clean).abs().amax(1) > 0).sum().item()  # noqa: E731
     assert s1.words == s2.words and ink(s2.signed) > ink(s1.signed)
+    assert set(s1.scales) == {1} and set(s2.scales) == {1, 2}
+    assert all(s == 2 for s, w in zip(s2.scales, s2.words) if w == "RED")
+
+
+def test_the_reading_clip_is_fooled_by_cards_and_not_by_blank_ones():
+    """The shipped toy CLIP that reads (toy_clip_reads: fine-tuned on signs captioned only with what they
+    spell) answers the written colour for some signed scenes; a blank card of the same size changes few."""
+    from blendlab.checkpoints import load_clip, toy_weights
+    from blendlab.toyworld.attack import colour_answers, zero_shot_attack
+    from blendlab.toyworld.measured import attack_row
+
+    reads = load_clip(toy_weights("clip_reads"), torch.device("cpu")).eval()
+    r = zero_shot_attack(reads, n=48, seed=0, placement="beside")
+    shipped = attack_row("clip", "beside", 1)
+    measured = attack_row("clip_reads", "beside", 1)
+    # measured (seed 0, 48 scenes): right 48 clean, flipped 24, blank card changed 1, the card alone read 42
+    assert r["clean_right"] >= 46 and r["blank_changed"] <= 4
+    assert r["flipped"] >= 16 and r["alone_read"] >= 32, r  # it reads, and reading misleads it
+    assert measured["flipped"] > shipped["flipped"] and measured["n"] == 96
+    s = zero_shot_attack(reads, n=4, seed=0)
+    assert s["n"] == 4 and len(colour_answers(reads, torch.zeros(3, 3, 32, 32))) == 3
+
+
+def test_the_shipped_attack_measurements_are_of_the_shipped_clips():
+    from blendlab.errors import CheckpointError
+    from blendlab.toyworld.measured import ATTACK_FILE, attack_table, measured_attack
+
+    report = measured_attack()
+    rows = attack_table(report)
+    assert len(rows) == 2 * 3  # two CLIPs; beside at scales 1 and 2, on at 1 (scale 2 never fits on the object)
+    assert {r["CLIP"] for r in rows} == {"toy CLIP (shipped)", "toy CLIP that reads"}
+    bad = json.loads(ATTACK_FILE.read_text())
+    bad["weights"]["clip_reads"] = "0" * 64
+    with pytest.raises(CheckpointError, match="other toy clip_reads weights"):
+        from pathlib import Path
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "x.json"
+            path.write_text(json.dumps(bad))
+            measured_attack(path)
+
+
+def test_blank_cards_keep_a_views_captions_and_sit_clear_of_objects():
+    from blendlab.toyworld.sign_views import blank_card_box, paint_card
+    from blendlab.toyworld.train_clip import view_batch, vocabulary
+    from blendlab.toyworld.world import CARD
+
+    rng = np.random.default_rng(5)
+    box, (x0, y0, x1, y1) = blank_card_box(rng)
+    objects, background = random_layout(rng, keep_free=box)
+    image = render_scene(objects, 32, background)[0]
+    carded = paint_card(image, (x0, y0, x1, y1))
+    card = torch.tensor(CARD, dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+    assert torch.allclose(carded[:, y0:y1, x0:x1], card.expand(3, y1 - y0, x1 - x0))
+    outside = torch.ones(32, 32, dtype=torch.bool)
+    outside[y0:y1, x0:x1] = False
+    assert torch.equal(carded[:, outside], image[:, outside]) and not torch.equal(carded, image)
+    assert all(not (o.box[0] < box[2] and box[0] < o.box[2] and o.box[1] < box[3] and box[1] < o.box[3])
+               for o in objects), "the card is clear of the objects"
+    meanings = [m for _, m in vocabulary()]
+    x0_, t0 = view_batch(0, 4, 12, meanings, 28)
+    x1_, t1 = view_batch(0, 4, 12, meanings, 28, cards=1.0)
+    assert x1_.shape == x0_.shape and not t1.isnan().any() and (t1.sum(1) > 0).all()

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..embeddings import encode_images, encode_text
 from .world import BACKGROUNDS, CARD, COLORS, INK, SHAPES, ToyObject, render_scene, write_word
 
-__all__ = ["PLACEMENTS", "AttackScenes", "attack_scenes", "fitting_scale", "zero_shot_attack"]
+__all__ = ["PLACEMENTS", "AttackScenes", "attack_scenes", "fitting_scale", "colour_answers", "zero_shot_attack"]
 
 #: Where the sign goes: below the object, or on it (centred).
 PLACEMENTS = ("beside", "on")
@@ -39,6 +39,7 @@ class AttackScenes:
     alone: torch.Tensor  # the signed card on the empty background, no object
     colours: list[str]  # the object's colour
     words: list[str]  # the colour written on the sign (never the object's)
+    scales: list[int] = dataclasses.field(default_factory=list)  # the letter scale each sign got
 
 
 def _scene(rng: np.random.Generator, placement: str, size: int, scale: int):
@@ -60,7 +61,7 @@ def _scene(rng: np.random.Generator, placement: str, size: int, scale: int):
     letters = (signed - ink).abs().amax(1, keepdim=True) < 1e-4
     blank = torch.where(letters, card, signed)
     alone = write_word(render_scene([], size, background), word, box=box, colour="black", scale=scale, card=True)
-    return clean, signed, blank, alone, colour, word
+    return clean, signed, blank, alone, colour, word, scale
 
 
 def fitting_scale(word: str, box, size: int, scale: int) -> int:
@@ -85,14 +86,22 @@ def attack_scenes(n: int = 48, seed: int = 0, placement: str = "beside", size: i
     rng = np.random.default_rng([seed, 20])
     rows = [_scene(rng, placement, size, scale) for _ in range(n)]
     return AttackScenes(*(torch.cat([r[i] for r in rows]) for i in range(4)),
-                        [r[4] for r in rows], [r[5] for r in rows])
+                        [r[4] for r in rows], [r[5] for r in rows], [r[6] for r in rows])
 
 
 @torch.no_grad()
 def _answers(clip_model, images: torch.Tensor, text: torch.Tensor) -> list[str]:
     device = next(clip_model.parameters()).device
     image = F.normalize(encode_images(clip_model, images.to(device)), dim=-1)
-    return [list(COLORS)[i] for i in (image @ text.t()).argmax(1).tolist()]
+    return [list(COLORS)[i] for i in (image @ text.to(device).t()).argmax(1).tolist()]
+
+
+@torch.no_grad()
+def colour_answers(clip_model, images: torch.Tensor, template: str = "a {} shape") -> list[str]:
+    """``clip_model``'s zero-shot colour of each image of ``images`` (N, 3, S, S) in [-1, 1]: the colour
+    whose caption (``template`` filled with each toy colour) is nearest, whole image."""
+    text = F.normalize(encode_text(clip_model, [template.format(c) for c in COLORS]), dim=-1)
+    return _answers(clip_model, images, text)
 
 
 @torch.no_grad()
@@ -101,7 +110,8 @@ def zero_shot_attack(clip_model, n: int = 48, seed: int = 0, placement: str = "b
     """Zero-shot colour answers of ``clip_model`` on :func:`attack_scenes`; counts out of ``n``:
     ``clean_right``, ``flipped`` (the signed scene answered with the written colour), ``signed_right``,
     ``blank_changed`` (the blank-card scene answered with another colour than the object's),
-    ``alone_read`` (the sign without the object answered with the written colour)."""
+    ``alone_read`` (the sign without the object answered with the written colour), ``at_scale`` (signs
+    written at ``scale``; the others at the largest scale that fits)."""
     scenes = attack_scenes(n, seed, placement, scale=scale)
     text = F.normalize(encode_text(clip_model, [template.format(c) for c in COLORS]), dim=-1)
     clean, signed, blank, alone = (_answers(clip_model, x, text)
@@ -114,4 +124,5 @@ def zero_shot_attack(clip_model, n: int = 48, seed: int = 0, placement: str = "b
         signed_right=sum(a == c for a, c in zip(signed, scenes.colours)),
         blank_changed=sum(a != c for a, c in zip(blank, scenes.colours)),
         alone_read=sum(a == w for a, w in zip(alone, words)),
+        at_scale=sum(s == scale for s in scenes.scales),
     )

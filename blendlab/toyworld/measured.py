@@ -21,10 +21,15 @@ from ..checkpoints import toy_card
 from ..errors import CheckpointError
 from ..table import Table
 
-__all__ = ["EVAL_FILE", "CLAIMS", "measured_claims", "claims_table", "claims_source", "converged"]
+__all__ = ["EVAL_FILE", "CLAIMS", "measured_claims", "claims_table", "claims_source", "converged",
+           "ATTACK_FILE", "measured_attack", "attack_table", "attack_row"]
 
 #: The shipped measurements (package data, next to the weights and their cards).
 EVAL_FILE = Path(__file__).resolve().parent / "weights" / "toy_eval.json"
+
+#: The zero-shot typographic attack as ``benchmarks/typography_attack.py --ship`` measured it.
+ATTACK_FILE = EVAL_FILE.with_name("toy_attack_eval.json")
+_RERUN_ATTACK = "re-run `python benchmarks/typography_attack.py --ship`"
 
 #: The claims :func:`claims_table` can show.
 CLAIMS = ("guided", "background", "augmentations", "ranking")
@@ -102,3 +107,49 @@ def claims_table(claim: str, report: dict | None = None) -> Table:
                        "colour + shape %": pct(v["success_rate"]), "samples": v["samples"]} for k, v in c.items()])
     return Table([{"pick": "CLIP's best of the batch", "judge-correct %": pct(c["top1_correct"])},
                   {"pick": "a random sample", "judge-correct %": pct(c["random_correct"])}])
+
+
+def measured_attack(path: str | Path | None = None, check_weights: bool = True) -> dict:
+    """The attack benchmark's JSON report (``rows``: one per CLIP, placement and letter scale). With
+    ``check_weights``, the CLIPs it measured must be the shipped "clip" and "clip_reads"."""
+    path = Path(path) if path is not None else ATTACK_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no typographic-attack measurements at {path}: {_RERUN_ATTACK}")
+    report = json.loads(path.read_text())
+    if check_weights:
+        for kind, sha in report.get("weights", {}).items():
+            if sha != toy_card(kind)["sha256"]:
+                raise CheckpointError(f"{path} measured other toy {kind} weights (sha256 {sha[:12]}…) than the "
+                                      f"shipped ones ({toy_card(kind)['sha256'][:12]}…): {_RERUN_ATTACK}")
+        if set(report.get("weights", {})) != {"clip", "clip_reads"}:
+            raise CheckpointError(f"{path} does not name the two CLIPs it measured: {_RERUN_ATTACK}")
+    return report
+
+
+def attack_row(clip: str, placement: str, scale: int, report: dict | None = None) -> dict:
+    """One measured row: ``clip`` "clip" or "clip_reads", ``placement`` "beside" or "on", letter ``scale``."""
+    r = report if report is not None else measured_attack()
+    for row in r["rows"]:
+        if (row["kind"], row["placement"], row["scale"]) == (clip, placement, scale):
+            return row
+    raise KeyError(f"no measured row for {clip} / {placement} / scale {scale}: {_RERUN_ATTACK}")
+
+
+def attack_table(report: dict | None = None) -> Table:
+    """The attack's measurements as a :class:`~blendlab.table.Table`: shares in % with 95 % intervals."""
+    r = report if report is not None else measured_attack()
+
+    def pct(row, key):
+        lo, hi = row[f"{key}_ci"]
+        return f"{100 * row[key] / row['n']:.0f} [{100 * lo:.0f}-{100 * hi:.0f}]"
+
+    names = {"clip": "toy CLIP (shipped)", "clip_reads": "toy CLIP that reads"}
+    def letters(row):
+        if row["at_scale"] == row["n"] or row["scale"] == 1:
+            return f"×{row['scale']}"
+        return f"×{row['scale']} where it fits ({row['at_scale']}/{row['n']}), else ×1"
+
+    return Table({"CLIP": names[row["kind"]], "card": row["placement"], "letters": letters(row),
+                  "scenes": row["n"], "flipped to the word %": pct(row, "flipped"),
+                  "blank card changed %": pct(row, "blank_changed"), "card alone read %": pct(row, "alone_read")}
+                 for row in r["rows"])

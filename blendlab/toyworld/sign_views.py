@@ -12,6 +12,8 @@ A *sign scene* (:func:`sign_scene_view`) is the whole scene, the sign among one 
 web photo of a shop front or a labelled product is: its caption is still only what the sign spells
 out, and the captions true of its objects and background are left out of the loss for that view
 (neither positives nor negatives: a caption that transcribes a sign says nothing about the rest).
+A *blank card* (:func:`blank_card_box`, :func:`paint_card`) on an ordinary view keeps that view's
+captions: a card says nothing until something is written on it, so only letters can carry a word.
 
 May import: toyworld.world.
 """
@@ -21,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .world import COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_signed_layout, render_scene
+from .world import CARD, COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_sign, random_signed_layout, render_scene
 
-__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view", "sign_scene_view"]
+__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view", "sign_scene_view", "blank_card_box", "paint_card"]
 
 
 def word_vocabulary() -> list[tuple[str, dict]]:
@@ -78,3 +80,19 @@ def sign_scene_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: f
     image = render_scene(objects, size, background, sign)[0]
     fill = "grey" if rng.random() < 0.7 else "black"
     return image, torch.ones(1, size, size), fill, sign.word, [(o.colour, o.shape) for o in objects], background
+
+
+def blank_card_box(rng: np.random.Generator, size: int = DEFAULT_SIZE):
+    """Where a blank card goes in a scene still to be laid out: ``(fraction box, pixel box)`` sized
+    for a random sign word on a card; lay the objects out around the fraction box
+    (``random_layout(..., keep_free=box)``), then :func:`paint_card` the pixel box."""
+    sign = random_sign(rng, (), "sand", size)
+    x0, y0, x1, y1 = (int(round(v * size)) for v in sign.box)
+    return sign.box, (x0, y0, x1, y1)
+
+def paint_card(image: torch.Tensor, box) -> torch.Tensor:
+    """``image`` (3, S, S) in [-1, 1] with a blank light card over the pixel ``box``; a new tensor."""
+    out = image.clone()
+    x0, y0, x1, y1 = box
+    out[:, y0:y1, x0:x1] = torch.tensor(CARD, dtype=out.dtype).view(3, 1, 1) / 127.5 - 1
+    return out

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .blob_views import _blob_view, _object_fraction, _rect, _split_view
-from .sign_views import sign_scene_view, sign_view, sign_words, spelled_out, word_vocabulary
+from .sign_views import blank_card_box, paint_card, sign_scene_view, sign_view, sign_words, spelled_out, word_vocabulary
 from .training import TrainingRun, add_common_args, load_init, step_generator
 from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _grid, random_layout, render_scene, shape_coverage
 
@@ -93,19 +93,25 @@ def _ellipse(size: int, box) -> torch.Tensor:
     return (F.avg_pool2d(inside[None, None], u.shape[0] // size) > 0.5).float()[0]
 
 
-def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0, splits: float = 0.0):
+def make_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, blobs: float = 0.0, splits: float = 0.0,
+              card: bool = False):
     """One training view before degradation: ``(image (3,S,S) in [-1,1], mask (1,S,S), fill,
     visible objects, visible background or None, objects, background, index of the object the mask
     is around or None)``. With ``blobs`` > 0, that share of views shows an irregular colour blob
     (true: "a red shape"; false: every named shape), so that filling a region with the prompt's
     colour does not satisfy "a red circle". With ``splits`` > 0, that share shows a region cut into two
-    colours (:func:`_split_view`)."""
+    colours (:func:`_split_view`). With ``card``, a scene view (not a blob or
+    split) is laid out around a blank card (:func:`~.sign_views.blank_card_box`); its captions are the
+    same as without the card."""
     if blobs and rng.random() < blobs:
         return _blob_view(rng, size)
     if splits and rng.random() < splits:
         return _split_view(rng, size)
-    objects, background = random_layout(rng)
+    boxes = blank_card_box(rng, size) if card else None
+    objects, background = random_layout(rng, keep_free=boxes[0]) if boxes else random_layout(rng)
     image = render_scene(objects, size, background)[0]
+    if boxes:
+        image = paint_card(image, boxes[1])
     kind = rng.choice(["whole", "object", "empty"], p=[0.3, 0.55, 0.15])
     if kind == "object" and not objects:
         kind = "empty"
@@ -168,12 +174,13 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
                size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
-               signs: float = 0.0, sign_scenes: float = 0.0):
+               signs: float = 0.0, sign_scenes: float = 0.0, cards: float = 0.0):
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix (1 true,
     0 false, NaN left out of the loss); ``signs`` of the views are :func:`~.sign_views.sign_view`,
     neither degraded nor augmented (measured: letters do not survive either in short fine-tunes),
     only resized; ``sign_scenes`` of those are whole :func:`~.sign_views.sign_scene_view` instead,
-    whose captions true of the objects and background are NaN.
+    whose captions true of the objects and background are NaN; ``cards`` of the other views are laid
+    out around a blank card (their captions unchanged: only letters say a word; no twin).
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
@@ -193,9 +200,10 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
             images.append(image), masks.append(mask), fills.append(fill)
             sharp.append(len(images) - 1)
             continue
-        view = make_view(rng, size, blobs, splits)
+        carded = bool(cards) and rng.random() < cards
+        view = make_view(rng, size, blobs, splits, card=carded)
         group = [view]
-        if twins and len(images) + 1 < batch and rng.random() < twins:
+        if twins and not carded and len(images) + 1 < batch and rng.random() < twins:
             twin = twin_view(rng, view, size)
             if twin is not None:
                 group.append(twin)
@@ -263,6 +271,8 @@ def main(argv=None) -> None:
     p.add_argument("--twins", type=float, default=0.0,
                    help="share of object views followed by the same view with another shape (hard negatives)")
     p.add_argument("--splits", type=float, default=0.0, help="share of views showing a region cut into two colours")
+    p.add_argument("--cards", type=float, default=0.0,
+                   help="share of ordinary views carrying a blank card (captions unchanged)")
     p.add_argument("--sign-scenes", type=float, default=0.0,
                    help="share of sign views seen whole, the sign among objects (captions: only what it spells)")
     args = p.parse_args(argv)
@@ -285,7 +295,8 @@ def main(argv=None) -> None:
              "mask, blur + contrast + noise degradations, kornia affine + perspective"
              + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else "")
              + (f", {args.sign_scenes:.0%} of them whole scenes with objects (object captions left out)"
-                if args.signs and args.sign_scenes else ""),
+                if args.signs and args.sign_scenes else "")
+             + (f"; {args.cards:.0%} of the other views with a blank card" if args.cards else ""),
         **phase,
     ))
     out_size = TOY_CLIP["image_resolution"]
@@ -297,7 +308,7 @@ def main(argv=None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
-                              splits=args.splits, signs=args.signs, sign_scenes=args.sign_scenes)
+                              splits=args.splits, signs=args.signs, sign_scenes=args.sign_scenes, cards=args.cards)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))
