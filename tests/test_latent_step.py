@@ -52,7 +52,8 @@ def test_the_blend_equals_a_step_written_out_by_hand(models, image):
     fg = abar[t_prev].sqrt() * pred + (1 - abar[t_prev]).sqrt() * eps
     noise = torch.randn(z.shape, generator=torch.Generator().set_state(draws))
     z0 = models.vae.encode(image).latent_dist.mean * models.vae.config.scaling_factor
-    bg = sampler.scheduler.add_noise(z0.expand(2, -1, -1, -1), noise, torch.tensor([t_prev]))
+    # the default timing, the reference's: the source noised to the step's input level t, into z_{t'}
+    bg = sampler.scheduler.add_noise(z0.expand(2, -1, -1, -1), noise, torch.tensor([t]))
 
     m = torch.zeros(1, 1, 8, 8)
     m[..., 2:6, 2:6] = 1

@@ -45,9 +45,10 @@ class LatentConfig:
         batch_size: samples per run (4). seed: of the run's torch.Generator (42, as the reference).
         ddim_eta: DDIM stochasticity η (0, deterministic).
         background_level: the noise level of the source latents blended in outside the mask at each
-            step: "output" (default) noises them to the level of the latent they replace, the step's
-            output z_{t'}; "input" noises them to the step's input level t, one step noisier, as the
-            reference scripts do (and as Blended Diffusion's background). See blendlab.latent.sampler.
+            step: "input" (default) noises them to the step's input level t, one step noisier than the
+            latent they replace, as the reference's scripts and the paper's Algorithm 1 do (and as
+            Blended Diffusion's background); "output" noises them to the level of the step's output
+            z_{t'}. See blendlab.latent.sampler.
         mask_dilation_iterations: progressive mask shrinking for thin masks (0 = off). With n > 0 the
             steps are split into n + 1 even parts; the first uses the latent mask dilated by n cells,
             the next by n − 1, ..., the last the mask itself (the reference's LDM editor).
@@ -68,7 +69,7 @@ class LatentConfig:
     batch_size: int = 4
     seed: int | None = 42
     ddim_eta: float = 0.0
-    background_level: str = "output"
+    background_level: str = "input"
     mask_dilation_iterations: int = 0
     pixel_blending: float = 0.0
     reconstruction: str = "none"

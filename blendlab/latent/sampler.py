@@ -11,14 +11,14 @@
         z_{t'} = fg ⊙ m_k + bg ⊙ (1 − m_k)
     result = D(z_final / s), then the background reconstruction ("none", "pixel", "poisson")
 
-**The blend timing.** With ``background_level="output"`` (the default) the source latents are noised
-to the level of the latent they replace: bg at t' goes into z_{t'}, so outside the mask every z_{t'}
-is exactly a sample of q(z_{t'} | z0). Blended Diffusion (blendlab.sampler) blends ``q_sample(x0, t)``
-— the input level of the step — into x_{t−1}: a background one step noisier than the latent around it
-(it never reaches the clean input, hence its final paste). ``background_level="input"`` does the same
-here, as the reference's Stable Diffusion scripts do (``add_noise(source, t)`` after
-``scheduler.step``); its LDM editor blends before each step, at the step's input level, which is the
-"output" timing shifted by one step. In the last ``pixel_blending`` fraction of the steps the blend is
+**The blend timing.** With ``background_level="input"`` (the default) the source latents are noised
+to the step's *input* level t and blended into its output z_{t'}: a background one step noisier than
+the latent around it, as the reference's Stable Diffusion scripts (``add_noise(source, t)`` after
+``scheduler.step``) and the paper's Algorithm 1 do — and as Blended Diffusion (blendlab.sampler) blends
+``q_sample(x0, t)`` into x_{t−1} (it never reaches the clean input, hence its final paste).
+``background_level="output"`` noises them to the level of the latent they replace: bg at t' goes into
+z_{t'}, so outside the mask every z_{t'} is exactly a sample of q(z_{t'} | z0); the reference's LDM
+editor, which blends before each step at the step's input level, is that timing shifted by one step. In the last ``pixel_blending`` fraction of the steps the blend is
 done in pixels instead: z_{t'} = noise_b(s · E(D(ẑ0 / s) ⊙ m + x ⊙ (1 − m))).
 
 Every draw (the start, ε_k, DDIM's η noise) comes from the run's ``torch.Generator``. Each step is
