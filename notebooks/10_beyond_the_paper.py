@@ -25,8 +25,9 @@
 #
 # **Which world?** The typography parts need the real CLIP, which has read a lot of text: open this
 # notebook in Colab with a GPU. In the toy world (models trained on this project's machines on 32 px
-# coloured shapes) every cell runs, but the toy CLIP has never seen writing and 32 px holds no legible
-# word, so its probabilities and text-ness scores mean nothing; in tiny mode the weights are random.
+# coloured shapes) every cell runs, but the toy CLIP used here has never seen writing and this lesson's
+# text is drawn for 256 px, so its probabilities and text-ness scores mean nothing (the toy CLIP that
+# reads, and the attack on it, are lesson 07's section 3); in tiny mode the weights are random.
 # Pruning works the same in every world.
 
 # %%
