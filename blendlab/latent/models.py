@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -166,7 +167,15 @@ def _download_hint(source: str) -> str:
 def _load_component(name: str, source: str, dtype: torch.dtype, *, local_files_only: bool, cache_dir):
     """One component's ``from_pretrained(source, subfolder=name)``: the one call the Hub id and a local
     folder share. Without ``accelerate`` it loads with ``low_cpu_mem_usage=False`` (what diffusers
-    falls back to anyway), so diffusers' warning about the missing package is not printed."""
+    falls back to anyway), so diffusers' warning about the missing package is not printed; the Hub's
+    deprecation warning about an argument diffusers itself passes (``local_dir_use_symlinks``) is
+    filtered here, where blendlab calls it: no user can act on it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
+        return _from_pretrained(name, source, dtype, local_files_only=local_files_only, cache_dir=cache_dir)
+
+
+def _from_pretrained(name: str, source: str, dtype: torch.dtype, *, local_files_only: bool, cache_dir):
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from diffusers.utils import is_accelerate_available
     from transformers import CLIPTextModel, CLIPTokenizer
