@@ -30,8 +30,11 @@ TINY = ["--preset", "tiny", "--timestep_respacing", "10", "--skip_timesteps", "4
 def cli(tmp_path, *args, **popen):
     env = dict(os.environ, PYTHONPATH=str(ROOT), BLENDLAB_OFFLINE="1", BLENDLAB_THREADS="1",
                BLENDLAB_HOME=str(tmp_path / "home"))
+    # a terminal's Ctrl-C reaches a process whose SIGINT is at its default; a test runner started in the
+    # background of a non-interactive shell passes SIGINT on as ignored, so the child starts from the default
     return subprocess.Popen([sys.executable, "-m", "blendlab.cli", *args], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
 
 
 def interrupt_when(proc, ready, timeout=240):
