@@ -16,7 +16,7 @@ import numbers
 
 from .errors import InputError, UnknownSettingError
 
-__all__ = ["EditConfig", "unknown_setting"]
+__all__ = ["EditConfig", "unknown_setting", "name_unknown_settings"]
 
 #: Steps of the diffusion schedule every respacing is drawn from.
 SCHEDULE_STEPS = 1000
@@ -24,10 +24,11 @@ _RESPACING_HELP = ("use a step count from 1 to 1000 such as '100' (the reference
                    "or section counts such as '10,10,10'")
 
 
-def unknown_setting(name: str, known) -> UnknownSettingError:
-    """The error for a keyword ``name`` that is none of ``known``: it names the closest one."""
+def unknown_setting(name: str, known, owner: str = "EditConfig") -> UnknownSettingError:
+    """The error for a keyword ``name`` that is none of ``known`` (the fields of ``owner``): it names
+    the closest one."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else "the settings are EditConfig's fields (help(EditConfig))"
+    hint = f"did you mean {close[0]!r}?" if close else f"the settings are {owner}'s fields (help({owner}))"
     return UnknownSettingError(f"unknown setting {name!r} — {hint}")
 
 
@@ -251,18 +252,21 @@ class EditConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _init_naming_unknown_settings(init):
-    """Wrap the dataclass ``__init__`` so that an unknown keyword names the closest setting."""
-    fields = [f.name for f in dataclasses.fields(EditConfig)]
+def name_unknown_settings(cls):
+    """Wrap the dataclass ``cls``'s ``__init__`` so that an unknown keyword names the closest setting
+    (:func:`unknown_setting`); returns ``cls``. EditConfig and blendlab.latent's LatentConfig use it."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    init = cls.__init__
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):
         for name in kwargs:
             if name not in fields:
-                raise unknown_setting(name, fields)
+                raise unknown_setting(name, fields, cls.__name__)
         init(self, *args, **kwargs)
 
-    return __init__
+    cls.__init__ = __init__
+    return cls
 
 
-EditConfig.__init__ = _init_naming_unknown_settings(EditConfig.__init__)
+name_unknown_settings(EditConfig)

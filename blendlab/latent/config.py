@@ -12,10 +12,9 @@ May import: errors, config.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 
-from ..config import unknown_setting
+from ..config import name_unknown_settings
 from ..errors import InputError
 
 __all__ = ["LatentConfig", "BACKGROUND_LEVELS", "RECONSTRUCTIONS"]
@@ -138,17 +137,4 @@ class LatentConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _naming_unknown_settings(init):
-    fields = [f.name for f in dataclasses.fields(LatentConfig)]
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        for name in kwargs:
-            if name not in fields:
-                raise unknown_setting(name, fields)
-        init(self, *args, **kwargs)
-
-    return __init__
-
-
-LatentConfig.__init__ = _naming_unknown_settings(LatentConfig.__init__)
+name_unknown_settings(LatentConfig)
