@@ -25,7 +25,7 @@ Prints a table and writes JSON with the sha256 of the weights it measured; the s
 ``blendlab/toyworld/weights/toy_eval.json``, is what the lessons show (:mod:`blendlab.toyworld.measured`)
 and the README quotes. Nothing is asserted.
 
-May import: blendlab, benchmarks.machine.
+May import: blendlab, benchmarks.machine, benchmarks.readme_block.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from blendlab.toyworld.measured import converged as _converged  # noqa: E402
 from blendlab.metrics import seam_strength  # noqa: E402
 
 from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.readme_block import write_block  # noqa: E402
 
 #: The empty regions edits go into, (x0, y0, x1, y1): the scenes keep them free.
 REGIONS = ((0.5, 0.46, 0.98, 0.94), (0.02, 0.04, 0.5, 0.52), (0.5, 0.02, 0.98, 0.5))
@@ -334,13 +335,7 @@ def format_markdown(r: dict) -> str:
 
 def write_readme_table(report: dict, readme: str | Path) -> None:
     """Replace the table between the README's markers with :func:`format_markdown`."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{path} has no {README_START} ... {README_END} block to fill")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_START}\n{format_markdown(report)}\n{README_END}{tail}")
+    write_block(readme, README_START, README_END, format_markdown(report))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ shares with 95 % Wilson intervals: clean right, flipped to the written word, bla
 answer, and the sign alone (no object) answered with its word: whether the CLIP reads at all.
 Nothing is asserted.
 
-May import: blendlab, benchmarks.machine.
+May import: blendlab, benchmarks.machine, benchmarks.readme_block.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.readme_block import write_block  # noqa: E402
 from blendlab.checkpoints import load_clip, toy_weights
 from blendlab.errors import CheckpointError
 from blendlab.download import sha256_file
@@ -41,15 +42,16 @@ from blendlab.toyworld.attack import PLACEMENTS, zero_shot_attack
 def measure(clips: dict[str, Path], n: int, seed: int, scale: int | tuple[int, ...]) -> list[dict]:
     rows = []
     scales = (scale,) if isinstance(scale, int) else scale
-    for (name, path), scale in ((c, s) for c in clips.items() for s in scales):
+    for name, path in clips.items():  # each CLIP loaded, named and hashed once
         model = load_clip(path, torch.device("cpu")).eval()
-        for placement in PLACEMENTS:
+        kind = next((k for k in ("clip", "clip_reads") if _shipped(k) == path), None)
+        sha = sha256_file(path)
+        for scale, placement in ((s, p) for s in scales for p in PLACEMENTS):
             t0 = time.time()
             r = zero_shot_attack(model, n=n, seed=seed, placement=placement, scale=scale)
             if scale > 1 and r["at_scale"] == 0:  # no sign fits at this scale here: a repeat of scale 1
                 continue
-            kind = next((k for k in ("clip", "clip_reads") if _shipped(k) == path), None)
-            r.update(clip=name, kind=kind, sha256=sha256_file(path), seconds=round(time.time() - t0, 1))
+            r.update(clip=name, kind=kind, sha256=sha, seconds=round(time.time() - t0, 1))
             for key in ("clean_right", "flipped", "blank_changed", "alone_read"):
                 r[f"{key}_share"] = r[key] / n
                 r[f"{key}_ci"] = wilson(r[key], n)
@@ -90,13 +92,7 @@ def format_markdown(report: dict) -> str:
 
 def write_readme_table(report: dict, readme: str | Path) -> None:
     """Replace the table between the README's markers with :func:`format_markdown`."""
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{path} has no {README_START} ... {README_END} block to fill")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_START}\n{format_markdown(report)}\n{README_END}{tail}")
+    write_block(readme, README_START, README_END, format_markdown(report))
 
 
 def main(argv=None) -> None:
@@ -120,7 +116,7 @@ def main(argv=None) -> None:
         rows = measure(clips, args.n, args.seed, (1, 2))
         report = dict(command="python benchmarks/typography_attack.py --ship", n=args.n, seed=args.seed,
                       template=rows[0]["template"], machine=machine_info(),
-                      weights={"clip": sha256_file(clips["shipped"]), "clip_reads": sha256_file(clips["reads"])},
+                      weights={r["kind"]: r["sha256"] for r in rows},  # hashed once, in measure()
                       rows=rows)
         ATTACK_FILE.write_text(json.dumps(report, indent=1) + "\n")
         write_readme_table(report, Path(__file__).resolve().parents[1] / "README.md")
