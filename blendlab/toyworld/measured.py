@@ -118,9 +118,10 @@ def measured_attack(path: str | Path | None = None, check_weights: bool = True) 
     report = json.loads(path.read_text())
     if check_weights:
         for kind, sha in report.get("weights", {}).items():
-            if sha != toy_card(kind)["sha256"]:
+            shipped = toy_card(kind)["sha256"]
+            if sha != shipped:
                 raise CheckpointError(f"{path} measured other toy {kind} weights (sha256 {sha[:12]}…) than the "
-                                      f"shipped ones ({toy_card(kind)['sha256'][:12]}…): {_RERUN_ATTACK}")
+                                      f"shipped ones ({shipped[:12]}…): {_RERUN_ATTACK}")
         if set(report.get("weights", {})) != {"clip", "clip_reads"}:
             raise CheckpointError(f"{path} does not name the two CLIPs it measured: {_RERUN_ATTACK}")
     return report
@@ -144,6 +145,7 @@ def attack_table(report: dict | None = None) -> Table:
         return f"{100 * row[key] / row['n']:.0f} [{100 * lo:.0f}-{100 * hi:.0f}]"
 
     names = {"clip": "toy CLIP (shipped)", "clip_reads": "toy CLIP that reads"}
+
     def letters(row):
         if row["at_scale"] == row["n"] or row["scale"] == 1:
             return f"×{row['scale']}"

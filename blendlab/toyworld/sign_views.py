@@ -49,13 +49,17 @@ def spelled_out(meaning: dict, words: set[str]) -> bool:
     return bool(named) and all(n in words for n in named)
 
 
+def _words_to_sign(rng: np.random.Generator, pairs: float) -> list[str]:
+    """The words a sign is drawn from: with probability ``pairs`` one "{COLOUR} {SHAPE}", else SIGN_WORDS."""
+    if rng.random() < pairs:
+        return [f"{str(rng.choice(list(COLORS))).upper()} {str(rng.choice(SHAPES)).upper()}"]
+    return list(SIGN_WORDS)
+
+
 def sign_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float = 0.3):
     """One sign view before degradation: ``(image (3, S, S) in [-1, 1], mask (1, S, S), fill, word)``.
     ``pairs`` of the signs read "{COLOUR} {SHAPE}", the rest one word of SIGN_WORDS."""
-    if rng.random() < pairs:
-        words = [f"{str(rng.choice(list(COLORS))).upper()} {str(rng.choice(SHAPES)).upper()}"]
-    else:
-        words = list(SIGN_WORDS)
+    words = _words_to_sign(rng, pairs)
     empty = rng.random() < 0.4
     objects, background, sign = random_signed_layout(rng, size, 0 if empty else None, words=words)
     image = render_scene(objects, size, background, sign)[0]
@@ -72,10 +76,7 @@ def sign_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float =
 def sign_scene_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float = 0.3):
     """One sign scene, seen whole: ``(image (3, S, S) in [-1, 1], mask (1, S, S) of ones, fill, word,
     visible objects [(colour, shape)], background)``; one or two objects beside the sign."""
-    if rng.random() < pairs:
-        words = [f"{str(rng.choice(list(COLORS))).upper()} {str(rng.choice(SHAPES)).upper()}"]
-    else:
-        words = list(SIGN_WORDS)
+    words = _words_to_sign(rng, pairs)
     objects, background, sign = random_signed_layout(rng, size, int(rng.integers(1, 3)), words=words)
     image = render_scene(objects, size, background, sign)[0]
     fill = "grey" if rng.random() < 0.7 else "black"
@@ -89,6 +90,7 @@ def blank_card_box(rng: np.random.Generator, size: int = DEFAULT_SIZE):
     sign = random_sign(rng, (), "sand", size)
     x0, y0, x1, y1 = (int(round(v * size)) for v in sign.box)
     return sign.box, (x0, y0, x1, y1)
+
 
 def paint_card(image: torch.Tensor, box) -> torch.Tensor:
     """``image`` (3, S, S) in [-1, 1] with a blank light card over the pixel ``box``; a new tensor."""
