@@ -189,8 +189,9 @@ class NotebookEnv:
         from .presets import output_size
 
         base: dict[str, Any] = {**LESSON_BATCH, **settings_for(self.preset)}
-        if output_size(self.preset):
-            base["model_output_size"] = output_size(self.preset)
+        size = output_size(self.preset)
+        if size:
+            base["model_output_size"] = size
         base.update(overrides)
         return EditConfig(**base)
 

@@ -17,10 +17,9 @@ from ..sweep import command as sweep_command
 __all__ = ["build_parser", "config_from_args", "preset_and_size", "usage", "UsageError", "PRESET_FOR_SIZE"]
 
 def _preset_for_size() -> dict[int, str]:
-    from ..presets import PRESETS, output_size, preset_for_size
+    from ..presets import PRESETS, output_size
 
-    sizes = {output_size(name) for name in PRESETS} - {None}
-    return {size: preset_for_size(size) for size in sorted(sizes)}
+    return {output_size(name): name for name in PRESETS if output_size(name)}
 
 
 #: The real preset of each ``--model_output_size`` (from :func:`blendlab.presets.output_size`).
