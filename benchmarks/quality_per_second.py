@@ -1,6 +1,6 @@
 """Quality per second: blendlab's fast modes measured by what the edits show (the toy world).
 
-    python benchmarks/quality_per_second.py --threads 1 --out docs/quality_per_second.json \\
+    python benchmarks/quality_per_second.py --threads 1 --out blendlab/speed/quality_per_second.json \\
         --png docs/quality_per_second.png                      # the full run: ~25 min CPU on 2 cores
     python benchmarks/quality_per_second.py --quick            # smoke run, figures indicative only
     python benchmarks/quality_per_second.py --preset 256-uncond --device cuda   # real weights, a GPU
@@ -112,14 +112,14 @@ def run_benchmark(preset: str = "toy", scenes: int = 4, prompts_per_scene: int =
     # untimed warm-up: two steps of each loop
     warm = base.replace(skip_timesteps=base.num_steps_total() - 2)
     for gen in {reference_generate if REFERENCE in all_modes else None, None}:
-        speed.run_edit(models, suite[0], warm, gen)
+        speed.run_suite_edit(models, suite[0], warm, gen)
 
     records = {m.key: [] for m in all_modes}
     for k, item in enumerate(suite):
         r = k % len(all_modes)
         line = []
         for m in all_modes[r:] + all_modes[:r]:
-            rec = speed.run_edit(models, item, configs[m.key], generate[m.key])
+            rec = speed.run_suite_edit(models, item, configs[m.key], generate[m.key])
             rec["load_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
             records[m.key].append(rec)
             line.append(f"{m.key} {sum(rec['correct'])}/{rec['samples']}{'*' if rec['best_correct'] else ''}")

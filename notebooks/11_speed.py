@@ -42,7 +42,7 @@ from blendlab import speed, viz
 from blendlab.lessons import check, predict
 
 models = env.load_models()
-results = speed.load_results(url=f"{env.repo_url}/raw/main/{speed.RESULTS_FILE}")  # the benchmark's figures
+results = speed.load_results()  # the benchmark's figures, shipped with blendlab
 if results is None:
     print("No benchmark results here: run `python benchmarks/quality_per_second.py --out "
           f"{speed.RESULTS_FILE}` in a checkout of {env.repo_url}")
@@ -117,7 +117,7 @@ if results is not None:
 # ## A live comparison
 #
 # One edit of the suite, three modes, a small batch: time, the work each mode did, and the judge's
-# verdict on the best-ranked sample. (`speed.run_edit` counts UNet forwards and the forwards that built
+# verdict on the best-ranked sample. (`speed.run_suite_edit` counts UNet forwards and the forwards that built
 # a graph — each of those is back-propagated once — and every image CLIP encoded.)
 
 # %%
@@ -133,7 +133,7 @@ def report(records):
     return viz.image_grid(torch.cat([r["images"][:1] for r in records.values()]), titles=list(records))
 
 
-live = {key: speed.run_edit(models, item, speed.mode(key).config(base), keep_images=True)
+live = {key: speed.run_suite_edit(models, item, speed.mode(key).config(base), keep_images=True)
         for key in ("default", "steps-1/4", "mpgd")}
 print(f"'{item.prompt}', ranked sets of {base.batch_size}, {base.num_steps} steps by default")
 report(live)
@@ -156,7 +156,7 @@ backwards = predict('UNet backward passes with guidance_every=3, guidance_betwee
 
 # %%
 changed = base.replace()  # <- change to: changed = base.replace(guidance_every=3, guidance_between="none")
-every = speed.run_edit(models, item, changed, keep_images=True)
+every = speed.run_suite_edit(models, item, changed, keep_images=True)
 display(report({"default": live["default"], "changed": every}))
 check(backwards, every["unet_backwards"], tolerance=0.0)
 
@@ -186,7 +186,7 @@ rows = predict("UNet rows with prune_at=0.3, keep=1", number=True)
 
 # %%
 pruned_cfg = base.replace()  # <- change to: pruned_cfg = base.replace(prune_at=0.3, keep=1)
-pruned = speed.run_edit(models, item, pruned_cfg)
+pruned = speed.run_suite_edit(models, item, pruned_cfg)
 where = (f"pruned after step {pruned_cfg.prune_index}/{pruned_cfg.num_steps} ({pruned_cfg.prune_index + 1} "
          "steps on the whole batch)" if pruned_cfg.prune_at is not None else "no pruning")
 print(f"{pruned['samples']} sample(s) out; UNet rows {pruned['unet_rows']} vs {live['default']['unet_rows']} "

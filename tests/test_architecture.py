@@ -31,7 +31,7 @@ HOUSE = [
     "viz",                 # figures only
     "apps",                # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
-    "speed",               # the speed lab: fast modes, the toy suite, judged runs, Pareto plot
+    "speed",               # the speed lab: modes, suite + judged runs, summary, Pareto plot, shipped figures
     "runner",              # edit(), EditResult: batches, ranking, saving
     "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step
     "hooks",               # Recorder, ProgressBar

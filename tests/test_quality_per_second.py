@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `benchmarks` lives at the repo root
 
 import blendlab as bl  # noqa: E402
 from blendlab import speed  # noqa: E402
@@ -92,6 +93,21 @@ def test_load_results_reads_a_file_or_says_none(tmp_path):
     path.write_text(json.dumps({"modes": {}}))
     assert speed.load_results(path) == {"modes": {}}
     assert speed.load_results(tmp_path / "missing.json") is None
+
+
+def test_the_shipped_results_are_package_data_read_without_a_checkout(tmp_path, monkeypatch):
+    # the file lives in the package (found from an installed blendlab, not through a checkout or cwd)
+    assert speed.RESULTS_PATH.parent == Path(speed.__file__).parent
+    assert (ROOT / speed.RESULTS_FILE).resolve() == speed.RESULTS_PATH
+    monkeypatch.chdir(tmp_path)
+    shipped = speed.load_results()
+    assert shipped is not None and "default" in shipped["modes"] and "reference" in shipped["modes"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"blendlab.speed" = ["quality_per_second.json"]' in pyproject
+
+
+def test_run_edit_keeps_its_old_name():
+    assert speed.run_edit is speed.run_suite_edit
 
 
 def test_quick_benchmark_on_tiny_counts_forwards_backwards_and_views(tmp_path, capsys):
