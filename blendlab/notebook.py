@@ -20,8 +20,8 @@ How the preset is chosen (first rule that applies):
 The toy preset is a UNet and a CLIP trained on scenes of coloured shapes (:mod:`blendlab.toyworld`):
 the method runs unchanged and its edits work, on toy scenes (:meth:`NotebookEnv.example` gives them).
 The tiny preset has random weights: every mechanism runs, but its pictures are noise-like; it stays
-for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings: :data:`TOY_SETTINGS`,
-:data:`TINY_SETTINGS`.
+for fast mechanics tests (``BLENDLAB_MODELS=tiny``). Quick settings (defined in :mod:`blendlab.presets`,
+importable from here too): :data:`TOY_SETTINGS`, :data:`TINY_SETTINGS`.
 
 May import: errors, download, models, presets, examples, sampler, threads.
 """
@@ -40,6 +40,8 @@ import torch
 
 from .download import is_offline
 from .errors import InputError
+# the quick settings per preset live in presets; their names stay importable from here, their old home
+from .presets import LESSON_BATCH, REAL_PRESET, TINY_SETTINGS, TOY_PRESET, TOY_SETTINGS, settings_for
 from .sampler import EditConfig
 from .threads import apply_thread_policy
 
@@ -63,43 +65,6 @@ source = os.environ.get("{SOURCE_ENV}", "git+{REPO_URL}")  # or your fork (git+h
 if importlib.util.find_spec("blendlab") is None and subprocess.run([sys.executable, "-m", "pip", "install", "-q", source]).returncode:
     sys.exit(f"blendlab could not be installed from {{source}} (pip says why above); to install your own copy, set {SOURCE_ENV} to your fork's git+https URL or a local path (e.g. %env {SOURCE_ENV}=/content/blendlab) and run this cell again.")
 """
-
-#: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.
-#: The one place these numbers live (EditorApp and the notebooks read them from here).
-TINY_SETTINGS: dict[str, Any] = dict(
-    timestep_respacing="20",
-    skip_timesteps=10,
-    batch_size=2,
-    iterations_num=1,
-    aug_num=4,
-)
-
-#: A lesson's samples on any weights: one batch of four, as the lessons say (the paper ranks 8
-#: batches of 4; ``env.config(iterations_num=8)`` draws them). :meth:`NotebookEnv.config` starts here.
-LESSON_BATCH: dict[str, Any] = dict(
-    batch_size=4,
-    iterations_num=1,
-)
-
-#: EditConfig overrides of the toy preset: the paper's guidance (λ_clip 1000, λ_range 50, 8 views,
-#: 25 of 100 steps skipped) with one batch of four samples, so a lesson's edit takes seconds on a CPU.
-TOY_SETTINGS: dict[str, Any] = dict(LESSON_BATCH)
-
-#: The preset a machine without a GPU (or without the real checkpoints) uses: trained, offline.
-TOY_PRESET = "toy"
-
-#: The paper's model: what notebooks use with real weights unless ``$BLENDLAB_MODELS`` says otherwise.
-REAL_PRESET = "256-uncond"
-
-def settings_for(preset: str) -> dict[str, Any]:
-    """The EditConfig overrides a quick run on ``preset`` uses: :data:`TINY_SETTINGS` for the random
-    stand-ins, :data:`TOY_SETTINGS` for the toy world, none (the paper's settings) otherwise."""
-    if preset.startswith("tiny"):
-        return dict(TINY_SETTINGS)
-    if preset == TOY_PRESET:
-        return dict(TOY_SETTINGS)
-    return {}
-
 
 def in_colab() -> bool:
     """True inside Google Colab (its ``google.colab`` package is loaded or importable)."""

@@ -21,7 +21,8 @@ from .download import RemoteFile
 from .errors import InputError
 
 __all__ = ["PRESETS", "TINY_CLIP", "check_preset", "unet_config", "diffusion_config", "build_unet",
-           "build_tiny_unet", "build_tiny_clip", "count_parameters", "output_size", "preset_for_size"]
+           "build_tiny_unet", "build_tiny_clip", "count_parameters", "output_size", "preset_for_size",
+           "TINY_SETTINGS", "LESSON_BATCH", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET", "settings_for"]
 
 
 #: The reference implementation's model flags (omriav/blended-diffusion, ImageEditor.__init__),
@@ -223,3 +224,41 @@ def build_tiny_clip() -> torch.nn.Module:
     finally:
         torch.random.set_rng_state(gen_state)
     return model.float()
+
+
+# -- quick settings per preset: the policy the notebooks, the demo and the EditorApp share --------
+#: EditConfig overrides of the tiny preset: a few steps, a small batch; a whole edit in seconds on a CPU.
+#: The one place these numbers live (the CLI's demo, EditorApp and the notebooks read them from here).
+TINY_SETTINGS: dict[str, Any] = dict(
+    timestep_respacing="20",
+    skip_timesteps=10,
+    batch_size=2,
+    iterations_num=1,
+    aug_num=4,
+)
+
+#: A lesson's samples on any weights: one batch of four, as the lessons say (the paper ranks 8
+#: batches of 4; ``env.config(iterations_num=8)`` draws them). :meth:`NotebookEnv.config` starts here.
+LESSON_BATCH: dict[str, Any] = dict(
+    batch_size=4,
+    iterations_num=1,
+)
+
+#: EditConfig overrides of the toy preset: the paper's guidance (λ_clip 1000, λ_range 50, 8 views,
+#: 25 of 100 steps skipped) with one batch of four samples, so a lesson's edit takes seconds on a CPU.
+TOY_SETTINGS: dict[str, Any] = dict(LESSON_BATCH)
+
+#: The preset a machine without a GPU (or without the real checkpoints) uses: trained, offline.
+TOY_PRESET = "toy"
+
+#: The paper's model: what notebooks use with real weights unless ``$BLENDLAB_MODELS`` says otherwise.
+REAL_PRESET = "256-uncond"
+
+def settings_for(preset: str) -> dict[str, Any]:
+    """The EditConfig overrides a quick run on ``preset`` uses: :data:`TINY_SETTINGS` for the random
+    stand-ins, :data:`TOY_SETTINGS` for the toy world, none (the paper's settings) otherwise."""
+    if preset.startswith("tiny"):
+        return dict(TINY_SETTINGS)
+    if preset == TOY_PRESET:
+        return dict(TOY_SETTINGS)
+    return {}

@@ -20,3 +20,18 @@ def test_output_size_is_the_one_map_from_presets_to_sizes():
         env = NotebookEnv.__new__(NotebookEnv)
         env.preset = preset
         assert env.config().model_output_size == (output_size(preset) or 256)
+
+
+def test_quick_settings_live_in_presets_and_keep_their_old_home():
+    from blendlab import notebook, presets
+    from blendlab.config import EditConfig
+
+    for name in ("TINY_SETTINGS", "TOY_SETTINGS", "LESSON_BATCH", "TOY_PRESET", "REAL_PRESET", "settings_for"):
+        assert getattr(notebook, name) is getattr(presets, name), name
+    assert presets.settings_for("tiny-cond") == presets.TINY_SETTINGS
+    assert presets.settings_for("toy") == presets.TOY_SETTINGS == presets.LESSON_BATCH
+    assert presets.settings_for("256-uncond") == {}
+    quick = presets.settings_for("tiny")
+    quick["batch_size"] = 99  # a copy: the policy itself is never changed by a caller
+    assert presets.TINY_SETTINGS["batch_size"] == 2
+    EditConfig(**presets.TINY_SETTINGS)  # every override is a real, valid setting

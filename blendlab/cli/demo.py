@@ -7,7 +7,7 @@ steps) and, in the toy world, ``judge.json`` (the independent judge's verdict on
 The toy world's mask is the lower-right quarter of the scene (empty sand); the summary says where
 the mask is, as :func:`mask_region` words it.
 
-May import: errors, presets, models, images, masks, examples, hooks, runner, sampler, notebook, viz,
+May import: errors, presets, models, images, masks, examples, hooks, runner, sampler, viz,
 threads, toyworld, toyworld.judge.
 """
 
@@ -34,7 +34,7 @@ def run_demo(args) -> Path:
     from ..images import save_image
     from ..masks import mask_to_pil
     from ..models import load_models
-    from ..notebook import settings_for
+    from ..presets import settings_for
     from ..runner import edit
     from ..sampler import EditConfig
     from ..viz import save_step_strip

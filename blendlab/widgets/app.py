@@ -61,7 +61,7 @@ class EditorApp:
         threads: torch's thread count; default: :func:`blendlab.threads.apply_thread_policy`'s for
             the models' preset (two at most for the small toy and tiny models).
 
-    Settings default to ``EditConfig()`` (the paper's), with ``blendlab.notebook.TOY_SETTINGS`` for
+    Settings default to ``EditConfig()`` (the paper's), with ``blendlab.presets.TOY_SETTINGS`` for
     the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes.
     Run works in a background thread so the page stays live and Stop can cancel between two steps;
     ``app.run(block=True)`` runs in the caller's thread (scripts, tests).

@@ -1,6 +1,6 @@
 """The EditorApp's settings form: one row per EditConfig field, at a fixed width; the seed box.
 
-May import: errors, sampler, notebook.
+May import: errors, sampler, presets.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ SEED_EMPTY = "random: a new seed each run"
 
 def default_settings(tiny: bool = False, preset: str | None = None) -> dict:
     """EditConfig's defaults for :data:`SETTINGS`, with the preset's quick settings on top
-    (``blendlab.notebook.settings_for``: TINY_SETTINGS for tiny, TOY_SETTINGS for the toy world)."""
-    from ..notebook import settings_for
+    (``blendlab.presets.settings_for``: TINY_SETTINGS for tiny, TOY_SETTINGS for the toy world)."""
+    from ..presets import settings_for
 
     base = EditConfig()
     values = {name: getattr(base, name) for name in SETTINGS}
