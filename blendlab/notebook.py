@@ -54,7 +54,7 @@ REPO_URL = "https://github.com/blendlab/blendlab"
 #: (a fork's ``git+https://...`` URL or a local copy's path) in the notebook's environment.
 SOURCE_ENV = "BLENDLAB_SOURCE"
 
-#: The first lines of every lesson (``notebooks/sync_first_cell.py`` writes them there): install
+#: The first lines of every lesson (``tools/sync_first_cell.py`` writes them there): install
 #: blendlab from ``$BLENDLAB_SOURCE`` (default: GitHub) when it is not importable. A failed install
 #: ends the cell with one sentence (what failed, how to install from your own copy), not a traceback;
 #: pip's own error stands above it. Python's import system sees the new package without

@@ -54,15 +54,15 @@ def test_ipynb_is_committed_without_outputs(source):
 
 
 def _sync_script():
-    spec = importlib.util.spec_from_file_location("sync_first_cell", NOTEBOOKS / "sync_first_cell.py")
+    spec = importlib.util.spec_from_file_location("sync_first_cell", NOTEBOOKS.parent / "tools" / "sync_first_cell.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_first_cells_are_generated_from_blendlab_notebook():
-    """notebooks/sync_first_cell.py writes every lesson's badge and first code cell from REPO_URL."""
-    assert _sync_script().stale() == [], "run: python notebooks/sync_first_cell.py"
+    """tools/sync_first_cell.py writes every lesson's badge and first code cell from REPO_URL."""
+    assert _sync_script().stale() == [], "run: python tools/sync_first_cell.py"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -75,7 +75,7 @@ def test_colab_badge_and_setup_cell(source):
     assert f"(https://colab.research.google.com/assets/colab-badge.svg)]({badge})" in first.source
     code = [c for c in nb.cells if c.cell_type == "code"]
     setup = code[0].source
-    assert setup == _sync_script().first_cell(), "run: python notebooks/sync_first_cell.py"
+    assert setup == _sync_script().first_cell(), "run: python tools/sync_first_cell.py"
     assert setup.startswith(INSTALL_SNIPPET) and setup.count(REPO_URL) == 1
     assert "env = setup()" in setup and len(setup.splitlines()) <= 5, "keep the first cell short"
     # settings come from env.config (paper settings on real weights, small ones in tiny mode)

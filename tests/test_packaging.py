@@ -88,7 +88,8 @@ def test_every_import_of_the_tests_and_lessons_is_declared():
     declared = _declared_distributions()
     missing = []
     files = [*(ROOT / "blendlab").rglob("*.py"), *(ROOT / "tests").rglob("*.py"),
-             *(ROOT / "notebooks").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+             *(ROOT / "notebooks").glob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
+             *(ROOT / "tools").glob("*.py")]
     for path in files:
         for name in sorted(_top_level_imports(path) - own - ELSEWHERE - set(sys.stdlib_module_names)):
             if "browser" in path.parts and name in BROWSER_ONLY:

@@ -1,6 +1,6 @@
 """Make the README's picture: the input noised to the kept steps, and the blend at each of them.
 
-Run: ``python docs/make_figures.py`` (CPU, no weights, a few seconds). Only the forward process
+Run: ``python tools/make_figures.py`` (CPU, no weights, a few seconds). Only the forward process
 q(x_t | x_0) is used, which needs no trained model: it is exactly what the blend puts outside the mask.
 """
 
@@ -13,7 +13,7 @@ import blendlab as bl
 from blendlab.sampler import create_diffusion
 from blendlab.viz import to_rgb
 
-OUT = Path(__file__).resolve().parent / "blending.png"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "blending.png"
 
 
 def main(path: Path = OUT) -> Path:

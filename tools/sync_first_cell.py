@@ -1,7 +1,7 @@
 """Write the opening of every lesson from ``blendlab.notebook``: the Colab badge and the first code cell.
 
-    python notebooks/sync_first_cell.py           # rewrite notebooks/*.py and their paired .ipynb
-    python notebooks/sync_first_cell.py --check   # only say which lessons are out of date (exit 1)
+    python tools/sync_first_cell.py           # rewrite notebooks/*.py and their paired .ipynb
+    python tools/sync_first_cell.py --check   # only say which lessons are out of date (exit 1)
 
 The repository URL is defined once, ``blendlab.notebook.REPO_URL``; ``INSTALL_SNIPPET`` is built from
 it. A notebook cannot import blendlab before installing it, so the URL has to stand in the first cell
@@ -17,7 +17,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-NOTEBOOKS = Path(__file__).resolve().parent
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS.parent))  # this checkout's blendlab, not another installed copy
 
 from blendlab.notebook import INSTALL_SNIPPET, REPO_URL  # noqa: E402
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
         out = stale()
-        print("out of date: " + ", ".join(out) + " (run: python notebooks/sync_first_cell.py)" if out
+        print("out of date: " + ", ".join(out) + " (run: python tools/sync_first_cell.py)" if out
               else "every lesson opens with blendlab.notebook's badge and first cell")
         return int(bool(out))
     if args:
