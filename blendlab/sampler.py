@@ -17,7 +17,7 @@ kornia's augmentations are seeded from it. And every step is checked: the first 
 x̂0, a loss term or x_{t−1} stops the run with a :class:`blendlab.errors.NonFiniteError` that names
 the step, t, the term and what to try.
 
-May import: errors, images, nonfinite, masks, models, embeddings, guidance, plan, config, vocabulary.
+May import: errors, inputs, nonfinite, masks, models, embeddings, guidance, plan, config, vocabulary.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import torch
 from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
 from .guidance import GuidanceLoss
-from .images import check_image
-from .masks import edit_mask, paste_background
+from .inputs import EditInputs, prepare
+from .masks import paste_background
 from .nonfinite import non_finite_error
 from .config import EditConfig  # noqa: F401  (re-exported: blendlab.sampler.EditConfig)
 from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
@@ -125,9 +125,11 @@ class BlendedSampler:
 
     Args:
         models: from :func:`blendlab.load_models`.
-        image: (1, 3, H, W) in [-1, 1] at ``models.image_size``.
-        mask: (1, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
-        cfg: the :class:`EditConfig`.
+        image: (1, 3, H, W) in [-1, 1] at ``models.image_size`` (or what :func:`blendlab.inputs.prepare`
+            takes: a path, PIL image, array).
+        mask: (1 or B, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
+        cfg: the :class:`EditConfig`. The three are checked by :func:`blendlab.inputs.prepare` (its
+            warnings given as Python warnings); :meth:`from_inputs` takes inputs already checked.
         generator: a ``torch.Generator`` on ``models.device``; default: seeded from ``cfg.seed``.
         diffusion: guided-diffusion's ``SpacedDiffusion`` for ``cfg.timestep_respacing`` (default: made
             here; :func:`blendlab.edit` makes it once per edit and passes it to every batch).
@@ -144,13 +146,31 @@ class BlendedSampler:
 
     def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None, *,
                  diffusion=None, plan: StepPlan | None = None):
+        inputs = prepare(models, image, mask, cfg)  # the front door: checked here, trusted below
+        inputs.warn(stacklevel=2)
+        self._setup(models, inputs, generator, diffusion, plan, None, None)
+
+    @classmethod
+    def from_inputs(cls, models, inputs: EditInputs, generator: torch.Generator | None = None, *,
+                    diffusion=None, plan: StepPlan | None = None, text_embed: torch.Tensor | None = None,
+                    loss: GuidanceLoss | None = None) -> "BlendedSampler":
+        """A sampler for inputs :func:`blendlab.inputs.prepare` checked, trusted as they are (their
+        warnings are the caller's to give). What depends only on the edit may be handed in, built once
+        for all its batches (:func:`blendlab.edit` does): ``diffusion``, ``plan``, ``text_embed``
+        ((1, D) CLIP embedding of ``inputs.cfg.prompt``) and ``loss`` (the :class:`GuidanceLoss` of
+        these inputs; only used when ``cfg.guided``). Missing ones are made here."""
+        sampler = cls.__new__(cls)
+        sampler._setup(models, inputs.check_for(models), generator, diffusion, plan, text_embed, loss)
+        return sampler
+
+    def _setup(self, models, inputs: EditInputs, generator, diffusion, plan, text_embed, loss) -> None:
+        cfg = inputs.cfg
         self.models = models
         self.cfg = cfg
+        self.inputs = inputs
         device = models.device
-        check_image(image, size=models.image_size)
-        mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
-        self.init_image = image.to(device=device, dtype=torch.float32)
-        self.mask = mask.to(device=device, dtype=torch.float32)
+        self.init_image = inputs.image.to(device=device, dtype=torch.float32)
+        self.mask = inputs.edit_mask.to(device=device, dtype=torch.float32)
         self.diffusion = create_diffusion(models, cfg.timestep_respacing) if diffusion is None else diffusion
         if generator is None:
             generator = torch.Generator(device=device)
@@ -158,8 +178,12 @@ class BlendedSampler:
         self.generator = generator
         self.iteration = 0
         self.last_grad = None  # the last computed guidance gradient (reused by guidance_every)
-        self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
-        self.loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
+        if text_embed is None and (cfg.guided or cfg.prune_at):
+            text_embed = encode_text(models.clip, cfg.prompt)
+        self.text_embed = text_embed
+        if cfg.guided and loss is None:
+            loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed)
+        self.loss = loss if cfg.guided else None
         self.plan = plan_steps(self.diffusion, cfg) if plan is None else _checked_plan(plan, self.diffusion, cfg)
 
     # -- randomness -------------------------------------------------------------------------
