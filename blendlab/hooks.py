@@ -53,8 +53,10 @@ class Recorder:
       ``format_version`` (1), ``blendlab_version``, ``preset``, ``config`` (every EditConfig field),
       ``recorder`` (every, fields, size, dtype, max_mb, thinned), ``mask`` and ``init_image``
       (``{"member", "dtype", "shape"}``), and ``steps``: one object per recorded step with
-      ``iteration``, ``index`` (the step k, from 0), ``num_steps``, ``t`` (the sampler's respaced
-      index, internal), ``timestep`` (t of the 1000-step schedule), ``alpha_bar`` (ᾱ_t), ``losses`` ({term: float}),
+      ``iteration``, ``index`` (the step k, from 0), ``num_steps``, ``respaced_index`` (the sampler's
+      respaced index, internal; files written before it had this name call it ``t``, and the file
+      still holds that old key too, for one release), ``timestep`` (t of the 1000-step schedule),
+      ``alpha_bar`` (ᾱ_t), ``losses`` ({term: float}),
       ``sample_ids`` (rows -> samples of the first batch) and ``fields`` ({name: {member, dtype, shape}});
     - ``mask.npy`` (1 or B, 1, h, w) float32 in {0, 1}, ``init_image.npy`` (1, 3, h, w) float32 in
       [-1, 1], and ``steps/<k:05d>/<field>.npy`` (B, 3, h, w) in the recording's dtype (bfloat16 is
@@ -117,7 +119,8 @@ class Recorder:
             self.prompt = getattr(state.cfg, "prompt", None)
         ids = None if state.sample_ids is None else tuple(int(i) for i in state.sample_ids.tolist())
         step = RecordedStep(
-            iteration=state.iteration, index=state.index, t=state.t, alpha_bar=state.alpha_bar,
+            iteration=state.iteration, index=state.index, respaced_index=state.respaced_index,
+            alpha_bar=state.alpha_bar,
             num_steps=state.num_steps, losses=state.losses,
             fields={name: self._shrink(getattr(state, name)) for name in self.fields},
             timestep=state.timestep, sample_ids=ids,

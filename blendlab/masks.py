@@ -24,9 +24,13 @@ from .images import ImageLike, _open
 
 __all__ = [
     "load_mask",
+    "mask_fit",
     "check_mask_fits",
     "check_mask",
     "edit_mask",
+    "EMPTY_MASK",
+    "EMPTY_INVERTED_MASK",
+    "FULL_MASK",
     "invert_mask",
     "dilate_mask",
     "erode_mask",
@@ -75,13 +79,13 @@ def _same_aspect(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> bool:
     return abs(mh * iw / ih - mw) <= 1 or abs(ih * mw / mh - iw) <= 1
 
 
-def check_mask_fits(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> None:
+def mask_fit(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> str | None:
     """Judge a mask of ``mask_wh = (width, height)`` for an image of ``image_wh = (width, height)``,
     both as their files are (before any resize to the model's size).
 
     Raises :class:`InputError` when the aspect ratios differ (the mask would be stretched over
-    another picture); warns :class:`~blendlab.errors.MaskResizedWarning` when only the size differs
-    (the mask will be resized with NEAREST); returns None, silently, when the sizes are equal.
+    another picture); returns what a :class:`~blendlab.errors.MaskResizedWarning` says when only the
+    size differs (the mask will be resized with NEAREST); None when the sizes are equal.
     """
     mask_wh, image_wh = tuple(int(v) for v in mask_wh), tuple(int(v) for v in image_wh)
     if min(mask_wh + image_wh) < 1:
@@ -94,14 +98,17 @@ def check_mask_fits(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> None
             "shapes differ, so the mask would be stretched over another part of the picture. "
             f"Make the mask from this image, at {_wh(image_wh)} (or any size of the same shape)"
         )
-    warnings.warn(
-        f"the mask is {_wh(mask_wh)} and the image {_wh(image_wh)}: same shape, so the mask is resized "
-        f"to the image (NEAREST). Save the mask at {_wh(image_wh)} to skip this, or silence it with "
-        "warnings.filterwarnings('ignore', category=blendlab.MaskResizedWarning)",
-        MaskResizedWarning,
-        stacklevel=3,
-    )
-    return None
+    return (f"the mask is {_wh(mask_wh)} and the image {_wh(image_wh)}: same shape, so the mask is resized "
+            f"to the image (NEAREST). Save the mask at {_wh(image_wh)} to skip this, or silence it with "
+            "warnings.filterwarnings('ignore', category=blendlab.MaskResizedWarning)")
+
+
+def check_mask_fits(mask_wh: tuple[int, int], image_wh: tuple[int, int]) -> None:
+    """:func:`mask_fit`, with its note given as a :class:`~blendlab.errors.MaskResizedWarning`:
+    an error for another aspect ratio, a warning for another size, silence for the same size."""
+    note = mask_fit(mask_wh, image_wh)
+    if note is not None:
+        warnings.warn(note, MaskResizedWarning, stacklevel=3)
 
 
 def load_mask(
@@ -157,6 +164,18 @@ def load_mask(
     return mask.contiguous()
 
 
+#: What an edit says of a mask with nothing to edit, and of one that, inverted, leaves nothing: one
+#: wording whichever front door (``blendlab edit``, the EditorApp, a sweep, ``bl.edit``) it came through.
+EMPTY_MASK = ("the mask is empty: nothing would be edited. Mark the region to edit with 1 (white in a mask "
+              "file; in the editor, paint it, or press fill to edit all of it)")
+EMPTY_INVERTED_MASK = ("the mask is empty once inverted: invert_mask keeps what the mask covers and edits the "
+                       "rest, but your mask covered the whole image, so nothing is left to edit; mark less "
+                       "of it, or turn invert_mask off")
+#: What an edit says of a mask over the whole image (a :class:`~blendlab.errors.FullMaskWarning`).
+FULL_MASK = ("mask covers the whole image: blending keeps nothing of the input "
+             "(this is CLIP-guided diffusion of the whole image)")
+
+
 def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_empty: bool = False,
                warn_full: bool = True) -> None:
     """Validate a mask for an edit; raise :class:`InputError` with the fix, or warn for a full mask."""
@@ -174,25 +193,19 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, *, allow_e
             "load both with the same size= (load_mask resizes with NEAREST)"
         )
     if not allow_empty and not torch.any(mask > 0):
-        raise InputError(
-            "mask is empty: nothing would be edited. Paint the region to edit white (1); "
-            "if you passed invert_mask, your mask covered the whole image."
-        )
+        raise InputError(EMPTY_MASK)
     if warn_full and torch.all(mask > 0):
-        warnings.warn(
-            "mask covers the whole image: blending keeps nothing of the input "
-            "(this is CLIP-guided diffusion of the whole image)",
-            FullMaskWarning,
-            stacklevel=3,
-        )
+        warnings.warn(FULL_MASK, FullMaskWarning, stacklevel=3)
 
 
 def edit_mask(mask: torch.Tensor, image: torch.Tensor, *, invert: bool = False,
-              batch_size: int = 1) -> torch.Tensor:
+              batch_size: int = 1, warn_full: bool = True) -> torch.Tensor:
     """The mask an edit blends with: ``mask`` ((1 or ``batch_size``, 1, H, W) in {0, 1}) checked
-    against ``image``, and inverted when ``invert`` (``EditConfig.invert_mask``: edit the background).
-    Raises :class:`InputError` when it does not fit, or when nothing would be edited; warns when
-    everything would. Returns ``mask`` itself or a new tensor; ``mask`` is never modified."""
+    against ``image`` (one :func:`check_mask`), and inverted when ``invert``
+    (``EditConfig.invert_mask``: edit the background). Raises :class:`InputError` when it does not fit,
+    or when nothing would be edited (:data:`EMPTY_MASK`, :data:`EMPTY_INVERTED_MASK`); warns
+    (``warn_full``) when everything would. Returns ``mask`` itself or a new tensor; ``mask`` is never
+    modified."""
     if isinstance(mask, torch.Tensor) and mask.dim() == 4 and mask.shape[0] not in (1, batch_size):
         raise InputError(
             f"mask batch {mask.shape[0]} does not match batch_size {batch_size}; "
@@ -200,7 +213,10 @@ def edit_mask(mask: torch.Tensor, image: torch.Tensor, *, invert: bool = False,
         )
     check_mask(mask, image, allow_empty=True, warn_full=False)
     used = 1.0 - mask if invert else mask
-    check_mask(used, image)
+    if not torch.any(used > 0):
+        raise InputError(EMPTY_INVERTED_MASK if invert else EMPTY_MASK)
+    if warn_full and torch.all(used > 0):
+        warnings.warn(FULL_MASK, FullMaskWarning, stacklevel=2)
     return used
 
 

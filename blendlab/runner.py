@@ -4,13 +4,12 @@ sample by its masked CLIP distance and returns an :class:`EditResult` that names
 It stands above the sampler (one batch of Algorithm 1) and the hooks (the progress bar it adds);
 other rankings (:mod:`blendlab.ranking`) are one call away on the result.
 
-May import: errors, images, embeddings, models, plan, sampler, ranking, hooks.
+May import: errors, images, embeddings, guidance, inputs, models, plan, sampler, ranking, hooks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -18,9 +17,11 @@ import torch
 
 from . import ranking
 from .embeddings import encode_text, masked_clip_distance
-from .errors import UnguidedWarning
+from .errors import InputError
+from .guidance import GuidanceLoss
 from .hooks import ProgressBar
 from .images import save_image, to_pil
+from .inputs import EditInputs, prepare
 from .models import create_diffusion
 from .plan import plan_steps
 from .sampler import BlendedSampler, EditConfig, Hook
@@ -97,9 +98,15 @@ class EditResult:
         return paths
 
 
-def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, progress: bool = True,
-         generator: torch.Generator | None = None) -> EditResult:
+def edit(models, image, mask=None, cfg: EditConfig | None = None, hooks: Iterable[Hook] = (), *,
+         progress: bool = True, generator: torch.Generator | None = None) -> EditResult:
     """Run ``cfg.iterations_num`` batches of Blended Diffusion and rank the samples by CLIP.
+
+    ``image``, ``mask`` and ``cfg`` go through the front door, :func:`blendlab.inputs.prepare`
+    (checked once; its warnings given once, as Python warnings); or pass what it returned,
+    ``edit(models, inputs)``, to trust it as it is (its warnings are then the caller's to give).
+    The diffusion, the step plan, the prompt's CLIP embedding and the guidance loss are built once
+    per edit and handed to every batch.
 
     One generator (seeded from ``cfg.seed``) drives all iterations, so the whole set is reproducible.
     ``hooks`` are called after every step of every iteration (``state.iteration`` tells which).
@@ -109,13 +116,17 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
     An empty prompt with CLIP guidance on warns :class:`blendlab.UnguidedWarning` once: the edit
     runs unguided (as the reference does); ``clip_guidance_lambda=0`` says it is meant.
     """
-    if cfg.prompt == "" and cfg.clip_guidance_lambda:
-        warnings.warn(
-            "the prompt is empty, so this edit runs unguided: no CLIP guidance, the diffusion model alone "
-            "fills the mask. Give a prompt, or pass clip_guidance_lambda=0 to run unguided without "
-            "this warning",
-            UnguidedWarning, stacklevel=2,
-        )
+    if isinstance(image, EditInputs):
+        if mask is not None or cfg is not None:
+            raise InputError("edit(models, inputs) takes prepared inputs alone (they hold the mask and the "
+                             "config); or pass edit(models, image, mask, cfg)")
+        inputs = image.check_for(models)
+    else:
+        if cfg is None:
+            raise InputError("edit needs an EditConfig: edit(models, image, mask, EditConfig(prompt=...))")
+        inputs = prepare(models, image, mask, cfg)
+        inputs.warn(stacklevel=2)
+    cfg = inputs.cfg
     hooks = list(hooks)
     bar = ProgressBar() if progress else None
     if bar is not None:
@@ -123,13 +134,18 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
     if generator is None:
         generator = torch.Generator(device=models.device)
         generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    images, ids = [], []
-    sampler = None
-    diffusion = create_diffusion(models, cfg.timestep_respacing)  # once per edit, not per batch
+    # what depends only on the edit is built once here and handed to every batch
+    diffusion = create_diffusion(models, cfg.timestep_respacing)
     plan = plan_steps(diffusion, cfg)
+    init_image = inputs.image.to(device=models.device, dtype=torch.float32)
+    used_mask = inputs.edit_mask.to(device=models.device, dtype=torch.float32)
+    text_embed = encode_text(models.clip, cfg.prompt)
+    loss = GuidanceLoss(models, cfg, init_image, used_mask, text_embed) if cfg.guided else None
+    once = dict(diffusion=diffusion, plan=plan, text_embed=text_embed, loss=loss)
+    images, ids = [], []
     try:
         for iteration in range(cfg.iterations_num):
-            sampler = BlendedSampler(models, image, mask, cfg, generator=generator, diffusion=diffusion, plan=plan)
+            sampler = BlendedSampler.from_inputs(models, inputs, generator, **once)
             sampler.iteration = iteration
             images.append(sampler.run(hooks))
             ids += [(iteration, int(b)) for b in sampler.last_state.sample_ids]
@@ -137,8 +153,7 @@ def edit(models, image, mask, cfg: EditConfig, hooks: Iterable[Hook] = (), *, pr
         if bar is not None:
             bar.close()
     images = torch.cat(images).detach()
-    text_embed = sampler.text_embed if sampler.text_embed is not None else encode_text(models.clip, cfg.prompt)
-    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(sampler.mask, ids),
+    distances = masked_clip_distance(models.clip, images, text_embed, _masks_for(used_mask, ids),
                                      normalize=not cfg.reference_ranking)
-    return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=sampler.init_image.cpu(),
-                      mask=sampler.mask.cpu(), cfg=cfg, models=models, sample_ids=ids)
+    return EditResult(images=images.cpu(), distances=distances.cpu(), init_image=init_image.cpu(),
+                      mask=used_mask.cpu(), cfg=cfg, models=models, sample_ids=ids)

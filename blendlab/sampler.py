@@ -17,7 +17,7 @@ kornia's augmentations are seeded from it. And every step is checked: the first 
 x̂0, a loss term or x_{t−1} stops the run with a :class:`blendlab.errors.NonFiniteError` that names
 the step, t, the term and what to try.
 
-May import: errors, images, masks, models, embeddings, guidance, plan, config.
+May import: errors, inputs, nonfinite, masks, models, embeddings, guidance, plan, config, vocabulary.
 """
 
 from __future__ import annotations
@@ -28,24 +28,29 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from .embeddings import encode_text, masked_clip_distance
-from .errors import InputError, NonFiniteError
+from .errors import InputError
 from .guidance import GuidanceLoss
-from .images import check_image
-from .masks import edit_mask, paste_background
+from .inputs import EditInputs, prepare
+from .masks import paste_background
+from .nonfinite import non_finite_error
 from .config import EditConfig  # noqa: F401  (re-exported: blendlab.sampler.EditConfig)
 from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
 from .plan import StepPlan, plan_steps
+from .vocabulary import keeps_old_t
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
 
 
+@keeps_old_t
 @dataclasses.dataclass
 class StepState:
     """What one reverse step saw and produced. Image tensors are (B, 3, H, W) in model space.
 
     Fields:
         index: the step k = 0 … N−1 of the loop (``num_steps`` is N); labels say "step k/N".
-        t: internal: the respaced index into ``sampler.diffusion`` (counts down); no label shows it.
+        respaced_index: internal: the index into the respaced ``sampler.diffusion`` that
+            guided-diffusion's functions take as their ``t`` (counts down to 0); no label shows it.
+            (Called ``t`` before 0.x: ``state.t`` still reads it, with a DeprecationWarning.)
         timestep: the t of the 1000-step schedule that step stands for (labels: "step 3/10 · t=473",
             :func:`blendlab.vocabulary.step_label`).
         x_t: input of this step.  pred_x0: x̂0 the UNet predicted from x_t (the loss's input).
@@ -69,7 +74,7 @@ class StepState:
     """
 
     index: int
-    t: int
+    respaced_index: int
     x_t: torch.Tensor
     pred_x0: torch.Tensor
     pred_x0_guided: torch.Tensor
@@ -100,49 +105,6 @@ class StepState:
 
 Hook = Callable[[StepState], "StepState | None"]
 
-#: What ``NonFiniteError.term`` names, in the order a step computes them, and how messages say it.
-_TERMS = {"pred_x0": "x̂0", "clip": "the CLIP loss", "typography": "the anti-typography loss",
-          "range": "the range loss", "lpips": "the LPIPS loss", "l2": "the L2 background loss",
-          "grad": "the guidance gradient", "pred_x0_guided": "the guided x̂0", "x_prev": "x_{t−1}"}
-#: The weight of each loss term in EditConfig.
-_LAMBDAS = {"clip": "clip_guidance_lambda", "range": "range_lambda", "typography": "anti_typography_lambda",
-            "lpips": "lpips_sim_lambda", "l2": "l2_sim_lambda"}
-
-
-def _non_finite_error(state: StepState, total_steps: int, guided: bool = True) -> NonFiniteError:
-    """The :class:`NonFiniteError` for a step with NaN or infinity somewhere: which tensor went first
-    (in the order the step computes them), how, and what to try. ``total_steps``: respaced steps
-    before skipping (the "of 100" in "skips 25 of 100")."""
-    cfg = state.cfg
-    tensors = {"pred_x0": state.pred_x0, **state.loss_tensors, "grad": state.grad,
-               "pred_x0_guided": state.pred_x0_guided, "x_prev": state.x_prev}
-    term = next((k for k, v in tensors.items() if not bool(torch.isfinite(v).all())), "x_prev")
-    bad = tensors[term]
-    kind = "NaN" if bool(torch.isnan(bad).any()) else "infinite"
-    if bad.numel() > 1:
-        kind += f" in {int((~torch.isfinite(bad)).sum())} of {bad.numel()} values"
-    where = f"step {state.index}/{state.num_steps} · t={state.timestep}"
-    if cfg is not None and cfg.iterations_num > 1:
-        where += f" (sample batch {state.iteration + 1} of {cfg.iterations_num})"
-    finite = state.pred_x0[torch.isfinite(state.pred_x0)]
-    size = float(finite.abs().max()) if finite.numel() else 0.0
-    grown = f"; x̂0 had reached ±{size:.2g} (an image lies in [-1, 1])" if size > 10 else ""
-    tips = []
-    if cfg is not None and guided:
-        tips.append(f"more skipped steps (skip_timesteps is {cfg.skip_timesteps} of {total_steps}; the "
-                    "paper skips 25 of 100: the first steps, near t=1000, amplify the guidance most)")
-        names = [_LAMBDAS[term]] if term in _LAMBDAS else []
-        names += [n for n in _LAMBDAS.values() if n not in names and getattr(cfg, n, 0)
-                  and (n not in ("lpips_sim_lambda", "l2_sim_lambda") or cfg.background_preservation_loss)]
-        tips += [f"a smaller {n} (now {getattr(cfg, n):g})" for n in names]
-    else:
-        tips.append("more skipped steps (skip_timesteps); the UNet made it without guidance, so check "
-                    "its weights (the preset, unet_path) and precision (load_models(..., precision='fp32'))")
-    message = f"{where}: {_TERMS.get(term, term)} became {kind}{grown}. The run stopped. Try: {', '.join(tips)}."
-    return NonFiniteError(message, step=state.index, num_steps=state.num_steps, t=state.timestep, term=term,
-                          iteration=state.iteration, state=state)
-
-
 def _checked_plan(plan: StepPlan, diffusion, cfg: EditConfig) -> StepPlan:
     """A plan handed in must be ``cfg``'s on ``diffusion``: the same respacing and skipped steps."""
     if (plan.respacing, plan.total, plan.skipped) != (cfg.timestep_respacing, int(diffusion.num_timesteps),
@@ -163,9 +125,11 @@ class BlendedSampler:
 
     Args:
         models: from :func:`blendlab.load_models`.
-        image: (1, 3, H, W) in [-1, 1] at ``models.image_size``.
-        mask: (1, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
-        cfg: the :class:`EditConfig`.
+        image: (1, 3, H, W) in [-1, 1] at ``models.image_size`` (or what :func:`blendlab.inputs.prepare`
+            takes: a path, PIL image, array).
+        mask: (1 or B, 1, H, W) in {0, 1}, 1 = edit. ``cfg.invert_mask`` is applied here.
+        cfg: the :class:`EditConfig`. The three are checked by :func:`blendlab.inputs.prepare` (its
+            warnings given as Python warnings); :meth:`from_inputs` takes inputs already checked.
         generator: a ``torch.Generator`` on ``models.device``; default: seeded from ``cfg.seed``.
         diffusion: guided-diffusion's ``SpacedDiffusion`` for ``cfg.timestep_respacing`` (default: made
             here; :func:`blendlab.edit` makes it once per edit and passes it to every batch).
@@ -182,13 +146,31 @@ class BlendedSampler:
 
     def __init__(self, models, image, mask, cfg: EditConfig, generator: torch.Generator | None = None, *,
                  diffusion=None, plan: StepPlan | None = None):
+        inputs = prepare(models, image, mask, cfg)  # the front door: checked here, trusted below
+        inputs.warn(stacklevel=2)
+        self._setup(models, inputs, generator, diffusion, plan, None, None)
+
+    @classmethod
+    def from_inputs(cls, models, inputs: EditInputs, generator: torch.Generator | None = None, *,
+                    diffusion=None, plan: StepPlan | None = None, text_embed: torch.Tensor | None = None,
+                    loss: GuidanceLoss | None = None) -> "BlendedSampler":
+        """A sampler for inputs :func:`blendlab.inputs.prepare` checked, trusted as they are (their
+        warnings are the caller's to give). What depends only on the edit may be handed in, built once
+        for all its batches (:func:`blendlab.edit` does): ``diffusion``, ``plan``, ``text_embed``
+        ((1, D) CLIP embedding of ``inputs.cfg.prompt``) and ``loss`` (the :class:`GuidanceLoss` of
+        these inputs; only used when ``cfg.guided``). Missing ones are made here."""
+        sampler = cls.__new__(cls)
+        sampler._setup(models, inputs.check_for(models), generator, diffusion, plan, text_embed, loss)
+        return sampler
+
+    def _setup(self, models, inputs: EditInputs, generator, diffusion, plan, text_embed, loss) -> None:
+        cfg = inputs.cfg
         self.models = models
         self.cfg = cfg
+        self.inputs = inputs
         device = models.device
-        check_image(image, size=models.image_size)
-        mask = edit_mask(mask, image, invert=cfg.invert_mask, batch_size=cfg.batch_size)
-        self.init_image = image.to(device=device, dtype=torch.float32)
-        self.mask = mask.to(device=device, dtype=torch.float32)
+        self.init_image = inputs.image.to(device=device, dtype=torch.float32)
+        self.mask = inputs.edit_mask.to(device=device, dtype=torch.float32)
         self.diffusion = create_diffusion(models, cfg.timestep_respacing) if diffusion is None else diffusion
         if generator is None:
             generator = torch.Generator(device=device)
@@ -196,8 +178,12 @@ class BlendedSampler:
         self.generator = generator
         self.iteration = 0
         self.last_grad = None  # the last computed guidance gradient (reused by guidance_every)
-        self.text_embed = encode_text(models.clip, cfg.prompt) if cfg.guided or cfg.prune_at else None
-        self.loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed) if cfg.guided else None
+        if text_embed is None and (cfg.guided or cfg.prune_at):
+            text_embed = encode_text(models.clip, cfg.prompt)
+        self.text_embed = text_embed
+        if cfg.guided and loss is None:
+            loss = GuidanceLoss(models, cfg, self.init_image, self.mask, self.text_embed)
+        self.loss = loss if cfg.guided else None
         self.plan = plan_steps(self.diffusion, cfg) if plan is None else _checked_plan(plan, self.diffusion, cfg)
 
     # -- randomness -------------------------------------------------------------------------
@@ -272,7 +258,7 @@ class BlendedSampler:
         if state.loss_tensors:
             checked.append(torch.stack(list(state.loss_tensors.values())))
         if not bool(torch.stack([torch.isfinite(v).all() for v in checked]).all()):
-            raise _non_finite_error(state, self.diffusion.num_timesteps, guided=self.loss is not None)
+            raise non_finite_error(state, self.diffusion.num_timesteps, guided=self.loss is not None)
 
     def prune_scores(self, state: StepState) -> torch.Tensor:
         """(B,) masked, unaugmented CLIP distance of this step's x̂0 to the prompt (lower = better)."""
@@ -324,7 +310,7 @@ class BlendedSampler:
             bg = bg.expand(x.shape[0], -1, -1, -1)
             x_prev = fg * mask + bg * (1 - mask) if blend else fg
         return StepState(
-            index=index, t=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
+            index=index, respaced_index=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=planned.alpha_bar, num_steps=len(self.plan),
             iteration=self.iteration, y=model_kwargs.get("y"), loss_tensors=terms,

@@ -141,7 +141,7 @@ def compare_steps(my_step: Callable, models, image: torch.Tensor, mask: torch.Te
     rows, first = [], None
     for state in sampler.steps():
         with torch.enable_grad():
-            mine = _as_dict(my_step(state.x_t.clone(), state.t, draws[state.index]))
+            mine = _as_dict(my_step(state.x_t.clone(), state.respaced_index, draws[state.index]))
         row = {"step": state.index, "t": state.timestep}
         for name in QUANTITIES:
             if name not in mine:

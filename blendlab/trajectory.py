@@ -27,7 +27,7 @@ import torch
 from .errors import InputError, TrajectoryError
 from .images import atomic_write, existing_file
 from .sampler import EditConfig
-from .vocabulary import step_label
+from .vocabulary import keeps_old_t, step_label
 from .trajectory_compare import (  # noqa: F401  (re-exported)
     SYNCS,
     StepDistances,
@@ -50,19 +50,21 @@ _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.
 _NPY_HEADER_MAX = 1 << 16  # bytes: the .npy header of an array is far smaller
 
 
+@keeps_old_t
 @dataclasses.dataclass
 class RecordedStep:
     """A recorded step: scalars plus CPU copies of the chosen fields, (B, 3, h, w).
 
     The names are :mod:`blendlab.vocabulary`'s: ``index`` is the step k (from 0) of ``num_steps``,
-    ``timestep`` the t of the 1000-step schedule it stands for, ``alpha_bar`` its ᾱ_t; ``t`` is the
-    respaced index the sampler used (internal: no label shows it). ``sample_ids`` says which samples
-    of the initial batch the rows are (pruning drops some).
+    ``timestep`` the t of the 1000-step schedule it stands for, ``alpha_bar`` its ᾱ_t;
+    ``respaced_index`` is the respaced index the sampler used (internal: no label shows it; ``.t``
+    is its deprecated old name). ``sample_ids`` says which samples of the initial batch the rows are
+    (pruning drops some).
     """
 
     iteration: int
     index: int
-    t: int
+    respaced_index: int
     alpha_bar: float
     num_steps: int
     losses: dict
@@ -116,7 +118,8 @@ def write_trajectory(path, *, steps, mask, init_image, cfg, preset, settings: di
             arrays.append((member, value))
             members[name] = {"member": member, **_spec(value)}
         step_meta.append({
-            "iteration": int(s.iteration), "index": int(s.index), "t": int(s.t),
+            "iteration": int(s.iteration), "index": int(s.index), "respaced_index": int(s.respaced_index),
+            "t": int(s.respaced_index),  # the old name, for one release: files open in the release before
             "timestep": None if s.timestep is None else int(s.timestep),
             "alpha_bar": float(s.alpha_bar), "num_steps": int(s.num_steps),
             "losses": {k2: float(v) for k2, v in s.losses.items()},
@@ -319,7 +322,8 @@ def read_trajectory(path, lazy: bool = True) -> dict:
                       for name in ("mask", "init_image")}
             specs = [{name: _check_spec(spec, f"step {k} {name}", zf, path) for name, spec in s["fields"].items()}
                      for k, s in enumerate(meta["steps"])]
-            steps = [RecordedStep(iteration=int(s["iteration"]), index=int(s["index"]), t=int(s["t"]),
+            steps = [RecordedStep(iteration=int(s["iteration"]), index=int(s["index"]),
+                                  respaced_index=int(s["respaced_index"] if "respaced_index" in s else s["t"]),
                                   alpha_bar=float(s["alpha_bar"]), num_steps=int(s["num_steps"]),
                                   losses=dict(s["losses"]), fields=LazyFields(archive, spec),
                                   timestep=s.get("timestep"),

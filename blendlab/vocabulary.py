@@ -6,8 +6,10 @@
 - **t**: the timestep of the model's 1000-step schedule that step stands for (``.timestep``); it fixes
   ᾱ_t (``.alpha_bar``), and the input noised to it keeps a fraction ᾱ_t of its variance (noise
   fraction 1 − ᾱ_t).
-- the respaced index (``.t``, an index into the sampler's respaced ``diffusion``) is internal to the
-  sampler: no label shows it.
+- the **respaced index** (``.respaced_index``: the index into the sampler's respaced ``diffusion``
+  that guided-diffusion's functions take as their ``t``; ``PlannedStep.index`` in the step plan) is
+  internal to the sampler: no label shows it. It was called ``.t`` before; :func:`keeps_old_t` keeps
+  that name working, with a ``DeprecationWarning``, for one release.
 
 :func:`step_label` writes the one label every figure title, scrubber line and video caption uses:
 ``"step 3/10 · t=473"``.
@@ -22,10 +24,13 @@ May import: errors.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
 
 from .errors import InputError
 
-__all__ = ["step_label", "label_of", "StepField", "STEP_FIELDS", "step_field"]
+__all__ = ["step_label", "label_of", "StepField", "STEP_FIELDS", "step_field", "STEP_SCALARS",
+           "keeps_old_t", "OLD_T"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +53,49 @@ STEP_FIELDS: tuple[StepField, ...] = (
     StepField("bg", "bg = input noised", "bg: the input noised to step t"),
     StepField("x_prev", "$x_{t-1}$ (blended)", "x_{t-1}: after blending fg and bg by the mask"),
 )
+
+
+#: The numbers every step carries (StepState, RecordedStep, a trajectory file's ``steps``), and what
+#: each holds: one name per meaning.
+STEP_SCALARS: dict[str, str] = {
+    "iteration": "which of cfg.iterations_num sample batches",
+    "index": "the step k = 0 … N−1 of the loop (labels: step k/N)",
+    "num_steps": "N, the steps run",
+    "respaced_index": "internal: the index into the respaced diffusion (guided-diffusion's t argument)",
+    "timestep": "t of the 1000-step schedule the step stands for (labels: t=473)",
+    "alpha_bar": "ᾱ_t",
+}
+
+#: What the old name says when it is used.
+OLD_T = ("{cls}.t is deprecated: it is the respaced index, now {cls}.respaced_index; the t of the "
+         "1000-step schedule that labels show is {cls}.timestep")
+
+
+def keeps_old_t(cls):
+    """Class decorator for a dataclass with a ``respaced_index`` field: ``obj.t`` (read or set) and
+    the ``t=`` keyword keep working as its old name, each use with a ``DeprecationWarning``."""
+    message = OLD_T.format(cls=cls.__name__)
+
+    def get(self):
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        return self.respaced_index
+
+    def put(self, value):
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        self.respaced_index = value
+
+    cls.t = property(get, put, doc="Deprecated: the old name of ``respaced_index``.")
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if "t" in kwargs:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            kwargs["respaced_index"] = kwargs.pop("t")
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
 
 
 def step_field(name: str) -> StepField:

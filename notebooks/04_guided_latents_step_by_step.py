@@ -182,7 +182,7 @@ def applied(s):
     """Σ_t·g of sample 0 at a recorded step: the shift of the mean the sampler really took."""
     with torch.no_grad():
         out = sampler.diffusion.p_mean_variance(sampler.models.runner, s.fields["x_t"][:1].float(),
-                                                torch.tensor([s.t]), clip_denoised=False)
+                                                torch.tensor([s.respaced_index]), clip_denoised=False)
     return out["variance"][0] * s.fields["grad"][0].float()
 
 shifts = [applied(s) for s in picked]

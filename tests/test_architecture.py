@@ -40,7 +40,9 @@ HOUSE = [
     "ranking",             # rank an edit's samples by CLIP distances and measures
     "metrics",             # psnr, background drift, seam strength, text-ness
     "sampler",             # StepState, BlendedSampler: Algorithm 1
+    "nonfinite",           # the error of a step that produced NaN or infinity
     "guidance",            # every loss term, the augmentations
+    "inputs",              # the front door: prepare() -> EditInputs, checked once, warnings as data
     "plan",                # the step plan: every step's k, t, index, ᾱ_t, guidance, views, prune, built once
     "config",              # EditConfig: every setting, validated; the one source of defaults
     "textrender",          # text written into images; its CLIP embedding

@@ -80,11 +80,11 @@ def test_a_run_failing_in_a_later_batch_deletes_the_videos_of_earlier_batches(fi
 
     real_edit = blendlab.runner.edit
 
-    def edit_whose_second_batch_goes_nan(models, image, mask, cfg, hooks, **kw):
+    def edit_whose_second_batch_goes_nan(models, inputs, mask=None, cfg=None, hooks=(), **kw):
         def poison(state):
             if state.iteration == 1 and state.index == 1:
                 state.x_prev = state.x_prev * float("nan")
-        return real_edit(models, image, mask, cfg, [*hooks, poison], **kw)
+        return real_edit(models, inputs, mask, cfg, [*hooks, poison], **kw)
 
     monkeypatch.setattr(blendlab.runner, "edit", edit_whose_second_batch_goes_nan)
     out = files / "out"

@@ -158,13 +158,13 @@ def test_jacobian_free_step_has_no_unet_backward_and_equals_guided_diffusion_mat
     d = sampler.diffusion
     per_step = 1 if ddim else 2  # DDPM draws the step noise, then the background noise
     for s in states[:3]:
-        t = torch.full((cfg.batch_size,), s.t, dtype=torch.long)
+        t = torch.full((cfg.batch_size,), s.respaced_index, dtype=torch.long)
         with torch.no_grad():
             out = d.p_mean_variance(tiny.unet, s.x_t, t, clip_denoised=False)
             eps = d._predict_eps_from_xstart(s.x_t, t, out["pred_xstart"])  # ε̂, held constant below
         x = s.x_t.clone().requires_grad_()
         pred_x0 = d._predict_xstart_from_eps(x, t, eps)  # x̂0(x_t) with ε̂ fixed: no UNet in the graph
-        fac = float(d.sqrt_one_minus_alphas_cumprod[s.t])
+        fac = float(d.sqrt_one_minus_alphas_cumprod[s.respaced_index])
         loss, _ = sampler.loss(x, pred_x0, fac, seed=tape.seeds[s.index], mask=sampler.mask)
         grad = -torch.autograd.grad(loss, x)[0]
         torch.testing.assert_close(s.grad, grad, rtol=1e-4, atol=1e-6)

@@ -134,7 +134,7 @@ def test_grad_equals_two_forward_computation(tiny, image, mask):
     cond_fn = reference_cond_fn(sampler, tape.seeds)
     timestep_map = torch.tensor(sampler.diffusion.timestep_map)
     for s in states[:3]:
-        original_t = timestep_map[torch.full((cfg.batch_size,), s.t)].float()
+        original_t = timestep_map[torch.full((cfg.batch_size,), s.respaced_index)].float()
         expected = cond_fn(s.x_t, original_t * (1000.0 / 1000))
         torch.testing.assert_close(s.grad, expected, rtol=1e-5, atol=1e-6)
         assert set(s.losses) == {"clip", "range"}
@@ -147,7 +147,7 @@ def test_blend_is_exact_and_background_has_forward_statistics(tiny, image, mask)
     for s in sampler.steps():
         assert torch.equal(s.x_prev, s.fg * sampler.mask + s.bg * (1 - sampler.mask))
         a = torch.tensor(s.alpha_bar)
-        assert s.alpha_bar == pytest.approx(float(sampler.diffusion.alphas_cumprod[s.t]))
+        assert s.alpha_bar == pytest.approx(float(sampler.diffusion.alphas_cumprod[s.respaced_index]))
         eps = (s.bg - a.sqrt() * sampler.init_image) / (1 - a).sqrt()
         assert torch.equal(s.bg[0], s.bg[1])  # one noise draw shared by the batch, as the reference
         standardized.append(eps[0])

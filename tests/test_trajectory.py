@@ -42,7 +42,7 @@ def runs():
 def assert_same_recording(a, b):
     assert len(a.steps) == len(b.steps)
     for sa, sb in zip(a.steps, b.steps):
-        for name in ("iteration", "index", "t", "timestep", "alpha_bar", "num_steps", "losses", "sample_ids"):
+        for name in ("iteration", "index", "respaced_index", "timestep", "alpha_bar", "num_steps", "losses", "sample_ids"):
             assert getattr(sa, name) == getattr(sb, name), name
         assert list(sa.fields) == list(sb.fields)
         for name in sa.fields:
@@ -103,6 +103,41 @@ def test_the_file_is_a_plain_npz_with_json_metadata(runs, tmp_path):
     step = meta["steps"][3]
     assert set(step) >= {"iteration", "index", "t", "timestep", "alpha_bar", "num_steps", "losses", "fields"}
     assert meta["config"]["prompt"] == "rock" and meta["recorder"]["dtype"] == "float16"
+    assert all(s["respaced_index"] == s["t"] for s in meta["steps"])  # the old key too, for one release
+
+
+def test_a_file_written_before_respaced_index_still_loads(runs, tmp_path):
+    """Files written before the rename call the respaced index "t" only: they load, under the new name."""
+    rec = runs["blend"]
+    path = rec.save(tmp_path / "run.npz")
+    old = tmp_path / "old.npz"
+    with zipfile.ZipFile(path) as zf, zipfile.ZipFile(old, "w") as out:
+        for info in zf.infolist():
+            data = zf.read(info)
+            if info.filename == "meta.json":
+                meta = json.loads(data)
+                for step in meta["steps"]:
+                    del step["respaced_index"]
+                data = json.dumps(meta, indent=1).encode()
+            out.writestr(info, data)
+    loaded = bl.load_trajectory(old)
+    assert [s.respaced_index for s in loaded.steps] == [s.respaced_index for s in rec.steps]
+    assert len({s.respaced_index for s in rec.steps}) == rec.steps[0].num_steps > 1  # distinct: a real check
+    assert_same_recording(rec, loaded)
+
+
+def test_the_old_name_t_reads_the_respaced_index_with_a_deprecation_warning(runs):
+    step = runs["blend"].steps[2]
+    with pytest.warns(DeprecationWarning, match=r"RecordedStep\.t is deprecated.*RecordedStep\.respaced_index"):
+        assert step.t == step.respaced_index != step.timestep
+    kept = {f: getattr(step, f) for f in ("iteration", "index", "alpha_bar", "num_steps", "losses", "fields",
+                                          "timestep", "sample_ids")}
+    with pytest.warns(DeprecationWarning, match="respaced_index"):
+        made = trajectory.RecordedStep(t=7, **kept)  # the old keyword still builds one
+    assert made.respaced_index == 7
+    with pytest.warns(DeprecationWarning, match="respaced_index"):
+        made.t = 3
+    assert made.respaced_index == 3
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -529,7 +529,7 @@ def test_one_label_for_one_step_in_scrubber_panels_strips_and_schedule(tiny, run
     grads = viz.step_strip(rec, field="grad", max_steps=None)
     schedule = viz.noised_inputs(tiny, image, cfg)
     n = cfg.num_steps
-    assert [s.index for s in rec.steps] == list(range(n)) and any(s.t != s.timestep for s in rec.steps)
+    assert [s.index for s in rec.steps] == list(range(n)) and any(s.respaced_index != s.timestep for s in rec.steps)
     for k, step in enumerate(rec.steps):
         want = f"step {k}/{n} · t={step.timestep}"
         scrubber.show(k)

@@ -32,3 +32,25 @@ def test_the_recorder_figures_and_scrubber_read_the_declaration():
     assert step_field("grad").label.startswith("$|")
     with pytest.raises(InputError, match="unknown step field 'xt'"):
         step_field("xt")
+
+
+def test_every_step_carries_the_declared_numbers_under_one_name():
+    from blendlab.sampler import StepState
+    from blendlab.trajectory import RecordedStep
+    from blendlab.vocabulary import STEP_SCALARS
+
+    for cls in (StepState, RecordedStep):
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert set(STEP_SCALARS) <= names, cls
+        assert "t" not in names  # the old name is only a deprecated alias now
+
+
+def test_stepstate_t_is_the_respaced_index_under_its_old_name_with_a_warning(tiny, image, mask):
+    import blendlab as bl
+    from _fast import fast_cfg
+
+    state = next(bl.BlendedSampler(tiny, image, mask, fast_cfg()).steps())
+    with pytest.warns(DeprecationWarning, match=r"StepState\.t is deprecated.*StepState\.respaced_index.*"
+                                                r"StepState\.timestep"):
+        old = state.t
+    assert old == state.respaced_index and state.respaced_index != state.timestep

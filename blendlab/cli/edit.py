@@ -5,8 +5,8 @@ The thread count is set (:func:`blendlab.threads.apply_thread_policy`, ``--threa
 preset is known and before any model loads; a ``--batch_size`` that will not fit in memory is
 refused with the others (:mod:`blendlab.capacity`).
 
-May import: errors, presets, models, images, masks, video, hooks, runner, viz, threads, blendlab.cli.parser,
-blendlab.capacity.
+May import: errors, presets, models, images, masks, inputs, video, hooks, runner, viz, threads,
+blendlab.cli.parser, blendlab.capacity.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from ..capacity import check_batch_fits
 from .parser import config_from_args, preset_and_size, usage
 
-__all__ = ["run_edit", "checked_inputs"]
+__all__ = ["run_edit", "checked_inputs", "checked_edit_inputs"]
 
 
 def _device(args):
@@ -37,15 +37,13 @@ def _device(args):
     return device
 
 
-def checked_inputs(args):
+def checked_edit_inputs(args):
     """Everything an ``edit`` command line can get wrong, checked before any model is located or
-    downloaded: the flags, the preset, the device, the checkpoint files given, the image and the mask
-    (read at the preset's size) and the output folder. Returns ``(cfg, preset, device, image, mask)``."""
-    import warnings
-
-    from ..images import file_size, load_image
-    from ..masks import edit_mask, full_mask, load_mask
-    from ..presets import PRESETS, check_preset
+    downloaded: the flags, the preset, the device, the checkpoint files given, the image, the mask and
+    the prompt (through the front door, :func:`blendlab.inputs.prepare`, at the preset's size) and the
+    output folder. Returns ``(preset, device, inputs)``; the inputs' warnings are not given yet."""
+    from ..inputs import prepare
+    from ..presets import check_preset
 
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
@@ -61,15 +59,17 @@ def checked_inputs(args):
         path = getattr(args, flag)
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"--{flag} {path}: no such file")
-    size = int(PRESETS[preset]["unet"]["image_size"])
-    image = load_image(cfg.init_image, size=size)
-    mask = load_mask(cfg.mask, size=size, image_size=file_size(cfg.init_image)) if cfg.mask else full_mask(size)
-    with warnings.catch_warnings():  # a mask over the whole image is allowed; the edit itself says so
-        warnings.simplefilter("ignore")
-        edit_mask(mask, image, invert=cfg.invert_mask)  # nothing to edit (e.g. --invert_mask, no --mask)
+    inputs = prepare(preset, cfg.init_image, cfg.mask, cfg)
     _check_output_folder(Path(cfg.output_path))
     check_batch_fits(preset, cfg.batch_size, cfg.aug_num, device)
-    return cfg, preset, device, image, mask
+    return preset, device, inputs
+
+
+def checked_inputs(args):
+    """:func:`checked_edit_inputs` as ``(cfg, preset, device, image, mask)`` (the mask before
+    ``--invert_mask``)."""
+    preset, device, inputs = checked_edit_inputs(args)
+    return inputs.cfg, preset, device, inputs.image, inputs.mask
 
 
 def _check_output_folder(out: Path) -> None:
@@ -97,14 +97,16 @@ def run_edit(args) -> Path:
 
     from ..threads import apply_thread_policy
 
-    cfg, preset, device, image, mask = checked_inputs(args)
+    preset, device, inputs = checked_edit_inputs(args)
+    cfg, image = inputs.cfg, inputs.image
     apply_thread_policy(preset, args.threads)
+    inputs.warn()  # once, after every refusal and before the models load
     models = load_models(preset, device=device, unet_path=args.unet_path, clip_path=args.clip_path,
                          progress=not args.no_progress)
     out = Path(cfg.output_path)
     videos = IterationVideos(cfg, models.image_size, out, "." + args.vid_format) if cfg.save_video else None
     try:
-        result = edit(models, image, mask, cfg, [videos] if videos else [], progress=not args.no_progress)
+        result = edit(models, inputs, hooks=[videos] if videos else [], progress=not args.no_progress)
     except BaseException:
         if videos:  # a failed run leaves nothing behind, not even the videos of batches that finished
             videos.discard()

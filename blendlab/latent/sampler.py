@@ -64,9 +64,9 @@ class LatentStepState(StepState):
     The image fields ``x_t``, ``pred_x0``, ``pred_x0_guided`` (the same as ``pred_x0``: no gradient
     guidance), ``fg``, ``bg`` and ``x_prev`` are those latents decoded, (B, 3, H, W) in [-1, 1], on
     first read only (a VAE decode each) and cached; ``grad`` is zeros. ``mask`` is (1 or B, 1, H, W)
-    in {0, 1}: the latent mask upsampled (nearest), or the pixel mask on a pixel step. ``t`` is the
-    index into the scheduler's timesteps, ``timestep`` its t of the 1000-step schedule, ``alpha_bar``
-    ᾱ_t of the input level. ``cfg`` is None (a trajectory file keeps EditConfigs only); ``settings``
+    in {0, 1}: the latent mask upsampled (nearest), or the pixel mask on a pixel step.
+    ``respaced_index`` is the index into the scheduler's timesteps, ``timestep`` its t of the
+    1000-step schedule, ``alpha_bar`` ᾱ_t of the input level. ``cfg`` is None (a trajectory file keeps EditConfigs only); ``settings``
     is the :class:`LatentConfig`.
     """
 
@@ -222,7 +222,7 @@ class BlendedLatentSampler:
             z_prev = fg * m + bg * (1 - m)
             mask = F.interpolate(m, size=self.mask.shape[-2:], mode="nearest")
         return LatentStepState(
-            index=index, t=cfg.steps_skipped + index, x_t=None, pred_x0=None, pred_x0_guided=None, grad=None,
+            index=index, respaced_index=cfg.steps_skipped + index, x_t=None, pred_x0=None, pred_x0_guided=None, grad=None,
             fg=None, bg=None, x_prev=None, mask=mask, alpha_bar=float(self.alpha_bar(t)), num_steps=len(self.timesteps),
             iteration=self.iteration, timestep=t, init_image=self.init_image, cfg=None, preset=models.name,
             sample_ids=torch.arange(z.shape[0]), latent_t=z, latent_pred_x0=pred, latent_fg=fg, latent_bg=bg,

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from ..images import atomic_write
-from .spec import Row, row_config, row_inputs
+from .spec import Row, prepare_row, row_config, row_inputs
 
 __all__ = ["run_row", "run_row_safe", "load_row_models", "read_records", "finished_ids", "write_table",
            "summary", "estimate", "TABLE"]
@@ -72,13 +72,13 @@ def run_row(models, row: Row, out) -> dict:
     from ..runner import edit
 
     out = Path(out)
-    cfg = row_config(row)
-    image, mask = row_inputs(row, models.image_size)
+    inputs = prepare_row(models, row)  # validate() said its warnings before the sweep ran
+    cfg = inputs.cfg
     forwards = [0]
     handle = models.unet.register_forward_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
     try:
         t0 = time.perf_counter()
-        result = edit(models, image, mask, cfg, progress=False)
+        result = edit(models, inputs, progress=False)
         wall = time.perf_counter() - t0
     finally:
         handle.remove()

@@ -22,7 +22,7 @@ Each row is a plain, JSON-ready dict (it crosses process boundaries on Ray): its
 the input (file contents included), the full config and the seed, so the same row has the same id
 in every run and a re-run finds its record.
 
-May import: errors, config, images, masks, presets, examples, speed.
+May import: errors, config, images, masks, inputs, presets, examples, speed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from pathlib import Path
 from ..config import EditConfig
 from ..errors import InputError
 
-__all__ = ["Row", "load_spec", "expand", "validate", "row_id", "row_config", "row_inputs"]
+__all__ = ["Row", "load_spec", "expand", "validate", "row_id", "row_config", "row_inputs", "row_sources",
+           "prepare_row"]
 
 Row = dict
 _FIELDS = {f.name for f in dataclasses.fields(EditConfig)}
@@ -249,8 +250,9 @@ def row_config(row: Row) -> EditConfig:
     return EditConfig(**row["config"], prompt=row["input"].get("prompt") or "", seed=row["seed"])
 
 
-def row_inputs(row: Row, size: int):
-    """``(image (1, 3, S, S), mask (1, 1, S, S))`` of a row at the preset's size."""
+def row_sources(row: Row, size: int):
+    """``(image, mask)`` of a row as the front door takes them: tensors at ``size`` for toy scenes and
+    examples, the files' paths (the mask's or None: the whole image) for files."""
     inp = row["input"]
     if inp["kind"] == "toy":
         from ..speed import toy_suite
@@ -262,14 +264,40 @@ def row_inputs(row: Row, size: int):
 
         ex = example(inp["example"], toy=row["preset"] == "toy", size=size)
         return ex.image, ex.mask
+    if not inp.get("image"):
+        raise InputError(f"input {inp.get('name')}: no image given")
+    return inp["image"], inp.get("mask") or None
+
+
+def prepare_row(models, row: Row):
+    """The row's :class:`~blendlab.inputs.EditInputs` through the front door
+    (:func:`blendlab.inputs.prepare`), for ``models`` or the row's preset's name. A sweep refuses an
+    empty prompt with guidance on (the words the edit would warn with)."""
+    from ..errors import UnguidedWarning
+    from ..inputs import prepare
+
+    size = int(models.image_size) if not isinstance(models, str) else None
+    if size is None:
+        from ..presets import PRESETS
+
+        size = int(PRESETS[models]["unet"]["image_size"])
+    inputs = prepare(models, *row_sources(row, size), row_config(row))
+    refused = inputs.of(UnguidedWarning)
+    if refused:
+        raise InputError(refused[0].message)
+    return inputs
+
+
+def row_inputs(row: Row, size: int):
+    """``(image (1, 3, S, S), mask (1, 1, S, S))`` of a row at the preset's size."""
     from ..images import file_size, load_image
     from ..masks import full_mask, load_mask
 
-    if not inp.get("image"):
-        raise InputError(f"input {inp.get('name')}: no image given")
-    image = load_image(inp["image"], size=size)
-    mask = load_mask(inp["mask"], size=size, image_size=file_size(inp["image"])) if inp.get("mask") else full_mask(size)
-    return image, mask
+    image, mask = row_sources(row, size)
+    if row["input"]["kind"] != "files":
+        return image, mask
+    image_t = load_image(image, size=size)
+    return image_t, load_mask(mask, size=size, image_size=file_size(image)) if mask else full_mask(size)
 
 
 def _example_prompt(row: Row, size: int) -> None:
@@ -284,21 +312,16 @@ def validate(rows: list[Row]) -> list[Row]:
     mask (read at the preset's size). Raises one :class:`InputError` naming every bad row."""
     from ..presets import PRESETS, check_preset
 
-    problems, loaded = [], {}
+    problems, said = [], set()
     for row in rows:
         try:
             check_preset(row["preset"])
-            size = int(PRESETS[row["preset"]]["unet"]["image_size"])
-            _example_prompt(row, size)
-            if not row["input"].get("prompt"):
-                raise InputError("no prompt")
-            row_config(row)
-            key = json.dumps(row["input"], sort_keys=True)
-            if key not in loaded:
-                image, mask = row_inputs(row, size)
-                if float(mask.sum()) == 0:
-                    raise InputError("the mask is empty: nothing to edit")
-                loaded[key] = True
+            _example_prompt(row, int(PRESETS[row["preset"]]["unet"]["image_size"]))
+            inputs = prepare_row(row["preset"], row)
+            for record in inputs.warnings:  # each said once, however many rows share it
+                if record.message not in said:
+                    said.add(record.message)
+                    record.warn(stacklevel=2)
         except (InputError, ValueError, FileNotFoundError, OSError) as exc:
             problems.append(f"row {row['id']} ({row['input'].get('name')}, {row['setting']}, seed {row['seed']}): {exc}")
     if problems:

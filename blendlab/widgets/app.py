@@ -4,7 +4,7 @@ Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH
 at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
 wraps mid-widget; on a narrower page the controls move under the painter.
 
-May import: errors, images, masks, toyworld, examples, sampler, runner, hooks, notebook, threads, presets,
+May import: errors, images, masks, inputs, toyworld, examples, sampler, runner, hooks, notebook, threads, presets,
 widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
@@ -14,15 +14,14 @@ import html
 import io
 import threading
 import time
-import warnings
 
 import ipywidgets as W
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import BlendlabError, FullMaskWarning, InputError
+from ..errors import BlendlabError, InputError, UnguidedWarning
 from ..images import SAMPLE_IMAGES, load_image, sample_image
-from ..masks import check_mask
+from ..inputs import prepare
 from ..presets import preset_for_size
 from ..runner import edit
 from ..sampler import EditConfig
@@ -224,24 +223,18 @@ class EditorApp:
         return EditConfig(prompt=prompt, **extra, **self.settings.values())
 
     def _prepare(self):
+        """The Run's inputs through the library's front door (:func:`blendlab.inputs.prepare`): the
+        same check and wording as every other door. Its warnings are read as data: an empty prompt is
+        refused here, the rest shown in the status line."""
         cfg = self.config()
-        if not cfg.prompt and cfg.clip_guidance_lambda:
-            raise InputError("the prompt is empty: type what the masked region should become "
-                             "(or set clip guidance lambda to 0 for unguided sampling)")
-        image, mask = self.painter.image, self.painter.mask
-        if not mask.any():  # check_mask's words are for mask files; here the mask is painted
-            raise InputError("the mask is empty: paint the region to edit on the picture (brush, "
-                             "rectangle or ellipse), or press fill to edit all of it")
-        if cfg.invert_mask and mask.all():
-            raise InputError("invert mask is on, so the painted region is kept; you painted all of the "
-                             "picture, so nothing is left to edit: erase part of it, or turn invert mask off")
         if cfg.seed is None:
             cfg = cfg.replace(seed=self.settings.draw_seed())
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            check_mask(1.0 - mask if cfg.invert_mask else mask, image)  # the library's own checks
-        note = "; ".join(str(w.message) for w in caught)
-        return cfg, image, mask, note
+        inputs = prepare(self.models, self.painter.image, self.painter.mask, cfg)
+        refused = inputs.of(UnguidedWarning)
+        if refused:
+            raise InputError(refused[0].message)
+        note = "; ".join(w.message for w in inputs.warnings)
+        return inputs, note
 
     def run(self, block: bool = False, hooks=()):
         """Start an edit with the current inputs. ``block=True`` runs here and returns the result;
@@ -250,10 +243,11 @@ class EditorApp:
             self._say("an edit is already running; press Stop first", "warn")
             return None
         try:
-            cfg, image, mask, note = self._prepare()
+            inputs, note = self._prepare()
         except (BlendlabError, ValueError) as exc:
             self._failed(str(exc))
             return None
+        cfg = inputs.cfg
         self._running = True
         self._stop_flag.clear()
         self.result = None
@@ -264,7 +258,7 @@ class EditorApp:
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._say(f"running {cfg.iterations_num} × {cfg.batch_size} samples, {cfg.num_steps} steps each"
                   + (f" ({note})" if note else ""))
-        args = (cfg, image, mask, list(hooks), note)
+        args = (inputs, list(hooks))
         if block:
             self._work(*args)
             return self.result
@@ -315,7 +309,8 @@ class EditorApp:
         im = Image.fromarray(to_uint8(strip))
         self.preview.value = _png(_enlarge(im, 128, side="height"))
 
-    def _work(self, cfg, image, mask, hooks, note="") -> None:
+    def _work(self, inputs, hooks) -> None:
+        cfg, image = inputs.cfg, inputs.image
         t0 = time.perf_counter()
         recorder = None
         if self.record.value:
@@ -324,10 +319,8 @@ class EditorApp:
             recorder = Recorder(size=min(self.size, 128), max_mb=256)
             hooks = [recorder, *hooks]
         try:
-            with warnings.catch_warnings():
-                if note:  # already shown in the status line
-                    warnings.simplefilter("ignore", FullMaskWarning)
-                result = edit(self.models, image, mask, cfg, [*hooks, self._hook(cfg)], progress=False)
+            # prepared inputs are trusted: their warnings were shown in the status line, not given again
+            result = edit(self.models, inputs, hooks=[*hooks, self._hook(cfg)], progress=False)
         except _Stopped:
             self._say(f"stopped after {self.steps_done} steps", "warn")
         except (BlendlabError, ValueError) as exc:
