@@ -5,9 +5,11 @@ Its rooms: :mod:`.models` (the frozen bundle of VAE, UNet, DDIM scheduler and te
 loader for Hub ids and local folders), :mod:`.tiny` (the tiny preset of the tests), :mod:`.config`
 (:class:`LatentConfig`, the validated settings), :mod:`.sampler` (the blended latent step and the step
 generator, yielding :class:`LatentStepState`, a :class:`blendlab.sampler.StepState`) and
-:mod:`.reconstruct` (the background after decoding: pixel paste and Poisson blending).
+:mod:`.reconstruct` (the background after decoding: pixel paste and Poisson blending), :mod:`.toy` (the
+toy latent world trained here, :func:`toy_latent_models`; its training scripts :mod:`.train_vae` and
+:mod:`.train_latent_unet`).
 
-May import: latent.config, latent.models, latent.tiny, latent.sampler, latent.reconstruct.
+May import: latent.config, latent.models, latent.tiny, latent.sampler, latent.reconstruct, latent.toy.
 """
 
 from .config import LatentConfig
@@ -15,7 +17,8 @@ from .models import CLIPPromptEncoder, LatentModels, PromptEncoder, load_latent_
 from .reconstruct import poisson_blend, reconstruct
 from .sampler import BlendedLatentSampler, LatentStepState, latent_mask
 from .tiny import tiny_latent_models
+from .toy import toy_latent_models
 
 __all__ = ["LatentConfig", "CLIPPromptEncoder", "LatentModels", "PromptEncoder", "load_latent_models",
            "poisson_blend", "reconstruct", "BlendedLatentSampler", "LatentStepState", "latent_mask",
-           "tiny_latent_models"]
+           "tiny_latent_models", "toy_latent_models"]

@@ -18,15 +18,15 @@ import torch
 
 from .models import CLIPPromptEncoder, LatentModels, default_device, frozen
 
-__all__ = ["tiny_latent_models", "TINY_IMAGE_SIZE"]
+__all__ = ["tiny_latent_models", "byte_tokenizer", "TINY_IMAGE_SIZE"]
 
 TINY_IMAGE_SIZE = 32
 _TOKENS = 16
 
 
-def _tiny_tokenizer():
+def byte_tokenizer(max_length: int = _TOKENS):
     """A CLIP tokenizer whose vocabulary is the 256 byte-level characters, each also as a word end
-    (``"a</w>"``), and the start/end tokens: 514 entries, no merges."""
+    (``"a</w>"``), and the start/end tokens: 514 entries, no merges; ``max_length`` tokens."""
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
@@ -34,7 +34,7 @@ def _tiny_tokenizer():
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
     vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=_TOKENS)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
 
 
 def tiny_latent_models(seed: int = 0, device=None, dtype: torch.dtype = torch.float32) -> LatentModels:
@@ -44,7 +44,7 @@ def tiny_latent_models(seed: int = 0, device=None, dtype: torch.dtype = torch.fl
     from transformers import CLIPTextConfig, CLIPTextModel
 
     device = default_device() if device is None else torch.device(device)
-    tokenizer = _tiny_tokenizer()
+    tokenizer = byte_tokenizer()
     rng_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)

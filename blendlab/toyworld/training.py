@@ -79,8 +79,11 @@ class TrainingRun:
     """Bookkeeping of one resumable training run of ``model`` named ``name`` in ``args.out``."""
 
     def __init__(self, name: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, args,
-                 extra_card: dict, ema_decay: float = 0.999, export=None):
+                 extra_card: dict, ema_decay: float = 0.999, export=None, made_by: str | None = None,
+                 on_checkpoint=None):
         self.name, self.model, self.opt, self.args = name, model, optimizer, args
+        self.on_checkpoint = on_checkpoint  # called after each checkpoint (e.g. to ship or judge the EMA weights)
+        self.made_by = made_by or f"python -m blendlab.toyworld.train_{name.split('_')[-1]}"
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -166,7 +169,7 @@ class TrainingRun:
         _atomic_save(self.export(self.ema), weights)
         card = dict(
             name=self.name,
-            made_by=f"python -m blendlab.toyworld.train_{self.name.split('_')[-1]}",
+            made_by=self.made_by,
             args={k: v for k, v in vars(self.args).items() if k not in ("out", "fresh")},
             steps=self.step,
             wall_minutes=round(wall / 60, 2),
@@ -194,4 +197,6 @@ class TrainingRun:
                      self.out / f"{self.name}.state.pt")
         self._last_ckpt = time.time()
         print(f"[{self.name}] checkpoint at step {self.step} -> {weights}", flush=True)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self)
         return weights
