@@ -30,7 +30,7 @@ from .config import EditConfig
 from .errors import FullMaskWarning, InputError, MaskResizedWarning, UnguidedWarning
 from .images import check_image, file_size, load_image
 from .masks import FULL_MASK, edit_mask, full_mask, load_mask, mask_fit
-from .presets import PRESETS, check_preset
+from .presets import image_size
 
 __all__ = ["InputWarning", "EditInputs", "prepare", "UNGUIDED"]
 
@@ -85,6 +85,15 @@ class EditInputs:
         """The records of ``category`` (or a subclass of it)."""
         return tuple(w for w in self.warnings if issubclass(w.category, category))
 
+    def refusing(self, category: type) -> "EditInputs":
+        """These inputs, unless a record of ``category`` is among their warnings: then an
+        :class:`~blendlab.errors.InputError` in that record's words (a door that refuses what
+        ``bl.edit`` only warns of, e.g. an empty prompt with guidance on)."""
+        refused = self.of(category)
+        if refused:
+            raise InputError(refused[0].message)
+        return self
+
     def check_for(self, models) -> "EditInputs":
         """These inputs, after checking that they were prepared at ``models.image_size``."""
         if int(models.image_size) != self.size:
@@ -97,8 +106,7 @@ class EditInputs:
 def _preset_and_size(models) -> tuple[str | None, int]:
     """``(preset, S)`` of a model bundle, or of a preset's name (nothing is loaded)."""
     if isinstance(models, str):
-        check_preset(models)
-        return models, int(PRESETS[models]["unet"]["image_size"])
+        return models, image_size(models)
     size = getattr(models, "image_size", None)
     if size is None:
         raise InputError(f"models must be what blendlab.load_models returns, or a preset's name; got "

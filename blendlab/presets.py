@@ -21,7 +21,7 @@ from .download import RemoteFile
 from .errors import InputError
 
 __all__ = ["PRESETS", "TINY_CLIP", "check_preset", "unet_config", "diffusion_config", "build_unet",
-           "build_tiny_unet", "build_tiny_clip", "count_parameters", "output_size", "preset_for_size",
+           "build_tiny_unet", "build_tiny_clip", "count_parameters", "image_size", "output_size", "preset_for_size",
            "TINY_SETTINGS", "LESSON_BATCH", "TOY_SETTINGS", "TOY_PRESET", "REAL_PRESET", "settings_for"]
 
 
@@ -172,13 +172,19 @@ def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def image_size(preset: str) -> int:
+    """The size (px) ``preset``'s models work at, read from :data:`PRESETS` (nothing is loaded):
+    what a front door checks inputs against before the models exist."""
+    check_preset(preset)
+    return int(PRESETS[preset]["unet"]["image_size"])
+
+
 def output_size(preset: str) -> int | None:
     """The ``model_output_size`` an edit on ``preset`` uses: a real preset's image size (256, 512);
     None for the small presets, which work at 32 px whatever the setting (EditConfig's default
     stays). The one place that maps presets to sizes (the CLI, the notebooks and the EditorApp read it)."""
-    check_preset(preset)
-    spec = PRESETS[preset]
-    return int(spec["unet"]["image_size"]) if spec["checkpoint"] is not None else None
+    size = image_size(preset)  # checks the name first
+    return size if PRESETS[preset]["checkpoint"] is not None else None
 
 
 def preset_for_size(size: int) -> str | None:

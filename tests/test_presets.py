@@ -16,6 +16,12 @@ def test_output_size_is_the_one_map_from_presets_to_sizes():
     assert preset_for_size(512) == "512-cond" and preset_for_size(32) is None
     with pytest.raises(InputError, match="toy"):
         output_size("toys")
+    from blendlab.presets import image_size  # the size the models work at, for every preset
+
+    assert {p: image_size(p) for p in PRESETS} == {"256-uncond": 256, "512-cond": 512, "toy": 32, "tiny": 32,
+                                                   "tiny-cond": 32}
+    with pytest.raises(InputError, match="toy"):
+        image_size("toys")
     for preset in PRESETS:  # the notebooks' config follows it, with no GPU needed to ask
         env = NotebookEnv.__new__(NotebookEnv)
         env.preset = preset

@@ -275,17 +275,10 @@ def prepare_row(models, row: Row):
     empty prompt with guidance on (the words the edit would warn with)."""
     from ..errors import UnguidedWarning
     from ..inputs import prepare
+    from ..presets import image_size
 
-    size = int(models.image_size) if not isinstance(models, str) else None
-    if size is None:
-        from ..presets import PRESETS
-
-        size = int(PRESETS[models]["unet"]["image_size"])
-    inputs = prepare(models, *row_sources(row, size), row_config(row))
-    refused = inputs.of(UnguidedWarning)
-    if refused:
-        raise InputError(refused[0].message)
-    return inputs
+    size = image_size(models) if isinstance(models, str) else int(models.image_size)
+    return prepare(models, *row_sources(row, size), row_config(row)).refusing(UnguidedWarning)
 
 
 def row_inputs(row: Row, size: int):
@@ -310,13 +303,13 @@ def _example_prompt(row: Row, size: int) -> None:
 def validate(rows: list[Row]) -> list[Row]:
     """Check every row before any model loads: the preset, the config, the prompt, the image and the
     mask (read at the preset's size). Raises one :class:`InputError` naming every bad row."""
-    from ..presets import PRESETS, check_preset
+    from ..presets import check_preset, image_size
 
     problems, said = [], set()
     for row in rows:
         try:
             check_preset(row["preset"])
-            _example_prompt(row, int(PRESETS[row["preset"]]["unet"]["image_size"]))
+            _example_prompt(row, image_size(row["preset"]))
             inputs = prepare_row(row["preset"], row)
             for record in inputs.warnings:  # each said once, however many rows share it
                 if record.message not in said:

@@ -19,7 +19,7 @@ import ipywidgets as W
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import BlendlabError, InputError, UnguidedWarning
+from ..errors import BlendlabError, UnguidedWarning
 from ..images import SAMPLE_IMAGES, load_image, sample_image
 from ..inputs import prepare
 from ..presets import preset_for_size
@@ -229,10 +229,7 @@ class EditorApp:
         cfg = self.config()
         if cfg.seed is None:
             cfg = cfg.replace(seed=self.settings.draw_seed())
-        inputs = prepare(self.models, self.painter.image, self.painter.mask, cfg)
-        refused = inputs.of(UnguidedWarning)
-        if refused:
-            raise InputError(refused[0].message)
+        inputs = prepare(self.models, self.painter.image, self.painter.mask, cfg).refusing(UnguidedWarning)
         note = "; ".join(w.message for w in inputs.warnings)
         return inputs, note
 
