@@ -21,21 +21,11 @@ from pathlib import Path
 
 import torch
 
-from blendlab.examples import example
-from blendlab.latent import BlendedLatentSampler, LatentConfig
 from blendlab.latent.toy import TOY_LATENT, toy_latent_models
 from blendlab.latent.train_latent_unet import judged_insert
-from blendlab.toyworld.judge import judge
 
 COLOURS = ("red", "blue", "green", "yellow")
 
-
-@torch.no_grad()
-def unguided_insert(models, seed: int, batch_size: int) -> list:
-    """The judge's colours in the box when the prompt is empty (otherwise as judged_insert)."""
-    scene = example("insert", toy=True, size=models.image_size)
-    cfg = LatentConfig(prompt="", batch_size=batch_size, seed=seed, reconstruction="pixel")
-    return [v.colour for v in judge(BlendedLatentSampler(models, scene.image, scene.mask, cfg).run(), scene.mask)]
 
 
 def main(argv=None) -> dict:
@@ -53,8 +43,7 @@ def main(argv=None) -> dict:
     for colour in args.colours + [""]:
         for seed in args.seeds:
             t0 = time.process_time()
-            verdicts = (judged_insert(models, colour, seed=seed, batch_size=args.batch) if colour
-                        else unguided_insert(models, seed, args.batch))
+            verdicts = judged_insert(models, colour, seed=seed, batch_size=args.batch)  # "": unguided
             rows.append(dict(prompt=f"a {colour} circle" if colour else "", seed=seed, colours=verdicts,
                              hits=verdicts.count(colour) if colour else None,
                              cpu_seconds=round(time.process_time() - t0, 1)))

@@ -63,3 +63,19 @@ def test_the_outside_is_the_input_exactly_after_pixel_reconstruction(edits, scen
     keep = 1 - scene.mask
     for images in edits.values():
         assert torch.equal(images * keep, scene.image.expand_as(images) * keep)
+
+
+def test_the_eval_script_runs_the_prompts_and_the_unguided_baseline(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
+    from benchmarks import latent_toy_eval
+
+    out = tmp_path / "eval.json"
+    report = latent_toy_eval.main(["--colours", "red", "--seeds", "0", "--batch", "2", "--out", str(out)])
+    assert [r["prompt"] for r in report["rows"]] == ["a red circle", ""]
+    assert all(len(r["colours"]) == 2 for r in report["rows"])
+    assert sum(report["summary"]["unguided"].values()) == 2  # every unguided sample judged, none lost
+    assert json.loads(out.read_text())["summary"] == report["summary"]

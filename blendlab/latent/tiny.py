@@ -18,10 +18,20 @@ import torch
 
 from .models import CLIPPromptEncoder, LatentModels, default_device, frozen
 
-__all__ = ["tiny_latent_models", "byte_tokenizer", "TINY_IMAGE_SIZE"]
+__all__ = ["tiny_latent_models", "byte_tokenizer", "ddim_scheduler", "SD_SCHEDULE", "TINY_IMAGE_SIZE"]
 
 TINY_IMAGE_SIZE = 32
 _TOKENS = 16
+#: Stable Diffusion's 1000-step schedule: scaled linear β from 0.00085 to 0.012.
+SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+
+
+def ddim_scheduler():
+    """Stable Diffusion's DDIM scheduler (:data:`SD_SCHEDULE`, no clipping, ``set_alpha_to_one=False``,
+    ``steps_offset=1``): the tiny preset's, and the one the toy latent world trains on and ships."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(**SD_SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 
 
 def byte_tokenizer(max_length: int = _TOKENS):
@@ -40,7 +50,7 @@ def byte_tokenizer(max_length: int = _TOKENS):
 def tiny_latent_models(seed: int = 0, device=None, dtype: torch.dtype = torch.float32) -> LatentModels:
     """The tiny preset (see the module docstring), its weights drawn from ``torch.manual_seed(seed)``
     on the CPU (same seed, same weights), then moved to ``device`` (default CUDA when present)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     device = default_device() if device is None else torch.device(device)
@@ -64,8 +74,7 @@ def tiny_latent_models(seed: int = 0, device=None, dtype: torch.dtype = torch.fl
             pad_token_id=ids[1]))
     finally:
         torch.random.set_rng_state(rng_state)  # building the preset leaves the global generator alone
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)
+    scheduler = ddim_scheduler()
     text = CLIPPromptEncoder(tokenizer, frozen(text_encoder, device, dtype))
     return LatentModels(vae=frozen(vae, device, dtype), unet=frozen(unet, device, dtype), scheduler=scheduler,
                         text=text, device=device, dtype=dtype, name="tiny-latent")

@@ -35,18 +35,10 @@ from ..toyworld.training import TrainingRun, add_common_args, step_generator
 from .config import LatentConfig
 from .models import CLIPPromptEncoder, LatentModels, frozen
 from .sampler import BlendedLatentSampler
-from .tiny import byte_tokenizer
+from .tiny import SD_SCHEDULE, byte_tokenizer, ddim_scheduler
 from .toy import TOKENS, TOY_LATENT, TOY_LATENT_COMMANDS, captioned_batch, text_config, unet_config
 
 DEFAULT_OUT = "runs/toy_latent"
-#: Stable Diffusion's schedule, as the shipped DDIM scheduler and the tiny preset hold it.
-SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
-
-
-def scheduler():
-    from diffusers import DDIMScheduler
-
-    return DDIMScheduler(**SCHEDULE, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 
 
 def load_vae(folder: Path = TOY_LATENT):
@@ -76,16 +68,19 @@ def bundle(vae, tokenizer, nets) -> LatentModels:
 
     nets = copy.deepcopy(nets)
     text = CLIPPromptEncoder(tokenizer, frozen(nets["text_encoder"], "cpu", torch.float32))
-    return LatentModels(vae=vae, unet=frozen(nets["unet"], "cpu", torch.float32), scheduler=scheduler(), text=text,
+    return LatentModels(vae=vae, unet=frozen(nets["unet"], "cpu", torch.float32), scheduler=ddim_scheduler(), text=text,
                         device=torch.device("cpu"), name="toy-latent")
 
 
 @torch.no_grad()
 def judged_insert(models: LatentModels, colour: str, seed: int = 0, batch_size: int = 8, **settings) -> list:
     """The judge's colours in the mask of "a {colour} circle" blended into the toy example's empty box
-    (BlendedLatentSampler at LatentConfig's defaults, ``pixel`` reconstruction)."""
+    (BlendedLatentSampler at LatentConfig's defaults, ``pixel`` reconstruction); ``colour`` "" runs
+    the empty prompt at ``guidance_scale`` 1, the unconditional model alone (the unguided baseline)."""
     scene = example("insert", toy=True, size=models.image_size)
-    cfg = LatentConfig(prompt=f"a {colour} circle", batch_size=batch_size, seed=seed, reconstruction="pixel",
+    if not colour:
+        settings.setdefault("guidance_scale", 1.0)
+    cfg = LatentConfig(prompt=f"a {colour} circle" if colour else "", batch_size=batch_size, seed=seed, reconstruction="pixel",
                        **settings)
     images = BlendedLatentSampler(models, scene.image, scene.mask, cfg).run()
     return [v.colour for v in judge(images, scene.mask)]
@@ -96,7 +91,7 @@ def ship(vae, tokenizer, nets, folder: Path, card_path: Path, evals: list) -> No
     nets["unet"].save_pretrained(folder / "unet")
     nets["text_encoder"].save_pretrained(folder / "text_encoder")
     tokenizer.save_pretrained(folder / "tokenizer")
-    scheduler().save_pretrained(folder / "scheduler")
+    ddim_scheduler().save_pretrained(folder / "scheduler")
     card = json.loads(card_path.read_text())
     sizes = {part: sum(p.stat().st_size for p in (folder / part).iterdir())
              for part in ("unet", "text_encoder", "tokenizer", "scheduler")}
@@ -125,7 +120,7 @@ def main(argv=None) -> None:
     tokenizer, nets = build(args.width, args.text_width)
     nets.train()
     opt = torch.optim.AdamW(nets.parameters(), lr=args.lr, weight_decay=0.0)
-    alpha_bar = scheduler().alphas_cumprod
+    alpha_bar = ddim_scheduler().alphas_cumprod
     evals: list[dict] = []
 
     def checkpointed(run):
@@ -146,7 +141,7 @@ def main(argv=None) -> None:
         text_encoder="transformers CLIPTextModel, " + json.dumps(text_config(len(tokenizer), 0, 0, args.text_width))
                      + "; the tiny preset's byte-level character tokenizer; trained jointly with the UNet from "
                        "scratch, then frozen and shipped",
-        schedule=dict(SCHEDULE, prediction="epsilon", timesteps="uniform"),
+        schedule=dict(SD_SCHEDULE, prediction="epsilon", timesteps="uniform"),
         loss="MSE of the UNet's epsilon on z_t = sqrt(abar) z0 + sqrt(1 - abar) eps, z0 = scaling_factor x a "
              "VAE posterior sample",
         data="blendlab.toyworld random_layout scenes, one fresh batch per step; caption: one object of the "
