@@ -61,6 +61,20 @@ def test_scenes_without_a_sign_draw_byte_identically_to_before_signs():
     assert len(vocabulary()) == 61 and len(vocabulary(signs=True)) == 61 + len(SIGN_WORDS)
 
 
+def test_signs_restricted_to_scale_one_keep_the_stream_and_change_only_the_scale():
+    import numpy as np
+    from blendlab.toyworld.train_unet import scene_batch
+    from blendlab.toyworld.world import random_signed_layout
+
+    both = [random_signed_layout(np.random.default_rng(s))[2] for s in range(40)]
+    small = [random_signed_layout(np.random.default_rng(s), scales=(1,))[2] for s in range(40)]
+    assert {s.scale for s in both} == {1, 2} and {s.scale for s in small} == {1}
+    # the same word and colour per seed: the coin for the scale is drawn either way
+    assert [(s.word.replace(" ", ""), s.colour) for s in both] == [(s.word.replace(" ", ""), s.colour) for s in small]
+    assert torch.equal(scene_batch(0, 7, 6, signs=0.6), scene_batch(0, 7, 6, signs=0.6, sign_scales=(1, 2)))
+    assert not torch.equal(scene_batch(0, 7, 6, signs=1.0), scene_batch(0, 7, 6, signs=1.0, sign_scales=(1,)))
+
+
 def test_random_scenes_with_signs_are_seeded_and_the_sign_is_clear_of_objects():
     a = random_scene(5, sign=1.0)
     b = random_scene(5, sign=1.0)

@@ -341,16 +341,18 @@ def write_word(image: torch.Tensor, word: str, box: tuple[float, float, float, f
 
 
 def random_sign(rng: np.random.Generator, objects: Sequence[ToyObject] = (), background: str = "sand",
-                size: int | None = None, words: Sequence[str] = SIGN_WORDS) -> Sign | None:
+                size: int | None = None, words: Sequence[str] = SIGN_WORDS,
+                scales: Sequence[int] = (1, 2)) -> Sign | None:
     """A seeded random :class:`Sign` clear of ``objects``: a word of ``words``, in black (60 %) or a toy
     colour, on a card or not (always on a card where the ink would not show: black on the black
     background), at scale 2 when the word fits that large and a coin says so. Its box leaves room
-    for a card either way. None when no free place is found."""
+    for a card either way. ``scales=(1,)`` keeps every sign at scale 1 (the coin is still drawn, so
+    the random stream is the same). None when no free place is found."""
     size = int(size or DEFAULT_SIZE)
     word = str(rng.choice(list(words)))
     colour = "black" if rng.random() < 0.6 else str(rng.choice(list(COLORS)))
     card = bool(rng.random() < 0.4) or (colour == "black" and background == "black")
-    scale = 2 if rng.random() < 0.5 else 1
+    scale = 2 if rng.random() < 0.5 and 2 in scales else 1
     lines = sign_lines(word, size - 2 - 2 * scale, scale)
     tw, th = text_size(lines, scale)
     if tw + 2 * scale > size - 2:
@@ -372,10 +374,11 @@ def random_sign(rng: np.random.Generator, objects: Sequence[ToyObject] = (), bac
 
 
 def random_signed_layout(rng: np.random.Generator, size: int | None = None, n_objects: int | None = None,
-                         words: Sequence[str] = SIGN_WORDS) -> tuple[list[ToyObject], str, Sign]:
+                         words: Sequence[str] = SIGN_WORDS,
+                         scales: Sequence[int] = (1, 2)) -> tuple[list[ToyObject], str, Sign]:
     """A seeded random scene that carries a sign: the sign is placed first, the objects around it
     (:func:`random_layout` with the sign's box kept free). ``(objects, background, sign)``."""
-    sign = random_sign(rng, (), "sand", size, words)
+    sign = random_sign(rng, (), "sand", size, words, scales)
     objects, background = random_layout(rng, n_objects, keep_free=sign.box)
     if sign.colour == "black" and background == "black":  # ink that would not show
         width = round((sign.box[2] - sign.box[0]) * int(size or DEFAULT_SIZE))
