@@ -32,6 +32,7 @@ HOUSE = [
     "apps",                # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
     "speed",               # the speed lab: modes, suite + judged runs, summary, Pareto plot, shipped figures
+    "reference",           # the oracle: the authors' loop on guided_diffusion's functions
     "runner",              # edit(), EditResult: batches, ranking, saving
     "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step
     "hooks",               # Recorder, ProgressBar

@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` lives at the repo root
 
 from benchmarks import bench_nonfinite, bench_speed, bench_trajectory, flops, speed_harness  # noqa: E402
-from benchmarks.reference_loop import ReferenceSampler, reference_trainable  # noqa: E402
+from blendlab.reference import ReferenceSampler, reference_trainable  # noqa: E402
 
 import blendlab as bl  # noqa: E402
 
@@ -243,3 +243,12 @@ def test_the_readme_table_of_the_attack_is_the_shipped_measurements(tmp_path):
     copy.write_text(readme.replace(block, "stale"))
     typography_attack.write_readme_table(measured_attack(), copy)
     assert copy.read_text() == readme
+
+
+def test_the_oracle_lives_in_the_package_and_the_benchmarks_name_still_works():
+    import benchmarks.reference_loop as old
+    import blendlab.reference as oracle
+
+    for name in oracle.__all__:
+        assert getattr(old, name) is getattr(oracle, name)
+    assert not hasattr(oracle, "BlendedSampler")  # its own loop, not the sampler it checks
