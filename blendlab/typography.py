@@ -7,9 +7,11 @@ measurable:
 
 - :func:`zero_shot` classifies images among labels as the CLIP paper does: each label is embedded
   through several prompt templates ("a photo of a {}.", ...) whose unit embeddings are averaged.
-  :func:`attack_table` and :func:`sweep` show the probabilities with and without a word written
+  :func:`attack_table` and :func:`text_sweep` show the probabilities with and without a word written
   on the image, and as curves over the text's size, opacity, position or rotation;
-  :func:`plot_zero_shot` and :func:`plot_sweep` draw them (matplotlib ``Figure`` objects, no pyplot).
+  :func:`plot_zero_shot` and :func:`plot_text_sweep` draw them (matplotlib ``Figure`` objects, no pyplot).
+  (``sweep``, ``Sweep`` and ``plot_sweep``, their names until they clashed with :mod:`blendlab.sweep`,
+  still work and warn.)
 
 It builds on tools that live lower in the house and are re-exported here, so ``typography.<name>``
 keeps working: :func:`render_text`, :func:`text_card`, :func:`text_render_embedding` and friends
@@ -24,6 +26,7 @@ May import: errors, images, embeddings, textrender, table, metrics, guidance.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -49,10 +52,11 @@ from .textrender import (  # noqa: F401  (re-exported: the lab's tools)
 )
 
 __all__ = [
-    "DEFAULT_FONT", "TEMPLATES", "NEUTRAL_WORDS", "SWEEP_DEFAULTS", "NOTE_COLOR", "Table", "Sweep",
+    "DEFAULT_FONT", "TEMPLATES", "NEUTRAL_WORDS", "SWEEP_DEFAULTS", "NOTE_COLOR", "Table", "TextSweep",
     "find_font", "render_text", "text_card", "text_renderings", "text_render_embedding",
-    "label_embeddings", "zero_shot", "attack_table", "sweep", "textness", "prompt_words",
-    "plot_zero_shot", "plot_sweep", "typography_direction",
+    "label_embeddings", "zero_shot", "attack_table", "text_sweep", "textness", "prompt_words",
+    "plot_zero_shot", "plot_text_sweep", "typography_direction",
+    "Sweep", "sweep", "plot_sweep",  # the old names (deprecated)
 ]
 
 #: A handful of the CLIP paper's ImageNet prompt-ensemble templates.
@@ -126,7 +130,7 @@ def attack_table(clip_model, image, text: str, labels: Sequence[str], templates=
 
 
 @dataclasses.dataclass
-class Sweep:
+class TextSweep:
     """Zero-shot probabilities while one rendering parameter varies.
 
     ``probs`` is (V, L) for the V ``values``; ``baseline`` (L,) is the image without text;
@@ -153,8 +157,8 @@ class Sweep:
         return Table(rows)
 
 
-def sweep(clip_model, image, text: str, labels: Sequence[str], param: str = "size", values=None,
-          templates: Sequence[str] = TEMPLATES, **render_kwargs) -> Sweep:
+def text_sweep(clip_model, image, text: str, labels: Sequence[str], param: str = "size", values=None,
+               templates: Sequence[str] = TEMPLATES, **render_kwargs) -> TextSweep:
     """Classify ``image`` with ``text`` rendered at each of ``values`` of ``param`` ("size",
     "opacity", "position" or "rotation"; defaults in :data:`SWEEP_DEFAULTS`). Other rendering
     arguments (colour, note, ...) go to :func:`render_text`."""
@@ -170,7 +174,7 @@ def sweep(clip_model, image, text: str, labels: Sequence[str], param: str = "siz
     rendered = torch.cat([render_text(x, text, **{param: v}, **render_kwargs) for v in values])
     embeds = label_embeddings(clip_model, labels, templates)
     probs = zero_shot(clip_model, torch.cat([x, rendered]), labels, label_embeds=embeds)
-    return Sweep(param, values, labels, probs[1:], probs[0], rendered.cpu(), text)
+    return TextSweep(param, values, labels, probs[1:], probs[0], rendered.cpu(), text)
 
 
 
@@ -220,7 +224,7 @@ def plot_zero_shot(probs, labels: Sequence[str], names: Sequence[str] | None = N
     return fig
 
 
-def plot_sweep(result: Sweep, show_images: bool = True):
+def plot_text_sweep(result: TextSweep, show_images: bool = True):
     """Probability of each label against the swept parameter (dashed: without text), with the
     classified images above."""
     from matplotlib.figure import Figure
@@ -249,3 +253,21 @@ def plot_sweep(result: Sweep, show_images: bool = True):
     ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# -- the old names, which clashed with blendlab.sweep (the settings sweeps) --------------------------
+Sweep = TextSweep
+
+
+def _renamed(old: str, new):
+    def call(*args, **kwargs):
+        warnings.warn(f"blendlab.typography.{old} is now {new.__name__} (the old name clashed with "
+                      f"blendlab.sweep, the settings sweeps); {old} will go in a later release",
+                      DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+    call.__name__, call.__doc__ = old, f"Deprecated: :func:`{new.__name__}`."
+    return call
+
+
+sweep = _renamed("sweep", text_sweep)
+plot_sweep = _renamed("plot_sweep", plot_text_sweep)

@@ -84,12 +84,12 @@ ty.plot_zero_shot(attack, labels, images=torch.cat([apple, ty.render_text(apple,
 
 # %% [markdown]
 # With the real CLIP the bare still life is an apple, and four letters on a scrap of paper pull much of
-# the probability to "iPod". How large must the word be? `ty.sweep` renders it at several sizes (a
+# the probability to "iPod". How large must the word be? `ty.text_sweep` renders it at several sizes (a
 # fraction of the image height) and classifies each; dashed lines are the probabilities without text.
 
 # %%
-ty.plot_sweep(ty.sweep(models.clip, apple, "iPod", labels, param="size", values=[0.04, 0.07, 0.1, 0.14, 0.2],
-                       **on_the_apple))
+ty.plot_text_sweep(ty.text_sweep(models.clip, apple, "iPod", labels, param="size",
+                                 values=[0.04, 0.07, 0.1, 0.14, 0.2], **on_the_apple))
 
 # %% [markdown]
 # ## 2. Text-ness: does the region *write* the prompt?

@@ -189,9 +189,19 @@ def test_attack_table_rows(tiny, image):
     assert "rubber toy" in text and "original" in text
 
 
+def test_the_old_sweep_names_warn_and_give_the_same_sweep(tiny, image):
+    new = ty.text_sweep(tiny.clip, image, "dog", LABELS, param="opacity", values=[0.0, 1.0], size=0.3)
+    with pytest.warns(DeprecationWarning, match="text_sweep .*clashed with blendlab.sweep"):
+        old = ty.sweep(tiny.clip, image, "dog", LABELS, param="opacity", values=[0.0, 1.0], size=0.3)
+    assert isinstance(old, ty.TextSweep) and ty.Sweep is ty.TextSweep
+    assert torch.equal(old.probs, new.probs) and torch.equal(old.images, new.images)
+    with pytest.warns(DeprecationWarning, match="plot_text_sweep"):
+        assert len(ty.plot_sweep(new, show_images=False).axes) == 1
+
+
 def test_sweep_gives_one_curve_per_label(tiny, image):
     values = [0.0, 0.5, 1.0]
-    result = ty.sweep(tiny.clip, image, "dog", LABELS, param="opacity", values=values, size=0.3)
+    result = ty.text_sweep(tiny.clip, image, "dog", LABELS, param="opacity", values=values, size=0.3)
     assert set(result.curves) == set(LABELS)
     assert all(len(c) == len(values) for c in result.curves.values())
     assert result.images.shape == (3, 3, 32, 32)
@@ -199,7 +209,7 @@ def test_sweep_gives_one_curve_per_label(tiny, image):
     assert torch.allclose(result.probs[0], result.baseline, atol=1e-6)
     assert torch.allclose(result.baseline, ty.zero_shot(tiny.clip, image, LABELS)[0], atol=1e-6)
     assert not torch.allclose(result.probs[2], result.baseline, atol=1e-4)
-    default = ty.sweep(tiny.clip, image, "iPod", LABELS, param="size")
+    default = ty.text_sweep(tiny.clip, image, "iPod", LABELS, param="size")
     assert len(default.values) == len(ty.SWEEP_DEFAULTS["size"]) == default.probs.shape[0]
     assert len(default.table()) == len(default.values) + 1
 
@@ -210,11 +220,11 @@ def test_classification_bad_inputs(tiny, image):
     with pytest.raises(bl.InputError, match="duplicates"):
         ty.zero_shot(tiny.clip, image, ["rock", "rock"])
     with pytest.raises(bl.InputError, match="cannot sweep 'colour'.*size, opacity, position"):
-        ty.sweep(tiny.clip, image, "dog", LABELS, param="colour")
+        ty.text_sweep(tiny.clip, image, "dog", LABELS, param="colour")
     with pytest.raises(bl.InputError, match="label list is empty"):
-        ty.sweep(tiny.clip, image, "dog", [], param="size")
+        ty.text_sweep(tiny.clip, image, "dog", [], param="size")
     with pytest.raises(bl.InputError, match="swept parameter"):
-        ty.sweep(tiny.clip, image, "dog", LABELS, param="size", size=0.2)
+        ty.text_sweep(tiny.clip, image, "dog", LABELS, param="size", size=0.2)
     with pytest.raises(bl.InputError, match="'\\{\\}'"):
         ty.label_embeddings(tiny.clip, LABELS, templates=["no slot"])
 
@@ -296,15 +306,15 @@ def test_textness_bad_inputs(tiny, image):
 
 # -- plots and tables ----------------------------------------------------------------------------
 def test_plots_return_figures(tiny, image):
-    result = ty.sweep(tiny.clip, image, "dog", LABELS, param="position")
-    for fig in (ty.plot_sweep(result), ty.plot_sweep(result, show_images=False),
+    result = ty.text_sweep(tiny.clip, image, "dog", LABELS, param="position")
+    for fig in (ty.plot_text_sweep(result), ty.plot_text_sweep(result, show_images=False),
                 ty.plot_zero_shot(ty.attack_table(tiny.clip, image, "dog", LABELS), LABELS),
                 ty.plot_zero_shot(result.probs, LABELS, images=result.images)):
         assert isinstance(fig, Figure)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue()[:4] == b"\x89PNG"
-    assert len(ty.plot_sweep(result).axes) == len(result.values) + 1
+    assert len(ty.plot_text_sweep(result).axes) == len(result.values) + 1
 
 
 def test_table_formatting():
