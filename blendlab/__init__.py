@@ -1,6 +1,6 @@
 """blendlab: learn, run and debug Blended Diffusion (Avrahami, Lischinski & Fried, CVPR 2022).
 
-May import: _openmp, _version, errors, models, images, masks, sampler, hooks, runner.
+May import: _openmp, _version, errors, models, images, masks, sampler, progress, recorder, runner.
 """
 
 import warnings as _warnings
@@ -44,7 +44,8 @@ from .masks import (
     load_mask,
 )
 from .sampler import BlendedSampler, EditConfig, StepState
-from .hooks import ProgressBar, Recorder, load_trajectory
+from .progress import ProgressBar
+from .recorder import Recorder, load_trajectory
 from .runner import EditResult, edit
 
 __all__ = [

@@ -4,7 +4,7 @@ sample by its masked CLIP distance and returns an :class:`EditResult` that names
 It stands above the sampler (one batch of Algorithm 1) and the hooks (the progress bar it adds);
 other rankings (:mod:`blendlab.ranking`) are one call away on the result.
 
-May import: errors, images, embeddings, guidance, inputs, models, plan, sampler, ranking, hooks.
+May import: errors, images, embeddings, guidance, inputs, models, plan, sampler, ranking, progress.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from . import ranking
 from .embeddings import encode_text, masked_clip_distance
 from .errors import InputError
 from .guidance import GuidanceLoss
-from .hooks import ProgressBar
+from .progress import ProgressBar
 from .images import save_image, to_pil
 from .inputs import EditInputs, prepare
 from .models import create_diffusion

@@ -17,7 +17,7 @@ kornia's augmentations are seeded from it. And every step is checked: the first 
 x̂0, a loss term or x_{t−1} stops the run with a :class:`blendlab.errors.NonFiniteError` that names
 the step, t, the term and what to try.
 
-May import: errors, inputs, nonfinite, masks, models, embeddings, guidance, plan, config, vocabulary.
+May import: errors, inputs, nonfinite, updates, masks, models, embeddings, guidance, plan, config, vocabulary.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .nonfinite import non_finite_error
 from .config import EditConfig  # noqa: F401  (re-exported: blendlab.sampler.EditConfig)
 from .models import create_diffusion  # noqa: F401  (re-exported: blendlab.sampler.create_diffusion)
 from .plan import StepPlan, plan_steps
+from .updates import ddim_step, ddpm_step, eps_from_x0, schedule_at
 from .vocabulary import keeps_old_t
 
 __all__ = ["EditConfig", "StepState", "BlendedSampler", "Hook", "create_diffusion"]
@@ -301,9 +302,7 @@ class BlendedSampler:
                 fg, pred_guided = self._ddim_update(out, x, t, i, grad, model_kwargs)
             else:
                 mean = diffusion.condition_mean(_const(grad), out, x, t, model_kwargs=model_kwargs)
-                noise = self._randn(*x.shape)
-                nonzero = 0.0 if i == 0 else 1.0
-                fg = mean + nonzero * torch.exp(0.5 * out["log_variance"]) * noise
+                fg = ddpm_step(mean, out["log_variance"], self._randn(*x.shape), last=i == 0)
                 pred_guided = out["pred_xstart"]
             t_bg = torch.tensor(i, device=x.device)
             bg = diffusion.q_sample(self.init_image, t_bg, noise=self._randn(*self.init_image.shape))
@@ -331,20 +330,15 @@ class BlendedSampler:
 
     def _ddim_update(self, out, x, t, i, grad, model_kwargs):
         """DDIM (eq. 12 of Song et al.) with the score conditioned by ``grad`` (condition_score)."""
-        from guided_diffusion.gaussian_diffusion import _extract_into_tensor
-
         diffusion = self.diffusion
         if self.loss is not None:
             out = diffusion.condition_score(_const(grad), out, x, t, model_kwargs=model_kwargs)
-        eps = diffusion._predict_eps_from_xstart(x, t, out["pred_xstart"])
-        alpha_bar = _extract_into_tensor(diffusion.alphas_cumprod, t, x.shape)
-        alpha_bar_prev = _extract_into_tensor(diffusion.alphas_cumprod_prev, t, x.shape)
+        eps = eps_from_x0(diffusion, x, t, out["pred_xstart"])
+        alpha_bar = schedule_at(diffusion.alphas_cumprod, t, x.shape)
+        alpha_bar_prev = schedule_at(diffusion.alphas_cumprod_prev, t, x.shape)
         eta = self.cfg.ddim_eta
-        sigma = eta * torch.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar)) * torch.sqrt(1 - alpha_bar / alpha_bar_prev)
-        sample = out["pred_xstart"] * torch.sqrt(alpha_bar_prev) + torch.sqrt(1 - alpha_bar_prev - sigma**2) * eps
-        if eta > 0 and i != 0:  # i is a Python int: no device sync
-            sample = sample + sigma * self._randn(*x.shape)
-        return sample, out["pred_xstart"]
+        noise = self._randn(*x.shape) if eta > 0 and i != 0 else None  # i is a Python int: no device sync
+        return ddim_step(out["pred_xstart"], eps, alpha_bar, alpha_bar_prev, eta, noise), out["pred_xstart"]
 
     def final_images(self, state: StepState) -> torch.Tensor:
         """The result of a finished trajectory: the last x̂0, with the input pasted outside the mask

@@ -35,12 +35,15 @@ HOUSE = [
     "reference",           # the oracle: the authors' loop on guided_diffusion's functions
     "runner",              # edit(), EditResult: batches, ranking, saving
     "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step
-    "hooks",               # Recorder, ProgressBar
+    "hooks",               # what a hook is; the built-in hooks' names; the CLI's per-sample videos
+    "recorder",            # Recorder: chosen StepState fields, memory-bounded, and its file
+    "progress",            # ProgressBar
     "trajectory",          # recorded steps and their file
     "trajectory_compare",  # pairing and distances of two recordings
     "ranking",             # rank an edit's samples by CLIP distances and measures
     "metrics",             # psnr, background drift, seam strength, text-ness
     "sampler",             # StepState, BlendedSampler: Algorithm 1
+    "updates",             # the DDPM and DDIM updates, pure functions on guided_diffusion's public arrays
     "nonfinite",           # the error of a step that produced NaN or infinity
     "guidance",            # every loss term, the augmentations
     "inputs",              # the front door: prepare() -> EditInputs, checked once, warnings as data

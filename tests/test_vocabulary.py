@@ -54,3 +54,16 @@ def test_stepstate_t_is_the_respaced_index_under_its_old_name_with_a_warning(tin
                                                 r"StepState\.timestep"):
         old = state.t
     assert old == state.respaced_index and state.respaced_index != state.timestep
+
+
+def test_the_built_in_hooks_keep_their_old_home():
+    import blendlab
+    import blendlab.hooks as hooks
+    from blendlab.progress import ProgressBar
+    from blendlab.recorder import FIELDS, Recorder, load_trajectory
+
+    assert (hooks.Recorder, hooks.ProgressBar, hooks.FIELDS, hooks.load_trajectory) == (
+        Recorder, ProgressBar, FIELDS, load_trajectory)
+    assert blendlab.Recorder is Recorder and blendlab.ProgressBar is ProgressBar
+    assert Recorder.__module__ == "blendlab.recorder" and ProgressBar.__module__ == "blendlab.progress"
+    assert hooks.IterationVideos.__module__ == "blendlab.hooks"

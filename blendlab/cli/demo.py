@@ -7,7 +7,7 @@ steps) and, in the toy world, ``judge.json`` (the independent judge's verdict on
 The toy world's mask is the lower-right quarter of the scene (empty sand); the summary says where
 the mask is, as :func:`mask_region` words it.
 
-May import: errors, presets, models, images, masks, examples, hooks, runner, sampler, viz,
+May import: errors, presets, models, images, masks, examples, recorder, runner, sampler, viz,
 threads, toyworld, toyworld.judge.
 """
 
@@ -30,7 +30,7 @@ def run_demo(args) -> Path:
     lower-right quarter, "a red circle"), judged by the toy world's independent judge; with a real
     preset the Grace Hopper photo (ships with matplotlib)."""
     from ..examples import example
-    from ..hooks import Recorder
+    from ..recorder import Recorder
     from ..images import save_image
     from ..masks import mask_to_pil
     from ..models import load_models

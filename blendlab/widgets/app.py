@@ -4,7 +4,7 @@ Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH
 at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
 wraps mid-widget; on a narrower page the controls move under the painter.
 
-May import: errors, images, masks, inputs, toyworld, examples, sampler, runner, hooks, notebook, threads, presets,
+May import: errors, images, masks, inputs, toyworld, examples, sampler, runner, recorder, notebook, threads, presets,
 widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
 """
 
@@ -311,7 +311,7 @@ class EditorApp:
         t0 = time.perf_counter()
         recorder = None
         if self.record.value:
-            from ..hooks import Recorder
+            from ..recorder import Recorder
 
             recorder = Recorder(size=min(self.size, 128), max_mb=256)
             hooks = [recorder, *hooks]
