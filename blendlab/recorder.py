@@ -41,7 +41,8 @@ class Recorder:
         dtype: storage dtype on the CPU (float16 halves the memory; display is unaffected).
 
     ``recorder.steps`` lists :class:`RecordedStep`; ``recorder.mask`` is the (downscaled) mask,
-    ``recorder.init_image`` the (downscaled, float32) input, ``recorder.cfg`` the EditConfig and
+    ``recorder.init_image`` the (downscaled, float32) input, ``recorder.cfg`` the run's settings (its EditConfig; the
+    LatentConfig of a Blended Latent Diffusion run) and
     ``recorder.preset`` the model preset of the run (None until a step is recorded).
 
     **Saving and loading.** ``recorder.save("run.npz")`` writes one self-describing file, atomically
@@ -50,7 +51,8 @@ class Recorder:
     archive (``numpy.load(path)`` opens it too) of
 
     - ``meta.json`` (UTF-8 JSON, the first member): ``format`` ("blendlab-trajectory"),
-      ``format_version`` (1), ``blendlab_version``, ``preset``, ``config`` (every EditConfig field),
+      ``format_version`` (1), ``blendlab_version``, ``preset``, ``config`` (every field of the settings),
+      ``config_class`` ("EditConfig", or "LatentConfig" for Blended Latent Diffusion),
       ``recorder`` (every, fields, size, dtype, max_mb, thinned), ``mask`` and ``init_image``
       (``{"member", "dtype", "shape"}``), and ``steps``: one object per recorded step with
       ``iteration``, ``index`` (the step k, from 0), ``num_steps``, ``respaced_index`` (the sampler's
@@ -115,8 +117,10 @@ class Recorder:
             self.mask = self._shrink(state.mask, torch.float32).round()
             if state.init_image is not None:
                 self.init_image = self._shrink(state.init_image, torch.float32)
-            self.cfg, self.preset = state.cfg, state.preset
-            self.prompt = getattr(state.cfg, "prompt", None)
+            # the run's settings: a Blended Diffusion step's EditConfig, a latent step's LatentConfig
+            self.cfg = state.cfg if state.cfg is not None else getattr(state, "settings", None)
+            self.preset = state.preset
+            self.prompt = getattr(self.cfg, "prompt", None)
         ids = None if state.sample_ids is None else tuple(int(i) for i in state.sample_ids.tolist())
         step = RecordedStep(
             iteration=state.iteration, index=state.index, respaced_index=state.respaced_index,

@@ -48,6 +48,9 @@ META = "meta.json"
 _DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64,
            "bfloat16": torch.bfloat16, "uint8": torch.uint8}
 _NPY_HEADER_MAX = 1 << 16  # bytes: the .npy header of an array is far smaller
+#: The settings classes a trajectory file can hold, by class name (``meta.json``'s ``config_class``).
+#: Rooms above this one add theirs: :mod:`blendlab.latent.config` adds ``LatentConfig`` when imported.
+SETTINGS_CLASSES: dict[str, type] = {"EditConfig": EditConfig}
 
 
 @keeps_old_t
@@ -132,6 +135,7 @@ def write_trajectory(path, *, steps, mask, init_image, cfg, preset, settings: di
         "blendlab_version": version,
         "preset": preset,
         "config": None if cfg is None else dataclasses.asdict(cfg),
+        "config_class": None if cfg is None else type(cfg).__name__,
         "recorder": settings,
         **extra,
         "steps": step_meta,
@@ -263,18 +267,26 @@ def _check_spec(spec, where: str, zf: zipfile.ZipFile, path: Path) -> dict:
     return {"member": member, "dtype": dtype, "shape": shape}
 
 
-def _config(raw, path: Path):
+def _config(raw, path: Path, class_name: str | None = None):
     if raw is None:
         return None
-    names = {f.name for f in dataclasses.fields(EditConfig)}
+    class_name = class_name or "EditConfig"  # files written before config_class hold EditConfigs
+    cls = SETTINGS_CLASSES.get(class_name)
+    if cls is None:
+        hint = (" (a Blended Latent Diffusion run: `import blendlab.latent` before loading it)"
+                if class_name == "LatentConfig" else "")
+        warnings.warn(f"{path}: its settings are a {class_name}, which this blendlab cannot read{hint}; "
+                      "recorder.cfg is None and the raw settings are in recorder.meta['config']", stacklevel=3)
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
         warnings.warn(f"{path}: settings {unknown} are unknown to this blendlab (a newer version wrote the "
-                      "file?); the EditConfig leaves them out", stacklevel=3)
+                      f"file?); the {class_name} leaves them out", stacklevel=3)
     try:
-        return EditConfig(**{k: v for k, v in raw.items() if k in names})
+        return cls(**{k: v for k, v in raw.items() if k in names})
     except (TypeError, ValueError) as exc:
-        warnings.warn(f"{path}: the saved EditConfig is not valid here ({exc}); recorder.cfg is None and "
+        warnings.warn(f"{path}: the saved {class_name} is not valid here ({exc}); recorder.cfg is None and "
                       "the raw settings are in recorder.meta['config']", stacklevel=3)
         return None
 
@@ -283,7 +295,8 @@ def read_trajectory(path, lazy: bool = True) -> dict:
     """Read a file written by :func:`write_trajectory`.
 
     Returns a dict: ``steps`` (RecordedStep list; with ``lazy`` their ``fields`` are read on first
-    access), ``mask``, ``init_image`` (tensors or None), ``cfg`` (EditConfig or None), ``preset``,
+    access), ``mask``, ``init_image`` (tensors or None), ``cfg`` (the run's settings: an EditConfig, a class of :data:`SETTINGS_CLASSES` named by
+    ``config_class``, or None), ``preset``,
     ``settings`` (the recorder's), ``meta`` (the whole meta.json). Raises FileNotFoundError for a
     missing file and :class:`TrajectoryError` for a file that is truncated, corrupt, another format
     or a newer format version.
@@ -337,7 +350,7 @@ def read_trajectory(path, lazy: bool = True) -> dict:
         if not lazy:
             for s in steps:
                 s.fields = {name: s.fields[name] for name in s.fields}
-    return {"steps": steps, **tensors, "cfg": _config(meta.get("config"), path), "preset": meta.get("preset"),
+    return {"steps": steps, **tensors, "cfg": _config(meta.get("config"), path, meta.get("config_class")), "preset": meta.get("preset"),
             "settings": meta.get("recorder") or {}, "meta": meta}
 
 

@@ -212,8 +212,24 @@ def test_the_recorder_records_a_latent_run_and_reads_it_back(models, image, tmp_
     loaded = Recorder.load(path, lazy=False)
     assert [(s.index, s.timestep, s.num_steps) for s in loaded.steps] == [(k, t, 6) for k, t in
                                                                           enumerate(sampler.timesteps)]
-    assert loaded.preset == "tiny-latent" and loaded.cfg is None
+    assert loaded.preset == "tiny-latent" and loaded.cfg == sampler.cfg  # the LatentConfig, read back
+    assert recorder.cfg is sampler.cfg and loaded.prompt == sampler.cfg.prompt
+    assert loaded.meta["config_class"] == "LatentConfig"
     for name in ("x_t", "pred_x0", "bg", "x_prev"):
         assert torch.equal(loaded.field(name), recorder.field(name))
     frames = loaded.frames("pred_x0", sample=1)
     assert len(frames) == 6
+
+
+def test_a_latent_trajectory_read_without_its_settings_class_says_what_to_import(models, image, tmp_path,
+                                                                                 monkeypatch):
+    from blendlab import trajectory
+
+    recorder = Recorder(fields=("x_prev",), dtype=torch.float32)
+    BlendedLatentSampler(models, image, MASK, _cfg()).run([recorder])
+    path = recorder.save(tmp_path / "bld.npz")
+    monkeypatch.delitem(trajectory.SETTINGS_CLASSES, "LatentConfig")
+    with pytest.warns(UserWarning, match="import blendlab.latent"):
+        loaded = Recorder.load(path)
+    assert loaded.cfg is None and loaded.meta["config"]["prompt"] == _cfg().prompt
+    assert len(loaded) == len(recorder)

@@ -6,7 +6,7 @@ and ``pixel_blending`` (its ``percentage_of_pixel_blending``) are the same optio
 checked when the config is made, with an error that names the fix; a misspelt name is a
 :class:`~blendlab.errors.UnknownSettingError` naming the closest one, as for ``EditConfig``.
 
-May import: errors, config.
+May import: errors, config, trajectory.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numbers
 
 from ..config import name_unknown_settings
 from ..errors import InputError
+from ..trajectory import SETTINGS_CLASSES
 
 __all__ = ["LatentConfig", "BACKGROUND_LEVELS", "RECONSTRUCTIONS"]
 
@@ -127,6 +128,21 @@ class LatentConfig:
         """The first step (0-based, of ``steps_run``) blended in pixels; ``steps_run`` when none is."""
         return int(self.steps_run * (1 - self.pixel_blending))
 
+    @property
+    def ddim(self) -> bool:
+        """True: BLD always takes DDIM steps (read by tools written for EditConfig, e.g. the Recorder)."""
+        return True
+
+    @property
+    def pastes_background(self) -> bool:
+        """Whether the result is the input outside the mask exactly: ``reconstruction == "pixel"``."""
+        return self.reconstruction == "pixel"
+
+    @property
+    def reference_ranking(self) -> bool:
+        """False: samples are ranked by the normalised masked CLIP distance (as ``EditConfig``'s default)."""
+        return False
+
     def mask_index(self, index: int) -> int:
         """Which mask step ``index`` blends with: 0 = dilated most, ``mask_dilation_iterations`` = the
         mask itself (the reference's ``i // (steps // masks + 1)``)."""
@@ -138,3 +154,4 @@ class LatentConfig:
 
 
 name_unknown_settings(LatentConfig)
+SETTINGS_CLASSES["LatentConfig"] = LatentConfig  # trajectory files of BLD runs read back as LatentConfigs

@@ -66,8 +66,8 @@ class LatentStepState(StepState):
     first read only (a VAE decode each) and cached; ``grad`` is zeros. ``mask`` is (1 or B, 1, H, W)
     in {0, 1}: the latent mask upsampled (nearest), or the pixel mask on a pixel step.
     ``respaced_index`` is the index into the scheduler's timesteps, ``timestep`` its t of the
-    1000-step schedule, ``alpha_bar`` ᾱ_t of the input level. ``cfg`` is None (a trajectory file keeps EditConfigs only); ``settings``
-    is the :class:`LatentConfig`.
+    1000-step schedule, ``alpha_bar`` ᾱ_t of the input level. ``cfg`` is None (it is an EditConfig's place); ``settings`` is the
+    :class:`LatentConfig` (what a Recorder keeps as ``recorder.cfg`` and a trajectory file stores).
     """
 
     latent_t: torch.Tensor | None = None
