@@ -33,8 +33,8 @@ HOUSE = [
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
     "speed",               # the speed lab: modes, suite + judged runs, summary, Pareto plot, shipped figures
     "reference",           # the oracle: the authors' loop on guided_diffusion's functions
+    "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step, the ranked edit
     "runner",              # edit(), EditResult: batches, ranking, saving
-    "latent",              # Blended Latent Diffusion on diffusers: models, settings, the blended step
     "hooks",               # what a hook is; the built-in hooks' names; the CLI's per-sample videos
     "recorder",            # Recorder: chosen StepState fields, memory-bounded, and its file
     "progress",            # ProgressBar
