@@ -28,7 +28,7 @@ Every command runs through :func:`blendlab.cli.console.run`: a mistake is one li
 line saying what was kept and how to resume, status 130; no traceback reaches a user.
 
 May import: blendlab.cli.parser, blendlab.cli.console, blendlab.cli.edit, blendlab.cli.demo,
-blendlab.cli.download, sweep.
+blendlab.cli.download, blendlab.cli.latent, sweep.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from . import console
 from .demo import run_demo
 from .download import run_download
 from .edit import run_edit
+from .latent import run_latent_edit
 from .parser import UsageError, build_parser, config_from_args
 
 __all__ = ["main", "build_parser", "config_from_args", "run_edit", "run_demo", "run_download"]
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     again = f"run the same command again ({shlex.join(['blendlab', *(sys.argv[1:] if argv is None else argv)])})"
-    run = {"edit": run_edit, "demo": run_demo, "download": run_download,
+    run = {"edit": run_latent_edit if getattr(args, "method", "bd") == "bld" else run_edit, "demo": run_demo, "download": run_download,
            "sweep": sweep_command.run_sweep_command}[args.command]
     if args.command in ("edit", "demo"):
         out = Path(args.output_path)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..capacity import check_batch_fits
-from .parser import config_from_args, preset_and_size, usage
+from .parser import config_from_args, edit_defaults, preset_and_size, refuse_other_methods_flags, usage
 
 __all__ = ["run_edit", "checked_inputs", "checked_edit_inputs"]
 
@@ -45,6 +45,7 @@ def checked_edit_inputs(args):
     from ..inputs import prepare
     from ..presets import check_preset
 
+    refuse_other_methods_flags(args, edit_defaults())
     cfg = config_from_args(args)
     if not cfg.output_file.endswith(".png"):
         raise usage(f"--output_file must end in .png, got {cfg.output_file!r}")

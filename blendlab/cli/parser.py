@@ -4,7 +4,7 @@
 ``--help`` shows every default (from :class:`EditConfig`) and every preset (from
 :data:`blendlab.presets.PRESETS`, with its description).
 
-May import: sampler, models, presets, blendlab.sweep.command.
+May import: sampler, models, presets, latent.config, blendlab.sweep.command.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 
 from ..sweep import command as sweep_command
 
-__all__ = ["build_parser", "config_from_args", "preset_and_size", "usage", "UsageError", "PRESET_FOR_SIZE"]
+__all__ = ["refuse_other_methods_flags", "edit_defaults", "latent_fields", "BD_ONLY", "build_parser", "config_from_args", "preset_and_size", "usage", "UsageError", "PRESET_FOR_SIZE"]
 
 def _preset_for_size() -> dict[int, str]:
     from ..presets import PRESETS, output_size
@@ -27,6 +27,10 @@ PRESET_FOR_SIZE = _preset_for_size()
 
 
 VIDEO_FORMATS = ("apng", "gif", "webp", "mp4")
+#: ``--method``: Blended Diffusion, or Blended Latent Diffusion (blendlab.latent).
+METHODS = ("bd", "bld")
+#: The latent model ``--method bld`` loads without ``--latent_model`` or a toy/tiny ``--preset``.
+DEFAULT_LATENT_MODEL = "stabilityai/stable-diffusion-2-1-base"
 
 
 def _defaults():
@@ -124,6 +128,40 @@ def _add_edit_flags(p: argparse.ArgumentParser, prompt_required: bool) -> None:
                        help="do not write the per-sample source | mask | edited figures")
     extra.add_argument("--reference_ranking", action="store_true", default=d["reference_ranking"],
                        help="rank by the reference's distances (masked views fed to CLIP unnormalised)")
+    extra.add_argument("--method", choices=METHODS, default="bd",
+                       help="bd: Blended Diffusion (the paper); bld: Blended Latent Diffusion (its authors' "
+                            "faster sequel, on a latent diffusion model: the flags below)")
+    _add_latent_flags(p)
+
+
+def _add_latent_flags(p: argparse.ArgumentParser) -> None:
+    from ..latent.config import BACKGROUND_LEVELS, RECONSTRUCTIONS, LatentConfig
+
+    d = {f.name: f.default for f in dataclasses.fields(LatentConfig)}
+    g = p.add_argument_group("Blended Latent Diffusion (--method bld; --prompt, --init_image, --mask, "
+                             "--invert_mask, --seed, --batch_size, --iterations_num and the outputs as above)")
+    g.add_argument("--latent_model", type=str, default=None,
+                   help="a Hub id (stabilityai/stable-diffusion-2-1-base), a folder written by "
+                        "LatentModels.save_pretrained, toy-latent (the toy latent world, shipped) or tiny-latent; "
+                        "default: toy-latent with --preset toy, tiny-latent with a tiny preset, else "
+                        f"{DEFAULT_LATENT_MODEL}")
+    g.add_argument("--num_steps", type=int, default=d["num_steps"], help="DDIM steps of the whole schedule")
+    g.add_argument("--blending_start", type=float, default=d["blending_start"],
+                   help="the fraction of the steps skipped (the reference's blending_start_percentage)")
+    g.add_argument("--guidance_scale", type=float, default=d["guidance_scale"],
+                   help="classifier-free guidance scale (1 = none)")
+    g.add_argument("--negative_prompt", type=str, default=d["negative_prompt"], help="guidance steers away from it")
+    g.add_argument("--mask_dilation_iterations", type=int, default=d["mask_dilation_iterations"],
+                   help="progressive mask shrinking for thin masks (0 = off)")
+    g.add_argument("--pixel_blending", type=float, default=d["pixel_blending"],
+                   help="the last fraction of the steps blended in pixels (0 = off)")
+    g.add_argument("--reconstruction", choices=RECONSTRUCTIONS, default=d["reconstruction"],
+                   help="the background after decoding: none (the reference), pixel (paste the input outside "
+                        "the mask) or poisson (seamless cloning)")
+    g.add_argument("--background_level", choices=BACKGROUND_LEVELS, default=d["background_level"],
+                   help="the noise level of the blended-in background: input (one step noisier, the reference) "
+                        "or output")
+    g.add_argument("--ddim_eta", type=float, default=d["ddim_eta"], help="DDIM stochasticity (0 = deterministic)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +186,47 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         command.formatter_class = HelpFormatter
     return parser
+
+
+#: Blended Diffusion's flags (argparse dest -> flag) that mean nothing to ``--method bld``.
+BD_ONLY = {"skip_timesteps": "--skip_timesteps", "local_clip_guided_diffusion": "--local_clip_guided_diffusion",
+           "ddim": "--ddim", "timestep_respacing": "--timestep_respacing", "model_output_size": "--model_output_size",
+           "aug_num": "--aug_num", "clip_guidance_lambda": "--clip_guidance_lambda", "range_lambda": "--range_lambda",
+           "lpips_sim_lambda": "--lpips_sim_lambda", "l2_sim_lambda": "--l2_sim_lambda",
+           "background_preservation_loss": "--background_preservation_loss",
+           "enforce_background": "--no_enforce_background", "unet_path": "--unet_path", "clip_path": "--clip_path",
+           "save_video": "--vid", "reference_ranking": "--reference_ranking"}
+
+
+def latent_fields() -> list[str]:
+    """The LatentConfig fields ``--method bld`` has flags of its own for (the shared ones excluded)."""
+    from ..latent.config import LatentConfig
+
+    return [f.name for f in dataclasses.fields(LatentConfig) if f.name not in ("prompt", "batch_size", "seed",
+                                                                               "invert_mask")]
+
+
+def refuse_other_methods_flags(args, parser_defaults: dict) -> None:
+    """A flag of the method not chosen, set to other than its default, is a usage error naming it."""
+    if args.method == "bld":
+        wrong = [flag for dest, flag in BD_ONLY.items() if getattr(args, dest) != parser_defaults[dest]]
+        if wrong:
+            raise usage(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} Blended Diffusion's; "
+                        "Blended Latent Diffusion (--method bld) has no CLIP guidance, no respacing and no "
+                        "per-sample videos: drop them, or run --method bd")
+    else:
+        wrong = [f"--{dest}" for dest in latent_fields() + ["latent_model"]
+                 if getattr(args, dest) != parser_defaults[dest]]
+        if wrong:
+            raise usage(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for Blended Latent Diffusion; "
+                        "add --method bld, or drop them")
+
+
+def edit_defaults() -> dict:
+    """Every ``blendlab edit`` flag's default, by argparse dest."""
+    p = argparse.ArgumentParser()
+    _add_edit_flags(p, prompt_required=False)
+    return {a.dest: a.default for a in p._actions if a.dest != "help"}
 
 
 def config_from_args(args: argparse.Namespace):

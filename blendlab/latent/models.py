@@ -30,7 +30,8 @@ import torch
 
 from ..errors import InputError, WeightsNotFoundError
 
-__all__ = ["PromptEncoder", "CLIPPromptEncoder", "LatentModels", "load_latent_models", "COMPONENTS"]
+__all__ = ["PromptEncoder", "CLIPPromptEncoder", "LatentModels", "load_latent_models", "latent_image_size",
+           "COMPONENTS"]
 
 #: The subfolders of a checkpoint, each read by its class's ``from_pretrained``.
 COMPONENTS = ("vae", "unet", "scheduler", "tokenizer", "text_encoder")
@@ -240,3 +241,34 @@ def load_latent_models(source: str | os.PathLike, device: str | torch.device | N
     text = CLIPPromptEncoder(parts["tokenizer"], frozen(parts["text_encoder"], device, dtype))
     return LatentModels(vae=frozen(parts["vae"], device, dtype), unet=frozen(parts["unet"], device, dtype),
                         scheduler=parts["scheduler"], text=text, device=device, dtype=dtype, name=source)
+
+
+def _config_json(source: str, name: str, *, local_files_only: bool, cache_dir) -> dict:
+    import json
+
+    if _is_local(source):
+        path = Path(source).expanduser() / name / "config.json"
+        if not path.is_file():
+            raise WeightsNotFoundError(f"the latent model folder {Path(source).expanduser()} lacks {name}/config.json; "
+                                       "write one with LatentModels.save_pretrained(path)")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = hf_hub_download(source, f"{name}/config.json", local_files_only=local_files_only,
+                                   cache_dir=cache_dir)
+        except Exception:  # noqa: BLE001 - the Hub raises a dozen kinds (offline, gated, no such repo)
+            raise WeightsNotFoundError(f"the {name} configuration of {source!r} is neither cached nor "
+                                       f"downloadable (offline, or no such model?): {_download_hint(source)}") from None
+    return json.loads(Path(path).read_text())
+
+
+def latent_image_size(source: str | os.PathLike, *, local_files_only: bool = False, cache_dir=None) -> tuple[int, int]:
+    """``(image side, pixels per latent cell)`` of a latent model, read from its UNet's and VAE's
+    ``config.json`` alone (a folder, or two small files from the Hub), so inputs can be checked at the
+    model's size before its weights load: (512, 8) for Stable Diffusion 2.1 base."""
+    unet = _config_json(str(source), "unet", local_files_only=local_files_only, cache_dir=cache_dir)
+    vae = _config_json(str(source), "vae", local_files_only=local_files_only, cache_dir=cache_dir)
+    f = 2 ** (len(vae["block_out_channels"]) - 1)
+    size = unet["sample_size"]
+    return int(size[0] if isinstance(size, (list, tuple)) else size) * f, f
