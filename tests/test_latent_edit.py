@@ -102,3 +102,12 @@ def test_bad_inputs_get_blendlab_errors_before_anything_runs(models, ranker, ima
 
 def test_each_latent_world_is_ranked_by_the_clip_of_its_pixel_world(models):
     assert ranking_models(models).clip_name == "tiny"
+
+
+def test_the_latent_world_beside_a_pixel_world():
+    from blendlab.cli.parser import DEFAULT_LATENT_MODEL
+    from blendlab.latent import STABLE_DIFFUSION, latent_models_for
+
+    assert latent_models_for(bl.load_models("tiny", device="cpu")).name == "tiny-latent"
+    assert latent_models_for(bl.load_models("toy", device="cpu", progress=False)).name == "toy-latent"
+    assert DEFAULT_LATENT_MODEL == STABLE_DIFFUSION

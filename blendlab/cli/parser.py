@@ -30,7 +30,7 @@ VIDEO_FORMATS = ("apng", "gif", "webp", "mp4")
 #: ``--method``: Blended Diffusion, or Blended Latent Diffusion (blendlab.latent).
 METHODS = ("bd", "bld")
 #: The latent model ``--method bld`` loads without ``--latent_model`` or a toy/tiny ``--preset``.
-DEFAULT_LATENT_MODEL = "stabilityai/stable-diffusion-2-1-base"
+DEFAULT_LATENT_MODEL = "stabilityai/stable-diffusion-2-1-base"  # = blendlab.latent.STABLE_DIFFUSION
 
 
 def _defaults():

@@ -14,7 +14,7 @@ May import: latent.config, latent.models, latent.tiny, latent.sampler, latent.re
 """
 
 from .config import LatentConfig
-from .edit import LatentEditResult, latent_edit, load_clip_models, ranking_models
+from .edit import STABLE_DIFFUSION, LatentEditResult, latent_edit, latent_models_for, load_clip_models, ranking_models
 from .models import CLIPPromptEncoder, LatentModels, PromptEncoder, load_latent_models
 from .reconstruct import poisson_blend, reconstruct
 from .sampler import BlendedLatentSampler, LatentStepState, latent_mask
@@ -24,4 +24,4 @@ from .toy import toy_latent_models
 __all__ = ["LatentConfig", "CLIPPromptEncoder", "LatentModels", "PromptEncoder", "load_latent_models",
            "poisson_blend", "reconstruct", "BlendedLatentSampler", "LatentStepState", "latent_mask",
            "tiny_latent_models", "toy_latent_models", "LatentEditResult", "latent_edit", "load_clip_models",
-           "ranking_models"]
+           "ranking_models", "latent_models_for", "STABLE_DIFFUSION"]

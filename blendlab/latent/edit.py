@@ -12,7 +12,7 @@ latent world, the tiny CLIP for the tiny preset, OpenAI's ViT-B/16 (the paper's)
 It never guides: BLD is steered by the diffusion model's own text conditioning.
 
 May import: errors, images, masks, embeddings, checkpoints, download, models, runner, progress,
-latent.config, latent.models, latent.sampler.
+latent.config, latent.models, latent.sampler, latent.tiny, latent.toy.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from .config import LatentConfig
 from .models import LatentModels
 from .sampler import BlendedLatentSampler
 
-__all__ = ["LatentEditResult", "latent_edit", "ranking_models", "load_clip_models"]
+__all__ = ["LatentEditResult", "latent_edit", "ranking_models", "load_clip_models", "latent_models_for",
+           "STABLE_DIFFUSION"]
 
 #: The pixel-world preset whose CLIP ranks each latent world's samples.
 _RANKERS = {"toy-latent": "toy", "tiny-latent": "tiny"}
@@ -76,6 +77,27 @@ def ranking_models(models: LatentModels, clip_model: str = "ViT-B/16", **kwargs)
     if preset is not None:
         return load_models(preset, device=models.device, progress=False)
     return load_clip_models(clip_model, device=models.device, **kwargs)
+
+
+#: The Stable Diffusion checkpoint the lessons and the CLI load on a GPU (the reference's SD 2.1 base).
+STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
+
+
+def latent_models_for(models: Models, device=None, **kwargs) -> LatentModels:
+    """The latent world beside a Blended Diffusion bundle: the toy latent world for the toy world,
+    the tiny latent preset for the tiny presets, else Stable Diffusion (:data:`STABLE_DIFFUSION`,
+    downloaded from the Hub once; ``kwargs`` go to :func:`~blendlab.latent.models.load_latent_models`)."""
+    from .tiny import tiny_latent_models
+    from .toy import toy_latent_models
+
+    device = device if device is not None else models.device
+    if models.is_toy:
+        return toy_latent_models(device=device)
+    if models.is_tiny:
+        return tiny_latent_models(device=device)
+    from .models import load_latent_models
+
+    return load_latent_models(STABLE_DIFFUSION, device=device, **kwargs)
 
 
 def _tensor(value, size: int, load, what: str) -> torch.Tensor:

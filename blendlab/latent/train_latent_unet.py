@@ -62,6 +62,27 @@ def build(width: int, text_width: int):
     return tokenizer, torch.nn.ModuleDict(dict(unet=unet, text_encoder=text_encoder))
 
 
+def load_init_folder(nets: torch.nn.ModuleDict, folder: str | None) -> dict:
+    """``--init``: continue from the UNet and text encoder of a ``save_pretrained`` folder (e.g. the
+    shipped one, whose training state is not shipped) instead of a fresh initialisation; the card's
+    record of where the run started (the card of the folder's own run included)."""
+    if not folder:
+        return dict(phase="from scratch")
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    folder = Path(folder)
+    if not (folder / "unet" / "config.json").is_file():
+        raise FileNotFoundError(f"--init {folder}: not a folder with unet/ and text_encoder/ (save_pretrained)")
+    nets["unet"].load_state_dict(UNet2DConditionModel.from_pretrained(folder / "unet").state_dict())
+    nets["text_encoder"].load_state_dict(CLIPTextModel.from_pretrained(folder / "text_encoder").state_dict())
+    card = folder / "toy_latent_unet.json"
+    earlier = json.loads(card.read_text()) if card.is_file() else {}
+    return dict(phase="continued", folder=folder.name, earlier_steps=earlier.get("steps"),
+                earlier_args=earlier.get("args"), earlier_sha256=earlier.get("sha256"),
+                earlier_cpu_minutes=earlier.get("cpu_minutes"))
+
+
 def bundle(vae, tokenizer, nets) -> LatentModels:
     """The frozen :class:`LatentModels` of (copies of) ``nets``, as the shipped folder loads."""
     import copy
@@ -118,6 +139,7 @@ def main(argv=None) -> None:
     s = float(vae.config.scaling_factor)
     torch.manual_seed(args.seed)
     tokenizer, nets = build(args.width, args.text_width)
+    start = load_init_folder(nets, args.init)
     nets.train()
     opt = torch.optim.AdamW(nets.parameters(), lr=args.lr, weight_decay=0.0)
     alpha_bar = ddim_scheduler().alphas_cumprod
@@ -136,7 +158,9 @@ def main(argv=None) -> None:
 
     run = TrainingRun("toy_latent_unet", nets, opt, args, made_by=TOY_LATENT_COMMANDS["unet"],
                       on_checkpoint=checkpointed, extra_card=dict(
-        phase="toy latent world 2/2: the text-conditioned UNet and its text encoder, on the frozen VAE of phase 1",
+        phase="toy latent world 2/2: the text-conditioned UNet and its text encoder, on the frozen VAE of phase 1"
+              + ("" if start["phase"] == "from scratch" else "; continued from earlier weights (init)"),
+        init=start,
         unet_config=unet_config(args.width, args.text_width),
         text_encoder="transformers CLIPTextModel, " + json.dumps(text_config(len(tokenizer), 0, 0, args.text_width))
                      + "; the tiny preset's byte-level character tokenizer; trained jointly with the UNet from "

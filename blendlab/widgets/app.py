@@ -4,8 +4,11 @@ Layout: fixed widths (the painter's column, then the controls' :data:`FORM_WIDTH
 at a laptop's width (JupyterLab at 1280 px with its file browser open) nothing shrinks, clips or
 wraps mid-widget; on a narrower page the controls move under the painter.
 
+A method toggle (:mod:`~blendlab.widgets.method`) runs Blended Latent Diffusion instead, with the
+same mask, prompt, preview, gallery and scrubber.
+
 May import: errors, images, masks, inputs, toyworld, examples, sampler, runner, recorder, notebook, threads, presets,
-widgets._common, widgets.painter, widgets.scrubber, widgets.settings.
+latent, widgets._common, widgets.painter, widgets.scrubber, widgets.settings, widgets.method.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..sampler import EditConfig
 from ..images import to_uint8
 from ..threads import apply_thread_policy
 from ._common import _png, _enlarge, placeholder_png
+from .method import MethodChoice, latent_inputs
 from .painter import MaskPainter
 from .scrubber import StepScrubber
 from .settings import FORM_WIDTH, ROW_WIDTH, SETTINGS, EditSettings, default_settings
@@ -59,16 +63,19 @@ class EditorApp:
             long side).
         threads: torch's thread count; default: :func:`blendlab.threads.apply_thread_policy`'s for
             the models' preset (two at most for the small toy and tiny models).
+        latent_models: the :class:`blendlab.latent.LatentModels` the "Blended Latent Diffusion"
+            method runs (default: the world beside ``models``, loaded on the first BLD Run).
 
     Settings default to ``EditConfig()`` (the paper's), with ``blendlab.presets.TOY_SETTINGS`` for
     the toy world or ``TINY_SETTINGS`` for tiny models on top; the toy world offers toy scenes.
     Run works in a background thread so the page stays live and Stop can cancel between two steps;
     ``app.run(block=True)`` runs in the caller's thread (scripts, tests).
-    ``app.result`` is the :class:`blendlab.EditResult`; ``app.message`` the status text.
+    ``app.result`` is the :class:`blendlab.EditResult` (a :class:`blendlab.latent.LatentEditResult`
+    for BLD); ``app.message`` the status text; ``app.method.value`` "bd" or "bld".
     """
 
     def __init__(self, models, image=None, *, prompt: str = "", preview_every: int | None = None,
-                 display_size=None, threads: int | None = None):
+                 display_size=None, threads: int | None = None, latent_models=None):
         if hasattr(models, "load_models") and not hasattr(models, "unet"):
             models = models.load_models()
         self.models = models
@@ -108,6 +115,7 @@ class EditorApp:
                                  placeholder="what the masked region should become, e.g. 'a stone wall'",
                                  style={"description_width": "60px"})
         self.settings = EditSettings(tiny=models.is_tiny, preset=models.preset)
+        self.method = MethodChoice(latent_models)
         self.record = W.Checkbox(value=False, description="record steps (step scrubber)", indent=False,
                                  layout=full)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
@@ -132,7 +140,7 @@ class EditorApp:
             kind = "the paper's settings"
         header = W.HTML(f"<b>Blended Diffusion editor</b> · model {html.escape(models.preset)} "
                         f"({models.image_size}×{models.image_size}, {html.escape(kind)})")
-        controls = W.VBox([self.prompt, self.settings.widget, self.record,
+        controls = W.VBox([self.prompt, self.method.widget, self.settings.widget, self.record,
                            W.HBox([self.run_button, self.stop_button]), self.progress, self.status],
                           layout=W.Layout(width=f"{FORM_WIDTH}px", margin="0 0 0 16px"))
         self.widget = W.VBox([
@@ -231,6 +239,14 @@ class EditorApp:
             cfg = cfg.replace(seed=self.settings.draw_seed())
         inputs = prepare(self.models, self.painter.image, self.painter.mask, cfg).refusing(UnguidedWarning)
         note = "; ".join(w.message for w in inputs.warnings)
+        if self.method.value == "bld":  # the same checked mask and prompt, BLD's settings and models
+            latent = self.method.models_for(self.models)
+            image, mask = latent_inputs(inputs.image, inputs.mask, latent.image_size)
+            lcfg = self.method.latent_config(cfg.prompt, cfg.batch_size, cfg.seed)
+            from ..latent.sampler import BlendedLatentSampler
+
+            BlendedLatentSampler(latent, image, mask, lcfg)  # checks the mask at latent size: errors before Run
+            return (latent, image, mask, lcfg, cfg.iterations_num), note
         return inputs, note
 
     def run(self, block: bool = False, hooks=()):
@@ -244,16 +260,20 @@ class EditorApp:
         except (BlendlabError, ValueError) as exc:
             self._failed(str(exc))
             return None
-        cfg = inputs.cfg
+        if isinstance(inputs, tuple):  # BLD
+            _, _, _, lcfg, iterations = inputs
+            steps, batch, what = lcfg.steps_run, lcfg.batch_size, " of Blended Latent Diffusion"
+        else:
+            steps, batch, iterations, what = inputs.cfg.num_steps, inputs.cfg.batch_size, inputs.cfg.iterations_num, ""
         self._running = True
         self._stop_flag.clear()
         self.result = None
         self.steps_done = 0
-        self.progress.max = cfg.num_steps * cfg.iterations_num
+        self.progress.max = steps * iterations
         self.progress.value = 0
         self._clear_outputs()
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._say(f"running {cfg.iterations_num} × {cfg.batch_size} samples, {cfg.num_steps} steps each"
+        self._say(f"running {iterations} × {batch} samples{what}, {steps} steps each"
                   + (f" ({note})" if note else ""))
         args = (inputs, list(hooks))
         if block:
@@ -288,8 +308,8 @@ class EditorApp:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _hook(self, cfg: EditConfig):
-        every = self.preview_every or max(1, cfg.num_steps // 10)
+    def _hook(self, steps: int):
+        every = self.preview_every or max(1, steps // 10)
 
         def app_hook(state):
             self.steps_done += 1
@@ -306,8 +326,20 @@ class EditorApp:
         im = Image.fromarray(to_uint8(strip))
         self.preview.value = _png(_enlarge(im, 128, side="height"))
 
+    def _edit(self, inputs, hooks):
+        """The Run itself: ``blendlab.edit`` on prepared inputs, or ``latent_edit`` for BLD (ranked by
+        the app's CLIP)."""
+        if isinstance(inputs, tuple):
+            from ..latent import latent_edit
+
+            latent, image, mask, lcfg, iterations = inputs
+            return latent_edit(latent, image, mask, lcfg, iterations=iterations, ranker=self.models,
+                               hooks=[*hooks, self._hook(lcfg.steps_run)], progress=False)
+        # prepared inputs are trusted: their warnings were shown in the status line, not given again
+        return edit(self.models, inputs, hooks=[*hooks, self._hook(inputs.cfg.num_steps)], progress=False)
+
     def _work(self, inputs, hooks) -> None:
-        cfg, image = inputs.cfg, inputs.image
+        image = inputs[1] if isinstance(inputs, tuple) else inputs.image
         t0 = time.perf_counter()
         recorder = None
         if self.record.value:
@@ -316,8 +348,7 @@ class EditorApp:
             recorder = Recorder(size=min(self.size, 128), max_mb=256)
             hooks = [recorder, *hooks]
         try:
-            # prepared inputs are trusted: their warnings were shown in the status line, not given again
-            result = edit(self.models, inputs, hooks=[*hooks, self._hook(cfg)], progress=False)
+            result = self._edit(inputs, hooks)
         except _Stopped:
             self._say(f"stopped after {self.steps_done} steps", "warn")
         except (BlendlabError, ValueError) as exc:
