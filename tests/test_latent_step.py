@@ -233,3 +233,24 @@ def test_a_latent_trajectory_read_without_its_settings_class_says_what_to_import
         loaded = Recorder.load(path)
     assert loaded.cfg is None and loaded.meta["config"]["prompt"] == _cfg().prompt
     assert len(loaded) == len(recorder)
+
+
+def test_the_optimization_reconstruction_fine_tunes_a_decoder_copy_towards_the_input_outside(models, image):
+    from blendlab.latent.reconstruct import optimize_decoder, reconstruct
+
+    sampler = BlendedLatentSampler(models, image, MASK, _cfg())
+    sampler.run()
+    decoded = models.decode_latents(sampler.last_state.latent_prev)
+    before = {k: v.clone() for k, v in models.vae.state_dict().items()}
+    keep = 1 - MASK
+    few = optimize_decoder(models, decoded, image, MASK, steps=5, lr=1e-3)
+    more = optimize_decoder(models, decoded, image, MASK, steps=40, lr=1e-3)
+    outside = lambda x: float(((x - image) * keep).pow(2).mean())  # noqa: E731
+    redecoded = models.decode_latents(models.encode_image(decoded))
+    assert outside(more) < outside(few) < outside(redecoded), "the fine-tuned decoder moves the outside to the input"
+    assert all(torch.equal(v, before[k]) for k, v in models.vae.state_dict().items()), "the shared VAE is untouched"
+    assert more.shape == decoded.shape and float(more.abs().max()) <= 1
+    with pytest.raises(InputError, match="models="):
+        reconstruct(decoded, image, MASK, "optimization")
+    final = BlendedLatentSampler(models, image, MASK, _cfg(reconstruction="optimization")).run()
+    assert final.shape == decoded.shape

@@ -23,7 +23,7 @@ __all__ = ["LatentConfig", "BACKGROUND_LEVELS", "RECONSTRUCTIONS"]
 #: Which noise level the source latents outside the mask are noised to (see blendlab.latent.sampler).
 BACKGROUND_LEVELS = ("output", "input")
 #: Background reconstruction after decoding (blendlab.latent.reconstruct).
-RECONSTRUCTIONS = ("none", "pixel", "poisson")
+RECONSTRUCTIONS = ("none", "pixel", "poisson", "optimization")
 
 
 def _whole(value) -> bool:

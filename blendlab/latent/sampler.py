@@ -273,7 +273,7 @@ class BlendedLatentSampler:
     def final_images(self, state: LatentStepState) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1]: the last z_{t'} decoded, with ``cfg.reconstruction`` applied."""
         decoded = self.models.decode_latents(state.latent_prev)
-        return reconstruct(decoded, self.init_image, self.mask, self.cfg.reconstruction)
+        return reconstruct(decoded, self.init_image, self.mask, self.cfg.reconstruction, models=self.models)
 
     def run(self, hooks: Iterable[Hook] = ()) -> torch.Tensor:
         """Run every step and return :meth:`final_images`; ``self.last_state`` keeps the last state."""
