@@ -114,4 +114,6 @@ def test_poisson_per_sample_masks_touching_the_border_and_full_or_empty_masks():
     with pytest.raises(InputError, match="same height and width"):
         poisson_blend(decoded, source, box_mask(8, (0.2, 0.2, 0.8, 0.8)))
     with pytest.raises(InputError, match="reconstruction must be"):
+        reconstruct(decoded, source, masks, "blur")
+    with pytest.raises(InputError, match="pass models="):
         reconstruct(decoded, source, masks, "optimization")
