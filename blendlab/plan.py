@@ -6,8 +6,8 @@ loop will run it fixes
 
 - ``k`` — the loop's index, 0 … N−1 (labels: "step k/N");
 - ``t`` — the timestep of the 1000-step schedule that step stands for (labels: "t=743");
-- ``index`` — guided-diffusion's respaced index into the ``SpacedDiffusion`` (what its functions
-  take as ``t``; counts down to 0);
+- ``respaced_index`` — guided-diffusion's respaced index into the ``SpacedDiffusion`` (what its
+  functions take as ``t``; counts down to 0; ``StepState.respaced_index`` is the same number);
 - ``alpha_bar`` — ᾱ_t;
 - ``guidance`` — "compute" a fresh gradient, "reuse" the last one, or "none" (the fast modes);
 - ``views`` — how many CLIP views the guidance uses;
@@ -23,6 +23,7 @@ May import: config, table.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Iterator
 
 from .config import EditConfig
@@ -37,11 +38,18 @@ class PlannedStep:
 
     k: int
     t: int
-    index: int
+    respaced_index: int
     alpha_bar: float
     guidance: str
     views: int
     prune: bool = False
+
+    @property
+    def index(self) -> int:
+        """Deprecated: the respaced index, now :attr:`respaced_index` (``StepState.index`` is ``k``)."""
+        warnings.warn("PlannedStep.index is deprecated: it is the respaced index, now PlannedStep.respaced_index "
+                      "(k is the loop's step)", DeprecationWarning, stacklevel=2)
+        return self.respaced_index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +78,7 @@ class StepPlan:
     @property
     def indices(self) -> list[int]:
         """The respaced indices, high to low (what ``BlendedSampler.timesteps`` returns)."""
-        return [s.index for s in self.steps]
+        return [s.respaced_index for s in self.steps]
 
     @property
     def prune_index(self) -> int | None:
@@ -79,7 +87,7 @@ class StepPlan:
 
     def table(self) -> Table:
         """The plan as a :class:`~blendlab.table.Table`: one row per step."""
-        return Table({"step": f"{s.k}/{len(self)}", "t": s.t, "respaced index": s.index, "ᾱ_t": s.alpha_bar,
+        return Table({"step": f"{s.k}/{len(self)}", "t": s.t, "respaced index": s.respaced_index, "ᾱ_t": s.alpha_bar,
                       "guidance": s.guidance, "views": s.views, "prune after": "yes" if s.prune else ""}
                      for s in self.steps)
 
@@ -97,7 +105,7 @@ def plan_steps(diffusion, cfg: EditConfig, guided: bool | None = None) -> StepPl
     n = total - cfg.skip_timesteps  # the respacing is read once, here, not once per step
     prune_index = cfg.prune_index
     steps = tuple(
-        PlannedStep(k=k, t=int(diffusion.timestep_map[i]), index=i, alpha_bar=float(diffusion.alphas_cumprod[i]),
+        PlannedStep(k=k, t=int(diffusion.timestep_map[i]), respaced_index=i, alpha_bar=float(diffusion.alphas_cumprod[i]),
                     guidance=cfg.guidance_at(k, n) if guided else "none", views=cfg.views_at(k, n),
                     prune=k == prune_index)
         for k, i in enumerate(range(n - 1, -1, -1))

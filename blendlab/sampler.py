@@ -23,6 +23,7 @@ May import: errors, inputs, nonfinite, updates, masks, models, embeddings, guida
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Callable, Iterable, Iterator
 
 import torch
@@ -116,6 +117,20 @@ def _checked_plan(plan: StepPlan, diffusion, cfg: EditConfig) -> StepPlan:
     return plan
 
 
+def _old_step_call(index, i, old, model_kwargs, seed, blend, mask):
+    """The arguments of the old ``step(index, i, t, x, model_kwargs, seed, blend=True, mask=None)``."""
+    warnings.warn("BlendedSampler.step(index, i, t, x, ...) is deprecated: call step(k, x, model_kwargs=..., "
+                  "seed=...); the plan gives the step's times", DeprecationWarning, stacklevel=3)
+    rest = list(old[1:])  # old = (t, x, model_kwargs, seed, blend, mask)[: given]
+    if not rest:
+        raise TypeError("step(index, i, t, x, ...): x is missing")
+    x, rest = rest[0], rest[1:]
+    names = ["model_kwargs", "seed", "blend", "mask"]
+    given = dict(model_kwargs=model_kwargs, seed=seed, blend=blend, mask=mask)
+    given.update(zip(names, rest))
+    return index, x, given["model_kwargs"], given["seed"], given["blend"], given["mask"]
+
+
 def _const(fn_value: torch.Tensor):
     """A guided_diffusion cond_fn that returns an already computed gradient."""
     return lambda x, t, **kwargs: fn_value
@@ -135,7 +150,7 @@ class BlendedSampler:
         diffusion: guided-diffusion's ``SpacedDiffusion`` for ``cfg.timestep_respacing`` (default: made
             here; :func:`blendlab.edit` makes it once per edit and passes it to every batch).
         plan: the :class:`~blendlab.plan.StepPlan` of ``cfg`` (default: :func:`~blendlab.plan.plan_steps`
-            here); the loop reads every step's t, index, guidance and views from it.
+            here); the loop reads every step's t, respaced index, guidance and views from it.
 
     ``sampler.init_image`` and ``sampler.mask`` are the tensors actually used; ``sampler.diffusion``
     is the guided_diffusion ``SpacedDiffusion``; ``sampler.loss`` is the :class:`GuidanceLoss` (None
@@ -225,16 +240,15 @@ class BlendedSampler:
                               device=self.generator.device).tolist()
         blend = not cfg.local_clip_guided_diffusion
         prune_index = self.plan.prune_index
-        for index, i in enumerate(self.timesteps):
+        for k in range(len(self.plan)):
             b = x.shape[0]
-            t = torch.full((b,), i, device=x.device, dtype=torch.long)
             model_kwargs = {}
             if models.num_classes is not None:  # the reference draws a random class every step
                 model_kwargs["y"] = torch.randint(0, models.num_classes, (b,), generator=self.generator, device=x.device)
-            state = self.step(index, i, t, x, model_kwargs, seeds[index], blend, mask)
+            state = self.step(k, x, model_kwargs=model_kwargs, seed=seeds[k], blend=blend, mask=mask)
             state.sample_ids = ids
             self.check_finite(state)
-            if index == prune_index and cfg.keep < b:
+            if k == prune_index and cfg.keep < b:
                 state.prune_scores = self.prune_scores(state)
                 state.kept = torch.argsort(state.prune_scores, stable=True)[: cfg.keep]
             for hook in hooks:
@@ -266,50 +280,62 @@ class BlendedSampler:
         return masked_clip_distance(self.models.clip, state.pred_x0_guided, self.text_embed, state.mask,
                                     normalize=not self.cfg.reference_ranking)
 
-    def step(self, index, i, t, x, model_kwargs, seed, blend=True, mask=None) -> StepState:
-        """One reverse step from ``x`` at spaced timestep ``i`` (see the module docstring)."""
+    def step(self, k: int, x: torch.Tensor, *old, model_kwargs: dict | None = None, seed: int | None = None,
+             blend: bool = True, mask: torch.Tensor | None = None) -> StepState:
+        """Step ``k`` of the plan (0 … N−1) from ``x`` (B, 3, H, W): one reverse step, blended.
+
+        The step's times all come from ``self.plan[k]`` (the module docstring and
+        :mod:`blendlab.vocabulary`): ``.t`` of the 1000-step schedule for labels, ``.respaced_index``
+        for guided-diffusion's functions. ``model_kwargs`` (e.g. the class ``y``), ``seed`` (the
+        augmentations'; None: unseeded) and ``mask`` (default the sampler's) are the loop's. The old call
+        ``step(index, i, t, x, model_kwargs, seed, blend, mask)`` still works, with a DeprecationWarning.
+        """
+        if old or not isinstance(x, torch.Tensor):
+            k, x, model_kwargs, seed, blend, mask = _old_step_call(k, x, old, model_kwargs, seed, blend, mask)
         cfg, diffusion = self.cfg, self.diffusion
         mask = self.mask if mask is None else mask
+        model_kwargs = {} if model_kwargs is None else model_kwargs
         x = x.detach()
         terms: dict = {}
         per_sample = None
-        planned = self.plan[index]
+        planned = self.plan[k]
+        r = planned.respaced_index  # guided-diffusion's "t", a Python int (no device sync)
+        r_batch = torch.full((x.shape[0],), r, device=x.device, dtype=torch.long)  # the same, per sample
         guidance = planned.guidance if self.loss is not None else "none"  # fast modes: the plan
         if guidance == "compute":
             with torch.enable_grad():
                 x_in = x.requires_grad_()
                 if cfg.guidance_gradient == "mpgd":  # fast mode: no backward through the UNet
-                    out = self._jacobian_free_out(x_in, t, i, model_kwargs)
+                    out = self._jacobian_free_out(x_in, r_batch, r, model_kwargs)
                 else:
-                    out = diffusion.p_mean_variance(self.models.runner, x_in, t, clip_denoised=False,
+                    out = diffusion.p_mean_variance(self.models.runner, x_in, r_batch, clip_denoised=False,
                                                     model_kwargs=model_kwargs)
-                fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
+                fac = float(diffusion.sqrt_one_minus_alphas_cumprod[r])
                 total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask,
                                          aug_num=planned.views)
                 grad = -torch.autograd.grad(total, x_in)[0]
                 per_sample = self.loss.per_sample_clip if "clip" in terms else None
-            out = {k: v.detach() for k, v in out.items()}
+            out = {name: v.detach() for name, v in out.items()}
             x = x.detach()
             self.last_grad = grad
         else:
             with torch.no_grad():
-                out = diffusion.p_mean_variance(self.models.runner, x, t, clip_denoised=False,
+                out = diffusion.p_mean_variance(self.models.runner, x, r_batch, clip_denoised=False,
                                                 model_kwargs=model_kwargs)
             reuse = guidance == "reuse" and self.last_grad is not None  # guidance_every: the cached gradient
             grad = self.last_grad if reuse else torch.zeros_like(x)
         with torch.no_grad():
             if cfg.ddim:
-                fg, pred_guided = self._ddim_update(out, x, t, i, grad, model_kwargs)
+                fg, pred_guided = self._ddim_update(out, x, r_batch, r, grad, model_kwargs)
             else:
-                mean = diffusion.condition_mean(_const(grad), out, x, t, model_kwargs=model_kwargs)
-                fg = ddpm_step(mean, out["log_variance"], self._randn(*x.shape), last=i == 0)
+                mean = diffusion.condition_mean(_const(grad), out, x, r_batch, model_kwargs=model_kwargs)
+                fg = ddpm_step(mean, out["log_variance"], self._randn(*x.shape), last=r == 0)
                 pred_guided = out["pred_xstart"]
-            t_bg = torch.tensor(i, device=x.device)
-            bg = diffusion.q_sample(self.init_image, t_bg, noise=self._randn(*self.init_image.shape))
+            bg = diffusion.q_sample(self.init_image, torch.tensor(r, device=x.device), noise=self._randn(*self.init_image.shape))
             bg = bg.expand(x.shape[0], -1, -1, -1)
             x_prev = fg * mask + bg * (1 - mask) if blend else fg
         return StepState(
-            index=index, respaced_index=i, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
+            index=k, respaced_index=r, x_t=x, pred_x0=out["pred_xstart"], pred_x0_guided=pred_guided,
             grad=grad, fg=fg, bg=bg, x_prev=x_prev, mask=mask,
             alpha_bar=planned.alpha_bar, num_steps=len(self.plan),
             iteration=self.iteration, y=model_kwargs.get("y"), loss_tensors=terms,
@@ -317,27 +343,27 @@ class BlendedSampler:
             init_image=self.init_image, cfg=cfg, preset=getattr(self.models, "preset", None),
         )
 
-    def _jacobian_free_out(self, x_in, t, i, model_kwargs) -> dict:
+    def _jacobian_free_out(self, x_in, r_batch, r, model_kwargs) -> dict:
         """``p_mean_variance`` under ``no_grad`` (no UNet graph), with ``pred_xstart`` re-attached to
         ``x_in`` as if ε̂ were constant: x̂0 = x_t/√ᾱ_t − √(1/ᾱ_t − 1)·ε̂ gives ∂x̂0/∂x_t = 1/√ᾱ_t. The
         values are the UNet's exactly; only the gradient path differs (``guidance_gradient="mpgd"``)."""
         with torch.no_grad():
-            out = self.diffusion.p_mean_variance(self.models.runner, x_in.detach(), t, clip_denoised=False,
+            out = self.diffusion.p_mean_variance(self.models.runner, x_in.detach(), r_batch, clip_denoised=False,
                                                  model_kwargs=model_kwargs)
-        scale = float(self.diffusion.sqrt_recip_alphas_cumprod[i])
+        scale = float(self.diffusion.sqrt_recip_alphas_cumprod[r])
         out["pred_xstart"] = out["pred_xstart"] + scale * (x_in - x_in.detach())
         return out
 
-    def _ddim_update(self, out, x, t, i, grad, model_kwargs):
+    def _ddim_update(self, out, x, r_batch, r, grad, model_kwargs):
         """DDIM (eq. 12 of Song et al.) with the score conditioned by ``grad`` (condition_score)."""
         diffusion = self.diffusion
         if self.loss is not None:
-            out = diffusion.condition_score(_const(grad), out, x, t, model_kwargs=model_kwargs)
-        eps = eps_from_x0(diffusion, x, t, out["pred_xstart"])
-        alpha_bar = schedule_at(diffusion.alphas_cumprod, t, x.shape)
-        alpha_bar_prev = schedule_at(diffusion.alphas_cumprod_prev, t, x.shape)
+            out = diffusion.condition_score(_const(grad), out, x, r_batch, model_kwargs=model_kwargs)
+        eps = eps_from_x0(diffusion, x, r_batch, out["pred_xstart"])
+        alpha_bar = schedule_at(diffusion.alphas_cumprod, r_batch, x.shape)
+        alpha_bar_prev = schedule_at(diffusion.alphas_cumprod_prev, r_batch, x.shape)
         eta = self.cfg.ddim_eta
-        noise = self._randn(*x.shape) if eta > 0 and i != 0 else None  # i is a Python int: no device sync
+        noise = self._randn(*x.shape) if eta > 0 and r != 0 else None  # r is a Python int: no device sync
         return ddim_step(out["pred_xstart"], eps, alpha_bar, alpha_bar_prev, eta, noise), out["pred_xstart"]
 
     def final_images(self, state: StepState) -> torch.Tensor:

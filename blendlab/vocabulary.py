@@ -7,7 +7,7 @@
   ᾱ_t (``.alpha_bar``), and the input noised to it keeps a fraction ᾱ_t of its variance (noise
   fraction 1 − ᾱ_t).
 - the **respaced index** (``.respaced_index``: the index into the sampler's respaced ``diffusion``
-  that guided-diffusion's functions take as their ``t``; ``PlannedStep.index`` in the step plan) is
+  that guided-diffusion's functions take as their ``t``; ``PlannedStep.respaced_index`` in the step plan) is
   internal to the sampler: no label shows it. It was called ``.t`` before; :func:`keeps_old_t` keeps
   that name working, with a ``DeprecationWarning``, for one release.
 

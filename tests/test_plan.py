@@ -86,3 +86,26 @@ def test_a_plan_changes_no_draw(tiny, image, mask):
     diffusion = create_diffusion(tiny, "8")
     b = bl.BlendedSampler(tiny, image, mask, cfg, diffusion=diffusion, plan=plan_steps(diffusion, cfg)).run()
     assert torch.equal(a, b)
+
+
+def test_a_step_takes_its_times_from_the_plan_and_the_old_call_still_works(tiny, image, mask):
+    cfg = EditConfig(prompt="rock", timestep_respacing="8", skip_timesteps=2, batch_size=2, aug_num=2, seed=5)
+    sampler = bl.BlendedSampler(tiny, image, mask, cfg)
+    x = sampler.start()
+    state = sampler.step(0, x, seed=3)
+    planned = sampler.plan[0]
+    assert (state.index, state.respaced_index, state.timestep) == (0, planned.respaced_index, planned.t)
+    again = bl.BlendedSampler(tiny, image, mask, cfg)
+    again.start()
+    i = planned.respaced_index
+    t = torch.full((2,), i, dtype=torch.long)
+    with pytest.warns(DeprecationWarning, match=r"step\(k, x"):
+        old = again.step(0, i, t, x, {}, 3)
+    assert torch.equal(old.x_prev, state.x_prev) and old.index == 0
+
+
+def test_the_plans_old_index_name_warns_and_gives_the_respaced_index(tiny):
+    cfg = EditConfig(prompt="rock", timestep_respacing="8", skip_timesteps=2)
+    planned = plan_steps(create_diffusion(tiny, "8"), cfg)[0]
+    with pytest.warns(DeprecationWarning, match="respaced_index"):
+        assert planned.index == planned.respaced_index == 5
