@@ -40,7 +40,7 @@ import blendlab as bl
 from blendlab import viz
 from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
-from blendlab.typography import Table
+from blendlab.table import Table
 
 ex = env.example("insert")  # a toy scene with an empty box, or the photo
 models = env.load_models()

@@ -50,12 +50,12 @@ import torch
 
 import blendlab as bl
 from blendlab import ranking, viz
-from blendlab.guidance import encode_text, masked_clip_distance, spherical_distance
+from blendlab.embeddings import encode_text, masked_clip_distance, spherical_distance
 from blendlab.lessons import check, predict
 from blendlab.toyworld import COLORS, SHAPES, caption
 from blendlab.toyworld.judge import judge
 from blendlab.toyworld.measured import claims_source, claims_table
-from blendlab.typography import Table
+from blendlab.table import Table
 
 models = env.load_models()
 ex = env.example("insert")  # a toy scene with an empty box, or the photo

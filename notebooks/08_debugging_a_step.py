@@ -44,7 +44,7 @@ import blendlab as bl
 from blendlab import viz
 from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
-from blendlab.trajectory import pair_steps, step_distances
+from blendlab.trajectory_compare import pair_steps, step_distances
 from blendlab.widgets import StepScrubber
 
 models = env.load_models()

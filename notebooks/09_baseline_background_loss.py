@@ -67,7 +67,7 @@ from blendlab import viz
 from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 from blendlab.toyworld.measured import claims_source, claims_table
-from blendlab.typography import Table
+from blendlab.table import Table
 
 models = env.load_models()
 ex = env.example("insert")  # a toy scene with an empty box, or the photo

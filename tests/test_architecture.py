@@ -29,7 +29,8 @@ HOUSE = [
     "lessons",             # predictions that check themselves (the exercises' widgets)
     "step_check",          # a hand-written blended step checked against the sampler's
     "viz",                 # figures only
-    "apps",                # the paper's applications over edit()
+    "apps",                # the old name of applications (warns)
+    "applications",        # the paper's applications over edit()
     "typography",          # the failure-case lab: zero-shot tables, sweeps, plots
     "speed",               # the speed lab: modes, suite + judged runs, summary, Pareto plot, shipped figures
     "reference",           # the oracle: the authors' loop on guided_diffusion's functions
@@ -70,7 +71,7 @@ HOUSE = [
     "errors",
 ]
 #: What the algorithm (and the models under it) must never reach, directly or through other rooms.
-ABOVE_THE_ALGORITHM = {"sweep", "widgets", "viz", "typography", "apps", "cli", "notebook", "runner"}
+ABOVE_THE_ALGORITHM = {"sweep", "widgets", "viz", "typography", "apps", "applications", "cli", "notebook", "runner"}
 MAX_LINES = 400
 TREES = {"blendlab": ROOT / "blendlab", "benchmarks": ROOT / "benchmarks"}
 
@@ -235,3 +236,32 @@ def test_every_room_is_short_and_says_what_it_is_for_and_may_import(module):
     undeclared = sorted({f"{t} (line {line})" for t, line in GRAPH[module]
                          if not any(_covers(n, module, t) for n in declared)})
     assert not undeclared, f"{path.relative_to(ROOT)} imports {undeclared}: name them under 'May import'"
+
+
+def _lesson_imports():
+    """(lesson, module, name) for every ``from blendlab… import name`` in the lessons' .py files."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "blendlab":
+                for alias in node.names:
+                    yield path.name, node.module, alias.name
+
+
+def test_lessons_import_each_name_from_the_room_that_defines_it():
+    """A lesson teaches where a name lives: from its defining module, or from a package's face
+    (``blendlab``, ``blendlab.widgets``, ``blendlab.latent``…), never through another room's alias."""
+    import importlib
+    import inspect
+
+    seen, aliased = 0, []
+    for lesson, module, name in _lesson_imports():
+        mod = importlib.import_module(module)
+        obj = getattr(mod, name, None)
+        if obj is None or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue  # a submodule or a constant
+        seen += 1
+        is_face = hasattr(mod, "__path__")  # a package's __init__
+        if obj.__module__ != module and not is_face:
+            aliased.append(f"{lesson}: from {module} import {name} (defined in {obj.__module__})")
+    assert seen > 20, "the lessons' imports were not found"
+    assert not aliased, "lessons import through aliases:\n" + "\n".join(aliased)
