@@ -10,7 +10,7 @@
 Each takes the usual ``EditConfig`` fields as keyword overrides and returns an :class:`EditResult`
 (``extrapolate`` returns the final image and the per-side results).
 
-May import: errors, masks, sampler, runner.
+May import: errors, masks, config, runner.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from .errors import InputError
 from .masks import extend_canvas, paste_scribble
 from .runner import EditResult, edit
-from .sampler import EditConfig
+from .config import EditConfig
 
 __all__ = ["object_edit", "replace_background", "scribble_edit", "extrapolate", "SCRIBBLE_SKIP"]
 

@@ -7,7 +7,7 @@ application, in two worlds.
   the original lessons (with the tiny preset they run but show mechanics only).
 
 ``example(name, models)`` picks the world from ``models`` (or pass ``toy=`` and ``size=``). This room
-sits beside :mod:`blendlab.apps`: it uses images, masks and the toy world, never the sampler.
+sits beside :mod:`blendlab.applications`: it uses images, masks and the toy world, never the sampler.
 
 May import: images, masks, toyworld.
 """
@@ -39,7 +39,7 @@ EXAMPLES = ("insert", "replace", "background", "scribble", "extrapolate")
 @dataclasses.dataclass
 class Example:
     """Inputs for one application. ``image`` (1, 3, S, S) in [-1, 1]; ``mask`` (1, 1, S, S), 1 = edit
-    (for "background", the object to *keep*: pass it to ``apps.replace_background``).
+    (for "background", the object to *keep*: pass it to ``applications.replace_background``).
 
     ``scribble``/``scribble_mask`` are set for "scribble", ``prompts`` (side -> prompt) and
     ``fraction`` for "extrapolate"; ``toy`` says which world it comes from; ``what`` describes it.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,19 @@ class Models:
     _lpips: Any = dataclasses.field(default=None, repr=False)
 
     @property
-    def runner(self):
+    def denoiser(self):
         """The callable the sampler runs as the UNet: ``unet`` itself, or a wrapper that adds
         bf16 autocast, channels_last inputs and/or the ``torch.compile``-d module."""
         if self.precision != "bf16" and not self.channels_last and self.compiled is None:
             return self.unet
         return UNetRunner(self)
+
+    @property
+    def runner(self):
+        """The old name of :attr:`denoiser` (it clashed with :mod:`blendlab.runner`); warns."""
+        warnings.warn("Models.runner is deprecated: use Models.denoiser (the same callable)", DeprecationWarning,
+                      stacklevel=2)
+        return self.denoiser
 
     @property
     def clip_size(self) -> int:

@@ -117,7 +117,7 @@ class ReferenceSampler:
             index = self._index_of[int(round(float(t[0])))]
             t_idx = torch.full_like(t, index, dtype=torch.long)
             kwargs = {"y": y} if y is not None else {}
-            out = self.diffusion.p_mean_variance(self.models.runner, x, t_idx, clip_denoised=False,
+            out = self.diffusion.p_mean_variance(self.models.denoiser, x, t_idx, clip_denoised=False,
                                                  model_kwargs=kwargs)
             fac = float(self.diffusion.sqrt_one_minus_alphas_cumprod[index])
             x_in = out["pred_xstart"] * fac + x * (1 - fac)
@@ -159,7 +159,7 @@ class ReferenceSampler:
                 if num_classes is not None:  # randomize_class=True in the reference
                     model_kwargs = {"y": torch.randint(0, num_classes, (b,), device=models.device)}
                 with torch.no_grad():
-                    out = diffusion.p_sample(models.runner, img, t, clip_denoised=False,
+                    out = diffusion.p_sample(models.denoiser, img, t, clip_denoised=False,
                                              cond_fn=cond_fn if cfg.prompt else None,
                                              model_kwargs=model_kwargs)
                     if not cfg.local_clip_guided_diffusion:

@@ -52,7 +52,7 @@ from blendlab.notebook import setup; env = setup()
 import torch
 
 import blendlab as bl
-from blendlab import apps, viz
+from blendlab import applications, viz
 from blendlab.toyworld.judge import judge
 from blendlab.toyworld.measured import claims_source, claims_table
 from blendlab.widgets import EditorApp, MaskPainter
@@ -142,10 +142,10 @@ claims_table("guided")
 # %%
 glance = cfg.replace(batch_size=2)
 rep, back, scr, ext = (env.example(name) for name in ("replace", "background", "scribble", "extrapolate"))
-replaced = apps.object_edit(models, rep.image, rep.mask, rep.prompt, glance)
-background = apps.replace_background(models, back.image, back.mask, back.prompt, glance)
-scribbled = apps.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask, scr.prompt, glance)
-wide, _ = apps.extrapolate(models, ext.image, ext.prompts, fraction=ext.fraction, cfg=glance)
+replaced = applications.object_edit(models, rep.image, rep.mask, rep.prompt, glance)
+background = applications.replace_background(models, back.image, back.mask, back.prompt, glance)
+scribbled = applications.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask, scr.prompt, glance)
+wide, _ = applications.extrapolate(models, ext.image, ext.prompts, fraction=ext.fraction, cfg=glance)
 viz.image_grid([ex.image[0], replaced.best[0], background.best[0], scribbled.best[0], wide[0]],
                titles=["input"] + [f'{name}:\n"{e.prompt}"' for name, e in
                                    zip(("replace", "background", "scribble", "extrapolate"), (rep, back, scr, ext))])

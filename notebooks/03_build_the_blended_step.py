@@ -81,7 +81,7 @@ print(f"{len(steps)} steps; the first is t={int(diffusion.timestep_map[steps[0]]
 def reverse_step(x_t, i, noise):
     """Unguided: p_mean_variance's output and the proposal x_{t-1}."""
     t = torch.full((x_t.shape[0],), i, dtype=torch.long, device=x_t.device)
-    out = diffusion.p_mean_variance(models.runner, x_t, t, clip_denoised=False)
+    out = diffusion.p_mean_variance(models.denoiser, x_t, t, clip_denoised=False)
     x_prev = out["mean"] + (i > 0) * torch.exp(0.5 * out["log_variance"]) * noise
     return out, x_prev
 
@@ -135,7 +135,7 @@ def colour_loss(x_t, pred_x0, fac, seed=None, mask=mask, aug_num=None):
 def my_step(x_t, i, draws, loss=colour_loss):
     t = torch.full((x_t.shape[0],), i, dtype=torch.long, device=x_t.device)
     x_t = x_t.detach().requires_grad_()
-    out = diffusion.p_mean_variance(models.runner, x_t, t, clip_denoised=False)       # x̂0, μ, Σ
+    out = diffusion.p_mean_variance(models.denoiser, x_t, t, clip_denoised=False)       # x̂0, μ, Σ
     fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])                           # (CLIP's input mix)
     total, _ = loss(x_t, out["pred_xstart"], fac, seed=draws.seed, mask=mask)
     g = -torch.autograd.grad(total, x_t)[0]                                          # g = −∇ L

@@ -79,9 +79,9 @@ import torch.nn.functional as F
 
 import blendlab as bl
 from blendlab import viz
-from blendlab.guidance import encode_images, encode_text, spherical_distance
+from blendlab.embeddings import encode_images, encode_text, spherical_distance
 from blendlab.toyworld.judge import judge
-from blendlab.typography import Table
+from blendlab.table import Table
 from blendlab.lessons import check, predict
 from blendlab.widgets import StepScrubber, SweepSlider
 
@@ -181,7 +181,7 @@ viz.gradient_maps([s.fields["grad"][0].float() for s in picked],  # one colour s
 def applied(s):
     """Σ_t·g of sample 0 at a recorded step: the shift of the mean the sampler really took."""
     with torch.no_grad():
-        out = sampler.diffusion.p_mean_variance(sampler.models.runner, s.fields["x_t"][:1].float(),
+        out = sampler.diffusion.p_mean_variance(sampler.models.denoiser, s.fields["x_t"][:1].float(),
                                                 torch.tensor([s.respaced_index]), clip_denoised=False)
     return out["variance"][0] * s.fields["grad"][0].float()
 

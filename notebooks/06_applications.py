@@ -20,7 +20,7 @@
 #
 # The same algorithm — guide inside the mask, blend with the noised input outside — covers every
 # application in the paper. What changes is *which* region is the mask and *what* the input looks like
-# before the edit. `blendlab.apps` packages each as one call:
+# before the edit. `blendlab.applications` packages each as one call:
 #
 # | application | mask | input |
 # |---|---|---|
@@ -46,7 +46,7 @@ from guided_diffusion.gaussian_diffusion import get_named_beta_schedule
 from guided_diffusion.respace import space_timesteps
 
 import blendlab as bl
-from blendlab import apps, viz
+from blendlab import applications, viz
 from blendlab.lessons import check, predict
 from blendlab.toyworld.judge import judge
 
@@ -75,8 +75,8 @@ def judged(result, mask):
 
 # %%
 add, swap = env.example("insert"), env.example("replace")
-added = apps.object_edit(models, add.image, add.mask, add.prompt, cfg)
-swapped = apps.object_edit(models, swap.image, swap.mask, swap.prompt, cfg)
+added = applications.object_edit(models, add.image, add.mask, add.prompt, cfg)
+swapped = applications.object_edit(models, swap.image, swap.mask, swap.prompt, cfg)
 viz.image_grid([add.image[0], *[added.images[i] for i in added.order],
                 swap.image[0], *[swapped.images[i] for i in swapped.order]], ncols=3,
                titles=["input", *judged(added, add.mask), "input", *judged(swapped, swap.mask)],
@@ -94,7 +94,7 @@ back = env.example("background")
 viz.mask_overlay(back.image, bl.invert_mask(back.mask), title=f"edit region: {back.what}")
 
 # %%
-replaced = apps.replace_background(models, back.image, back.mask, back.prompt, cfg)
+replaced = applications.replace_background(models, back.image, back.mask, back.prompt, cfg)
 if env.toy:
     from blendlab.toyworld.world import render_scene
     region = bl.invert_mask(back.mask)
@@ -128,12 +128,12 @@ viz.ranked_gallery(replaced)
 # Paint a rough blob of colour where something should appear, mask a region around it, and describe it.
 # The scribble is pasted into the input, and the edit skips *more* of the noisy steps than usual, so
 # the noised input still carries the scribble's colour and layout when the model starts. How many is
-# blendlab's choice, not a number from the paper: `apps.SCRIBBLE_SKIP` = 50 of every 100 respaced
+# blendlab's choice, not a number from the paper: `applications.SCRIBBLE_SKIP` = 50 of every 100 respaced
 # steps (here 20 of 40), instead of the plain edit's quarter. Exercise 1 shows what the choice trades.
 
 # %%
 scr = env.example("scribble")
-scribbled = apps.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask, scr.prompt, cfg)
+scribbled = applications.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask, scr.prompt, cfg)
 print(f"skip_timesteps: {cfg.skip_timesteps} for a plain edit, {scribbled.cfg.skip_timesteps} for the scribble "
       f"(of {cfg.num_steps_total()} respaced steps)")
 viz.image_grid([scr.image[0], scribbled.init_image[0], *[scribbled.images[i] for i in scribbled.order]],
@@ -150,7 +150,7 @@ viz.image_grid([scr.image[0], scribbled.init_image[0], *[scribbled.images[i] for
 
 # %%
 ext = env.example("extrapolate")
-canvas, per_side = apps.extrapolate(models, ext.image, ext.prompts, fraction=ext.fraction, cfg=cfg)
+canvas, per_side = applications.extrapolate(models, ext.image, ext.prompts, fraction=ext.fraction, cfg=cfg)
 print(f"canvas {tuple(ext.image.shape[-2:])} -> {tuple(canvas.shape[-2:])}")
 if env.toy:
     print({side: [f"{v.colour} {v.shape}" for v in judge(r.images, r.mask)] for side, r in per_side.items()})
@@ -192,7 +192,7 @@ guess = predict("With skip_timesteps=30, which colour does the judge find in the
 
 # %%
 skip = scribbled.cfg.skip_timesteps   # blendlab's choice, as above  # <- change to: skip = 30
-conflict = apps.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask,
+conflict = applications.scribble_edit(models, scr.image, scr.mask, scr.scribble, scr.scribble_mask,
                               "a blue square" if env.toy else "a black crow", cfg,
                               skip_timesteps=skip, progress=False)
 verdicts = judge(conflict.images, scr.mask) if env.toy else []
@@ -230,7 +230,7 @@ width = predict("Canvas width in pixels with fraction=0.25", number=True)
 
 # %%
 fraction = ext.fraction   # <- change to: fraction = 0.25
-narrow, bands = apps.extrapolate(models, ext.image, ext.prompts, fraction=fraction, cfg=cfg, progress=False)
+narrow, bands = applications.extrapolate(models, ext.image, ext.prompts, fraction=fraction, cfg=cfg, progress=False)
 print("input", tuple(ext.image.shape[-2:]), "-> canvas", tuple(narrow.shape[-2:]), "· new band",
       {side: int(r.mask.sum().item()) // r.mask.shape[-2] for side, r in bands.items()}, "px")
 display(viz.image_grid([narrow[0]], titles=[f"fraction {fraction:g}: {tuple(narrow.shape[-2:])}"], panel=3.0))

@@ -132,7 +132,7 @@ sampler = create_diffusion(shipped, cfg.timestep_respacing)
 def samples(models, n=6):
     torch.manual_seed(cfg.seed)                       # the same start noise and step noise for both
     with torch.no_grad():
-        return sampler.p_sample_loop(models.runner, (n, 3, 32, 32), progress=False)
+        return sampler.p_sample_loop(models.denoiser, (n, 3, 32, 32), progress=False)
 
 viz.image_grid(torch.cat([samples(young), samples(shipped)]), ncols=6,
                titles=[f"{young_card['steps']} steps #{k}" for k in range(6)] + [f"shipped #{k}" for k in range(6)])

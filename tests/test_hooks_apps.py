@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import blendlab as bl
-from blendlab import apps
+from blendlab import applications
 
 from _fast import fast_cfg
 
@@ -52,7 +52,7 @@ def test_progress_bar_counts_steps(tiny, image, mask, capsys):
 
 def test_replace_background_inverts_mask(tiny, image, mask):
     cfg = fast_cfg()
-    r = apps.replace_background(tiny, image, mask, "a beach", cfg, progress=False)
+    r = applications.replace_background(tiny, image, mask, "a beach", cfg, progress=False)
     assert torch.equal(r.mask, 1 - mask)
     inside = (mask == 1).expand_as(r.images)
     assert torch.equal(r.images[inside], image.expand_as(r.images)[inside])  # the object is kept
@@ -63,28 +63,38 @@ def test_scribble_edit_pastes_scribble_and_skips_more(tiny, image, mask):
     scribble[:, 0] = 1  # red
     smask = bl.box_mask(32, (0.4, 0.4, 0.6, 0.6))
     seen = []
-    r = apps.scribble_edit(tiny, image, mask, scribble, smask, "a red ball", fast_cfg(), progress=False,
+    r = applications.scribble_edit(tiny, image, mask, scribble, smask, "a red ball", fast_cfg(), progress=False,
                            hooks=[seen.append])
     assert seen[0].num_steps == 12 - 6  # half of the 12 respaced steps are skipped
     outside = (mask == 0).expand_as(r.images)
     assert torch.equal(r.images[outside], image.expand_as(r.images)[outside])
     with pytest.raises(bl.InputError, match="inside the edit mask"):
-        apps.scribble_edit(tiny, image, smask, scribble, mask, "x", fast_cfg(), progress=False)
+        applications.scribble_edit(tiny, image, smask, scribble, mask, "x", fast_cfg(), progress=False)
 
 
 def test_extrapolate_grows_canvas_per_side(tiny, image):
-    canvas, results = apps.extrapolate(tiny, image, {"left": "hell", "right": "heaven"}, fraction=0.25,
+    canvas, results = applications.extrapolate(tiny, image, {"left": "hell", "right": "heaven"}, fraction=0.25,
                                        cfg=fast_cfg(), progress=False)
     assert canvas.shape == (1, 3, 32, 48) and set(results) == {"left", "right"}
     assert torch.equal(canvas[..., 8:40], image)  # the original sits between the new bands
     best_left = results["left"].images[results["left"].order[0]]
     assert torch.equal(canvas[0, :, :, :8], best_left[:, :, :8])
     with pytest.raises(bl.InputError, match="at least one side"):
-        apps.extrapolate(tiny, image, {}, cfg=fast_cfg())
+        applications.extrapolate(tiny, image, {}, cfg=fast_cfg())
 
 
 def test_object_edit_is_edit(tiny, image, mask):
     cfg = fast_cfg()
-    a = apps.object_edit(tiny, image, mask, "rock", cfg, progress=False)
+    a = applications.object_edit(tiny, image, mask, "rock", cfg, progress=False)
     b = bl.edit(tiny, image, mask, cfg, progress=False)
     assert torch.equal(a.images, b.images)
+
+
+def test_the_old_module_name_apps_still_works_and_warns():
+    import importlib
+    import sys
+
+    sys.modules.pop("blendlab.apps", None)
+    with pytest.warns(DeprecationWarning, match="blendlab.applications"):
+        old = importlib.import_module("blendlab.apps")
+    assert old.object_edit is applications.object_edit and old.SCRIBBLE_SKIP == applications.SCRIBBLE_SKIP

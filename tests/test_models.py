@@ -199,3 +199,13 @@ def test_fast_paths_give_the_same_edit(tiny, image, mask, fast):
     torch.testing.assert_close(images, reference, atol=tol, rtol=0)
     if "precision" in fast:
         assert not torch.equal(images, reference)
+
+
+def test_denoiser_is_the_unet_and_runner_is_its_old_name(tiny):
+    """``Models.denoiser`` is what the sampler calls; the old ``Models.runner`` (it clashed with
+    ``blendlab.runner``) still gives the same callable, with a DeprecationWarning."""
+    assert tiny.denoiser is tiny.unet
+    with pytest.warns(DeprecationWarning, match="Models.denoiser"):
+        assert tiny.runner is tiny.denoiser
+    fast = bl.load_models("tiny", device="cpu", channels_last=True)
+    assert fast.denoiser is not fast.unet and callable(fast.denoiser)

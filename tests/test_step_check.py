@@ -28,7 +28,7 @@ def _student(models, image, mask, cfg, *, noised_background=True, guided_mean=Tr
     def my_step(x_t, i, draws):
         t = torch.full((x_t.shape[0],), i, dtype=torch.long)
         x_t = x_t.requires_grad_()
-        out = diffusion.p_mean_variance(models.runner, x_t, t, clip_denoised=False)
+        out = diffusion.p_mean_variance(models.denoiser, x_t, t, clip_denoised=False)
         fac = float(diffusion.sqrt_one_minus_alphas_cumprod[i])
         total, _ = loss(x_t, out["pred_xstart"], fac, seed=draws.seed, mask=mask)
         grad = -torch.autograd.grad(total, x_t)[0]

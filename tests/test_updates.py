@@ -32,8 +32,8 @@ def test_ddpm_step_is_p_sample(setup, step):
     t = torch.full((x.shape[0],), step, dtype=torch.long)
     with torch.no_grad():
         torch.manual_seed(7)
-        ref = diffusion.p_sample(models.runner, x, t, clip_denoised=False)["sample"]
-        out = diffusion.p_mean_variance(models.runner, x, t, clip_denoised=False)
+        ref = diffusion.p_sample(models.denoiser, x, t, clip_denoised=False)["sample"]
+        out = diffusion.p_mean_variance(models.denoiser, x, t, clip_denoised=False)
         torch.manual_seed(7)
         ours = ddpm_step(out["mean"], out["log_variance"], torch.randn_like(x), last=step == 0)
     assert torch.equal(ours, ref)
@@ -48,8 +48,8 @@ def test_ddim_step_is_ddim_sample(setup, eta, step):
     t = torch.full((x.shape[0],), step, dtype=torch.long)
     with torch.no_grad():
         torch.manual_seed(3)
-        ref = diffusion.ddim_sample(models.runner, x, t, clip_denoised=False, eta=eta)["sample"]
-        out = diffusion.p_mean_variance(models.runner, x, t, clip_denoised=False)
+        ref = diffusion.ddim_sample(models.denoiser, x, t, clip_denoised=False, eta=eta)["sample"]
+        out = diffusion.p_mean_variance(models.denoiser, x, t, clip_denoised=False)
         torch.manual_seed(3)
         noise = torch.randn_like(x) if step != 0 else None
         ours = ddim_step(out["pred_xstart"], eps_from_x0(diffusion, x, t, out["pred_xstart"]),
