@@ -23,6 +23,7 @@ __all__ = [
     "ImageLike",
     "load_image",
     "file_size",
+    "own_size",
     "check_image",
     "as_image_batch",
     "to_pil",
@@ -134,11 +135,33 @@ def file_size(path: str | os.PathLike) -> tuple[int, int]:
                          "{path} is a folder; pass the path of an image file (PNG or JPEG)")
     try:
         with Image.open(path) as im:
-            width, height = im.size
-            turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the axes
+            return _upright_size(im)
     except (UnidentifiedImageError, OSError, SyntaxError):
         return _open(path).size  # the same error message load_image gives
+
+
+def _upright_size(im: Image.Image) -> tuple[int, int]:
+    width, height = im.size
+    turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the axes
     return (height, width) if turned else (width, height)
+
+
+def own_size(src: ImageLike) -> tuple[int, int]:
+    """``(width, height)`` of an image as :func:`load_image` would load it without ``size``, without
+    converting its pixels: a file's header (:func:`file_size`), a PIL image's size turned by its EXIF
+    orientation, an array's or tensor's shape read the way ``load_image`` reads it."""
+    if isinstance(src, (str, os.PathLike)):
+        return file_size(src)
+    if isinstance(src, Image.Image):
+        return _upright_size(src)
+    shape = tuple(src.shape)
+    if isinstance(src, torch.Tensor) and src.is_floating_point():
+        return int(shape[-1]), int(shape[-2])  # (3, H, W) or (1, 3, H, W)
+    if len(shape) == 4 and shape[0] == 1:  # an integer tensor of pixels with a batch axis
+        shape = shape[1:]
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4):
+        return int(shape[2]), int(shape[1])  # CHW, as _array_to_rgb01 reads it
+    return int(shape[1]), int(shape[0])
 
 
 def load_image(src: ImageLike, size: int | tuple[int, int] | None = None) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 
 from .config import EditConfig
 from .errors import FullMaskWarning, InputError, MaskResizedWarning, UnguidedWarning
-from .images import check_image, file_size, load_image
+from .images import check_image, file_size, load_image, own_size
 from .masks import FULL_MASK, edit_mask, full_mask, load_mask, mask_fit
 from .presets import image_size
 
@@ -94,6 +94,16 @@ class EditInputs:
             raise InputError(refused[0].message)
         return self
 
+    def to(self, device) -> "EditInputs":
+        """These inputs with ``image``, ``mask`` and ``edit_mask`` as float32 on ``device`` (the one
+        place an edit moves them: ``bl.edit`` once per edit, the sampler when it was not done); the
+        same object when they are there already."""
+        moved = {name: getattr(self, name).to(device=device, dtype=torch.float32)
+                 for name in ("image", "mask", "edit_mask")}
+        if all(moved[name] is getattr(self, name) for name in moved):
+            return self
+        return dataclasses.replace(self, **moved)
+
     def check_for(self, models) -> "EditInputs":
         """These inputs, after checking that they were prepared at ``models.image_size``."""
         if int(models.image_size) != self.size:
@@ -124,11 +134,8 @@ def _image(image, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     if isinstance(image, torch.Tensor):
         check_image(image, size=size)  # a tensor is the caller's own: checked, never converted or resized
         return image, (int(image.shape[-1]), int(image.shape[-2]))
-    if _is_path(image):
-        own = file_size(image)
-    else:
-        own = tuple(reversed(load_image(image).shape[-2:]))  # PIL, arrays: upright, as loaded
-    return load_image(image, size=size), own
+    loaded = load_image(image, size=size)  # decoded once; a bad image is refused here
+    return loaded, own_size(image)  # from the header, the EXIF tag or the shape: no second decode
 
 
 def _mask(mask, size: int, image_wh: tuple[int, int], found: list) -> torch.Tensor:
@@ -137,13 +144,14 @@ def _mask(mask, size: int, image_wh: tuple[int, int], found: list) -> torch.Tens
     if isinstance(mask, torch.Tensor):
         return mask  # the caller's own: edit_mask judges it as it is
     if _is_path(mask):
-        mask_wh = file_size(mask)
-    else:
-        mask_wh = tuple(reversed(load_mask(mask).shape[-2:]))
+        mask_wh, native = file_size(mask), mask
+    else:  # PIL, arrays: binarised once at their own size, then resized as a tensor (no second decode)
+        native = load_mask(mask)
+        mask_wh = (int(native.shape[-1]), int(native.shape[-2]))
     note = mask_fit(mask_wh, image_wh)
     if note is not None:
         found.append(InputWarning(MaskResizedWarning, note))
-    return load_mask(mask, size=size)
+    return load_mask(native, size=size)
 
 
 def prepare(models, image, mask, cfg: EditConfig) -> EditInputs:

@@ -137,8 +137,8 @@ def edit(models, image, mask=None, cfg: EditConfig | None = None, hooks: Iterabl
     # what depends only on the edit is built once here and handed to every batch
     diffusion = create_diffusion(models, cfg.timestep_respacing)
     plan = plan_steps(diffusion, cfg)
-    init_image = inputs.image.to(device=models.device, dtype=torch.float32)
-    used_mask = inputs.edit_mask.to(device=models.device, dtype=torch.float32)
+    inputs = inputs.to(models.device)
+    init_image, used_mask = inputs.image, inputs.edit_mask
     text_embed = encode_text(models.clip, cfg.prompt)
     loss = GuidanceLoss(models, cfg, init_image, used_mask, text_embed) if cfg.guided else None
     once = dict(diffusion=diffusion, plan=plan, text_embed=text_embed, loss=loss)

@@ -183,10 +183,10 @@ class BlendedSampler:
         cfg = inputs.cfg
         self.models = models
         self.cfg = cfg
-        self.inputs = inputs
         device = models.device
-        self.init_image = inputs.image.to(device=device, dtype=torch.float32)
-        self.mask = inputs.edit_mask.to(device=device, dtype=torch.float32)
+        inputs = inputs.to(device)  # nothing to do when bl.edit moved them once for every batch
+        self.inputs = inputs
+        self.init_image, self.mask = inputs.image, inputs.edit_mask
         self.diffusion = create_diffusion(models, cfg.timestep_respacing) if diffusion is None else diffusion
         if generator is None:
             generator = torch.Generator(device=device)
@@ -308,7 +308,7 @@ class BlendedSampler:
                 if cfg.guidance_gradient == "mpgd":  # fast mode: no backward through the UNet
                     out = self._jacobian_free_out(x_in, r_batch, r, model_kwargs)
                 else:
-                    out = diffusion.p_mean_variance(self.models.runner, x_in, r_batch, clip_denoised=False,
+                    out = diffusion.p_mean_variance(self.models.denoiser, x_in, r_batch, clip_denoised=False,
                                                     model_kwargs=model_kwargs)
                 fac = float(diffusion.sqrt_one_minus_alphas_cumprod[r])
                 total, terms = self.loss(x_in, out["pred_xstart"], fac, seed=seed, mask=mask,
@@ -320,7 +320,7 @@ class BlendedSampler:
             self.last_grad = grad
         else:
             with torch.no_grad():
-                out = diffusion.p_mean_variance(self.models.runner, x, r_batch, clip_denoised=False,
+                out = diffusion.p_mean_variance(self.models.denoiser, x, r_batch, clip_denoised=False,
                                                 model_kwargs=model_kwargs)
             reuse = guidance == "reuse" and self.last_grad is not None  # guidance_every: the cached gradient
             grad = self.last_grad if reuse else torch.zeros_like(x)
@@ -348,7 +348,7 @@ class BlendedSampler:
         ``x_in`` as if ε̂ were constant: x̂0 = x_t/√ᾱ_t − √(1/ᾱ_t − 1)·ε̂ gives ∂x̂0/∂x_t = 1/√ᾱ_t. The
         values are the UNet's exactly; only the gradient path differs (``guidance_gradient="mpgd"``)."""
         with torch.no_grad():
-            out = self.diffusion.p_mean_variance(self.models.runner, x_in.detach(), r_batch, clip_denoised=False,
+            out = self.diffusion.p_mean_variance(self.models.denoiser, x_in.detach(), r_batch, clip_denoised=False,
                                                  model_kwargs=model_kwargs)
         scale = float(self.diffusion.sqrt_recip_alphas_cumprod[r])
         out["pred_xstart"] = out["pred_xstart"] + scale * (x_in - x_in.detach())

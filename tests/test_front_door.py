@@ -2,6 +2,7 @@
 the edit (diffusion, text embedding, guidance loss) is built once, whatever the number of batches,
 and one mistake gets one wording whichever door it came through."""
 
+import dataclasses
 import sys
 import warnings
 
@@ -118,3 +119,12 @@ def test_one_mistake_one_wording_through_every_library_door(tiny, image, case):
         said[door] = str(err.value)
     assert len(set(said.values())) == 1, said
     assert wording in said["bl.edit"], said["bl.edit"]
+
+
+def test_edit_inputs_move_to_a_device_in_one_place_and_only_when_needed(tiny, image, mask):
+    inputs = prepare(tiny, image, mask, fast_cfg(prompt="rock"))
+    assert inputs.to("cpu") is inputs  # already there: nothing copied, the caller's tensors kept
+    wide = dataclasses.replace(inputs, image=image.double())
+    moved = wide.to("cpu")
+    assert moved is not wide and moved.image.dtype == torch.float32 and wide.image.dtype == torch.float64
+    assert torch.equal(moved.image, image) and moved.mask is inputs.mask and moved.cfg is inputs.cfg

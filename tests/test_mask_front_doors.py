@@ -2,6 +2,7 @@
 naming both sizes, another size only a warning (the CLI and a sweep spec; the library's own
 load_mask is tested in test_guards.py)."""
 
+import io
 import subprocess
 import sys
 import os
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import blendlab as bl
 import blendlab.sweep as sw
 from blendlab.errors import InputError, MaskResizedWarning
 
@@ -83,3 +86,54 @@ def test_file_size_reads_the_size_load_image_sees_from_the_header(tmp_path):
     with pytest.raises(InputError, match="could not read image"):
         (tmp_path / "broken.png").write_bytes(b"not a png")
         file_size(tmp_path / "broken.png")
+
+
+def test_own_size_is_the_size_load_image_sees_for_every_kind_of_input():
+    from blendlab.images import load_image, own_size
+
+    plain = Image.fromarray(np.zeros((48, 64, 3), np.uint8))
+    exif = plain.getexif()
+    exif[0x0112] = 6  # sideways: load_image turns it upright
+    turned = Image.open(io.BytesIO(_jpeg(plain, exif)))
+    kinds = [turned, Image.fromarray(np.zeros((48, 64, 3), np.uint8)), np.zeros((48, 64), np.uint8),
+             np.zeros((48, 64, 4), np.uint8), np.zeros((3, 48, 64), np.float32),
+             torch.zeros(1, 48, 64, 3, dtype=torch.uint8), torch.zeros(1, 3, 48, 64)]
+    for src in kinds:
+        t = load_image(src)
+        assert own_size(src) == (t.shape[-1], t.shape[-2]), type(src)
+
+
+def _jpeg(im, exif) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_prepare_decodes_an_in_memory_image_and_mask_once(monkeypatch):
+    """A PIL image and mask are decoded once each (their own sizes come from the size and the EXIF
+    tag), and give exactly what the files' path gives."""
+    from blendlab import images as images_room, inputs as inputs_room, masks as masks_room
+
+    decoded = {"image": 0, "mask": 0}
+    to_rgb, to_mask = images_room.ImageOps.exif_transpose, masks_room._pil_mask_array
+
+    def counting_image(im, *a, **k):
+        decoded["image"] += 1
+        return to_rgb(im, *a, **k)
+
+    def counting_mask(im, *a, **k):
+        decoded["mask"] += 1
+        return to_mask(im, *a, **k)
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    box = np.zeros((48, 48), np.uint8)
+    box[10:30, 12:40] = 255
+    mask = Image.fromarray(box)
+    cfg = bl.EditConfig(prompt="rock")
+    want = inputs_room.prepare("tiny", image, mask, cfg)
+    monkeypatch.setattr(images_room.ImageOps, "exif_transpose", counting_image)
+    monkeypatch.setattr(masks_room, "_pil_mask_array", counting_mask)
+    got = inputs_room.prepare("tiny", image, mask, cfg)
+    assert decoded == {"image": 1, "mask": 1}
+    assert torch.equal(got.image, want.image) and torch.equal(got.mask, want.mask)
+    assert torch.equal(got.edit_mask, want.edit_mask)
