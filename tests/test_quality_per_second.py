@@ -106,8 +106,10 @@ def test_the_shipped_results_are_package_data_read_without_a_checkout(tmp_path, 
     assert '"blendlab.speed" = ["quality_per_second.json"]' in pyproject
 
 
-def test_run_edit_keeps_its_old_name():
-    assert speed.run_edit is speed.run_suite_edit
+def test_run_edit_keeps_its_old_name_and_warns(monkeypatch):
+    monkeypatch.setattr(speed, "run_suite_edit", lambda *a, **k: ("ran", a, k))
+    with pytest.warns(DeprecationWarning, match="run_suite_edit"):
+        assert speed.run_edit(1, mode="x") == ("ran", (1,), {"mode": "x"})
 
 
 def test_quick_benchmark_on_tiny_counts_forwards_backwards_and_views(tmp_path, capsys):
