@@ -11,6 +11,7 @@ import blendlab as bl
 import blendlab.sweep as sw
 from blendlab import embeddings, guidance, masks, models as models_module, runner, sampler
 from blendlab.cli import main
+from blendlab.inputs import prepare
 from blendlab.masks import EMPTY_INVERTED_MASK, EMPTY_MASK
 from blendlab.widgets import EditorApp
 
@@ -122,3 +123,24 @@ def test_an_empty_prompt_is_said_in_one_wording(tiny, files):
     with pytest.raises(bl.InputError) as err:
         sw.validate(rows)
     assert words in str(err.value)
+
+
+def test_a_sweep_estimate_checks_once_and_builds_once(files, counts):
+    """The estimate's timed one-sample run goes through the front door like every other edit."""
+    rows = _rows(files, "box.png")
+    est = sw.core.estimate(rows)
+    assert est["rows"] == 1 and est["seconds"] > 0
+    assert counts == ONCE
+
+
+def test_row_inputs_are_the_front_doors_tensors(files):
+    row = _rows(files, "box.png")[0]
+    image, mask = sw.spec.row_inputs(row, 32)
+    inputs = prepare("tiny", files / "img.png", files / "box.png", sw.spec.row_config(row))
+    assert torch.equal(image, inputs.image) and torch.equal(mask, inputs.mask)
+    with pytest.raises(bl.InputError, match="works at 32 px, not 64"):
+        sw.spec.row_inputs(row, 64)
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(files / "bad.png")
+    with pytest.raises(bl.InputError) as err:
+        sw.spec.row_inputs(_rows(files, "bad.png")[0], 32)
+    assert str(err.value) == EMPTY_MASK

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from ..images import atomic_write
-from .spec import Row, prepare_row, row_config, row_inputs
+from .spec import Row, prepare_row, row_config
 
 __all__ = ["run_row", "run_row_safe", "load_row_models", "read_records", "finished_ids", "write_table",
            "summary", "estimate", "TABLE"]
@@ -171,10 +171,10 @@ def estimate(rows: list[Row], measure: bool = True, device=None) -> dict:
         from ..runner import edit
 
         models = load_models(rows[0]["preset"], device=device, progress=False)
-        image, mask = row_inputs(rows[0], models.image_size)
         one = cfgs[0].replace(iterations_num=1, batch_size=1, keep=None, prune_at=None)
+        inputs = prepare_row(models, rows[0], one)
         t0 = time.perf_counter()
-        edit(models, image, mask, one, progress=False)
+        edit(models, inputs, progress=False)
         per_step = (time.perf_counter() - t0) / (one.num_steps_total() - one.skip_timesteps)
         est.update(seconds_per_sample_step=per_step, seconds=per_step * sum(work))
     return est
