@@ -69,7 +69,7 @@ def bench(steps: int, batch: int, aug_num: int, repeats: int, calls: int) -> dic
     sampler = bl.BlendedSampler(models, image, mask, cfg)
     isolated = statistics.median(_check_seconds(sampler.check_finite, states, calls) for _ in range(repeats))
     big = torch.randn(4, 3, 256, 256)
-    real = bl.StepState(index=0, t=0, x_t=big, pred_x0=big.clone(), pred_x0_guided=big, grad=big, fg=big,
+    real = bl.StepState(index=0, respaced_index=0, x_t=big, pred_x0=big.clone(), pred_x0_guided=big, grad=big, fg=big,
                         bg=big, x_prev=big.clone(), mask=big, alpha_bar=0.5, num_steps=1,
                         loss_tensors={"clip": torch.tensor(1.0), "range": torch.tensor(0.0)})
     real_s = statistics.median(_check_seconds(sampler.check_finite, [real], calls) for _ in range(repeats))

@@ -48,8 +48,8 @@ def make_recording(steps: int, batch: int, size: int, fields=FIELDS, seed: int =
     cfg = bl.EditConfig(prompt="benchmark", batch_size=batch)
     for i in range(steps):
         t = steps - 1 - i
-        tensors = {name: torch.randn(batch, 3, size, size, generator=g) for name in bl.hooks.FIELDS}
-        rec(bl.StepState(index=i, t=t, mask=mask, alpha_bar=1 - t / steps, num_steps=steps, timestep=t * 10,
+        tensors = {name: torch.randn(batch, 3, size, size, generator=g) for name in bl.recorder.FIELDS}
+        rec(bl.StepState(index=i, respaced_index=t, mask=mask, alpha_bar=1 - t / steps, num_steps=steps, timestep=t * 10,
                          init_image=image, cfg=cfg, preset="benchmark", sample_ids=torch.arange(batch),
                          loss_tensors={"clip": torch.tensor(0.5)}, **tensors))
     return rec
