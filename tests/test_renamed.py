@@ -74,6 +74,17 @@ def _check_run_edit(tiny, image, mask):
             assert speed.run_edit() == "ran"
 
 
+def _check_panel_fields(tiny, image, mask):
+    from blendlab import viz
+    from blendlab.viz import base
+
+    for room in (viz, base):
+        with pytest.warns(DeprecationWarning, match="PANEL_FIELDS"):
+            assert room.STEP_FIELDS == room.PANEL_FIELDS == ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")
+    with pytest.raises(AttributeError, match="no attribute 'NO_SUCH'"):
+        viz.NO_SUCH
+
+
 CHECKS = {
     "`StepState.t`, `RecordedStep.t`": _check_step_t,
     "`PlannedStep.index`": _check_planned_index,
@@ -82,6 +93,7 @@ CHECKS = {
     "`blendlab.apps`": _check_apps,
     "`typography.sweep`, `typography.plot_sweep`": _check_text_sweep,
     "`speed.run_edit`": _check_run_edit,
+    "`viz.STEP_FIELDS`": _check_panel_fields,
 }
 
 

@@ -21,7 +21,7 @@ def test_every_declared_field_is_a_stepstate_tensor_and_documented():
 
 def test_the_recorder_figures_and_scrubber_read_the_declaration():
     from blendlab.hooks import FIELDS, Recorder
-    from blendlab.viz.base import LABELS, STEP_FIELDS as PANELS
+    from blendlab.viz.base import LABELS, PANEL_FIELDS as PANELS
     from blendlab.widgets.scrubber import _FIELD_LABELS
 
     assert FIELDS == tuple(f.name for f in STEP_FIELDS)

@@ -48,7 +48,7 @@ from .base import (  # noqa: F401  (the colours and labels too: widgets and less
     MIN_FONT,
     OUTLINE_COLOR,
     PANEL,
-    STEP_FIELDS,
+    PANEL_FIELDS,
     Figure,
     gradient_maps,
     image_grid,
@@ -61,6 +61,12 @@ from .results import (comparison_figure, outside_change, ranked_gallery, save_co
 from .steps import compare_strips, loss_curves, save_step_strip, step_panels, step_strip
 from .training import training_curves
 from ..vocabulary import label_of, step_label
+
+
+def __getattr__(name):  # viz.STEP_FIELDS, the panels' old name, warns (see viz.base.renamed_panel_fields)
+    from .base import renamed_panel_fields
+
+    return renamed_panel_fields(__name__, name)
 
 __all__ = [
     "Figure",

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..images import atomic_write, grad_magnitude, to_rgb01
 from ..vocabulary import STEP_FIELDS as _DECLARED_FIELDS
 
-__all__ = ["PANEL", "MAX_WIDTH", "MIN_FONT", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "STEP_FIELDS",
+__all__ = ["PANEL", "MAX_WIDTH", "MIN_FONT", "GRAD_CMAP", "DIFF_CMAP", "MASK_COLOR", "OUTLINE_COLOR", "PANEL_FIELDS",
            "LABELS", "Figure", "to_rgb", "as_image_list", "mask_2d", "fit_columns", "new_figure", "show_image",
            "show_grad", "grad_colorbar", "outline_mask", "save_png", "image_grid", "mask_overlay", "gradient_maps"]
 
@@ -35,9 +35,26 @@ GRAD_CMAP = "magma"
 DIFF_CMAP = "viridis"
 MASK_COLOR = (1.0, 0.16, 0.16)
 OUTLINE_COLOR = (1.0, 0.9, 0.0)
-#: The six views of one reverse step, in the order :func:`step_panels` draws them.
-STEP_FIELDS = ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")
+#: The six views of one reverse step, in the order :func:`step_panels` draws them (a choice among
+#: the fields :data:`blendlab.vocabulary.STEP_FIELDS` declares).
+PANEL_FIELDS = ("x_t", "pred_x0", "grad", "fg", "bg", "x_prev")
 LABELS = {f.name: f.label for f in _DECLARED_FIELDS}  # declared once, in blendlab.vocabulary
+
+
+def renamed_panel_fields(module: str, name: str):
+    """``<module>.STEP_FIELDS``, the panels' old name (it clashed with the declarations of
+    :data:`blendlab.vocabulary.STEP_FIELDS`): still given, with a DeprecationWarning."""
+    if name != "STEP_FIELDS":
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(f"{module}.STEP_FIELDS is deprecated: it is the step panels' order, now {module}.PANEL_FIELDS "
+                  "(blendlab.vocabulary.STEP_FIELDS declares every step field)", DeprecationWarning, stacklevel=3)
+    return PANEL_FIELDS
+
+
+def __getattr__(name):
+    return renamed_panel_fields(__name__, name)
 
 
 class Figure(_MplFigure):

@@ -21,7 +21,7 @@ from ..guidance import BATCH_SUMMED
 from ..images import grad_magnitude
 from ..trajectory_compare import StepDistances, abs_difference, pair_steps, steps_of
 from ..vocabulary import label_of
-from .base import (DIFF_CMAP, LABELS, STEP_FIELDS, Figure, fit_columns, grad_colorbar, mask_2d, new_figure,
+from .base import (DIFF_CMAP, LABELS, PANEL_FIELDS, Figure, fit_columns, grad_colorbar, mask_2d, new_figure,
                    outline_mask, save_png, show_grad, show_image)
 
 __all__ = ["step_strip", "compare_strips", "save_step_strip", "step_panels", "loss_curves"]
@@ -172,13 +172,13 @@ def step_panels(step, sample: int = 0, mask=None, panel: float = 1.6) -> Figure:
     (``recorder.steps[k]``, which must hold those fields). The mask (``step.mask``, or
     ``recorder.mask`` passed as ``mask``) is outlined on x_{t−1}.
     """
-    values = [_field(step, name) for name in STEP_FIELDS]
+    values = [_field(step, name) for name in PANEL_FIELDS]
     for v in values:
         if not 0 <= sample < v.shape[0]:
             raise InputError(f"sample {sample} out of range: the step holds {v.shape[0]} images")
     mask = getattr(step, "mask", None) if mask is None else mask
-    fig, axes = new_figure(len(STEP_FIELDS), len(STEP_FIELDS), panel)
-    for ax, name, v in zip(axes, STEP_FIELDS, values):
+    fig, axes = new_figure(len(PANEL_FIELDS), len(PANEL_FIELDS), panel)
+    for ax, name, v in zip(axes, PANEL_FIELDS, values):
         if name == "grad":
             peak = float(v[sample].float().norm(dim=0).max())
             show_grad(ax, v[sample], f"{LABELS[name]}\nmax {peak:.2g}" if peak > 0 else f"{LABELS[name]}\n(zero: unguided)")
