@@ -81,9 +81,9 @@ README_END = "<!-- /typography-attack -->"
 
 def format_markdown(report: dict) -> str:
     """The README's table of the shipped attack measurements (a test keeps it equal to the JSON)."""
-    from blendlab.toyworld.measured import attack_table
+    from blendlab.toyworld.measured import measured_attack_table
 
-    rows = attack_table(report)
+    rows = measured_attack_table(report)
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]

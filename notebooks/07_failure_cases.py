@@ -180,9 +180,9 @@ figure
 # fool it more, and a card laid over the object less.
 
 # %%
-from blendlab.toyworld.measured import attack_table
+from blendlab.toyworld.measured import measured_attack_table
 
-attack_table()
+measured_attack_table()
 
 # %% [markdown]
 # The generative half — guidance *writing* the prompt's word, as "rubber toy" painted "rubber" — does

@@ -85,6 +85,14 @@ def _check_panel_fields(tiny, image, mask):
         viz.NO_SUCH
 
 
+def _check_measured_attack_table(tiny, image, mask):
+    from blendlab.toyworld import measured
+
+    with pytest.warns(DeprecationWarning, match="measured_attack_table"):
+        old = measured.attack_table()
+    assert old == measured.measured_attack_table() and len(old) > 0
+
+
 CHECKS = {
     "`StepState.t`, `RecordedStep.t`": _check_step_t,
     "`PlannedStep.index`": _check_planned_index,
@@ -94,6 +102,7 @@ CHECKS = {
     "`typography.sweep`, `typography.plot_sweep`": _check_text_sweep,
     "`speed.run_edit`": _check_run_edit,
     "`viz.STEP_FIELDS`": _check_panel_fields,
+    "`toyworld.measured.attack_table`": _check_measured_attack_table,
 }
 
 

@@ -321,10 +321,10 @@ def test_the_reading_clip_is_fooled_by_cards_and_not_by_blank_ones():
 
 def test_the_shipped_attack_measurements_are_of_the_shipped_clips():
     from blendlab.errors import CheckpointError
-    from blendlab.toyworld.measured import ATTACK_FILE, attack_table, measured_attack
+    from blendlab.toyworld.measured import ATTACK_FILE, measured_attack, measured_attack_table
 
     report = measured_attack()
-    rows = attack_table(report)
+    rows = measured_attack_table(report)
     assert len(rows) == 2 * 3  # two CLIPs; beside at scales 1 and 2, on at 1 (scale 2 never fits on the object)
     assert {r["CLIP"] for r in rows} == {"toy CLIP (shipped)", "toy CLIP that reads"}
     bad = json.loads(ATTACK_FILE.read_text())

@@ -22,7 +22,7 @@ from ..errors import CheckpointError
 from ..table import Table
 
 __all__ = ["EVAL_FILE", "CLAIMS", "measured_claims", "claims_table", "claims_source", "converged",
-           "ATTACK_FILE", "measured_attack", "attack_table", "attack_row"]
+           "ATTACK_FILE", "measured_attack", "measured_attack_table", "attack_table", "attack_row"]
 
 #: The shipped measurements (package data, next to the weights and their cards).
 EVAL_FILE = Path(__file__).resolve().parent / "weights" / "toy_eval.json"
@@ -136,8 +136,9 @@ def attack_row(clip: str, placement: str, scale: int, report: dict | None = None
     raise KeyError(f"no measured row for {clip} / {placement} / scale {scale}: {_RERUN_ATTACK}")
 
 
-def attack_table(report: dict | None = None) -> Table:
-    """The attack's measurements as a :class:`~blendlab.table.Table`: shares in % with 95 % intervals."""
+def measured_attack_table(report: dict | None = None) -> Table:
+    """The shipped attack measurements as a :class:`~blendlab.table.Table`: shares in % with 95 %
+    intervals (:func:`blendlab.typography.attack_table` runs the attack on one image instead)."""
     r = report if report is not None else measured_attack()
 
     def pct(row, key):
@@ -155,3 +156,14 @@ def attack_table(report: dict | None = None) -> Table:
                   "scenes": row["n"], "flipped to the word %": pct(row, "flipped"),
                   "blank card changed %": pct(row, "blank_changed"), "card alone read %": pct(row, "alone_read")}
                  for row in r["rows"])
+
+
+def attack_table(report: dict | None = None) -> Table:
+    """Deprecated: :func:`measured_attack_table` (the name clashed with
+    :func:`blendlab.typography.attack_table`, which runs the attack)."""
+    import warnings
+
+    warnings.warn("blendlab.toyworld.measured.attack_table is deprecated: it is the shipped measurements' table, now "
+                  "measured_attack_table (blendlab.typography.attack_table runs the attack on an image)",
+                  DeprecationWarning, stacklevel=2)
+    return measured_attack_table(report)
