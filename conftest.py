@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-#: Test files that are slow as a whole (a real browser; a Ray cluster).
-SLOW_FILES = ("tests/browser/", "tests/test_sweep_ray.py")
+#: Test files that are slow as a whole (a real browser; a Ray cluster; the toy world's judged edits,
+#: whose one module fixture runs three edits at the paper's 100 steps for all five tests).
+SLOW_FILES = ("tests/browser/", "tests/test_sweep_ray.py", "tests/test_toy_semantics.py")
 #: The longest unit tests (with all their parameters), measured: a ``--durations=60`` run of the fast
 #: lane on this project's busy 2-core machine put these above 4 s each, together 86 % of its time.
 #: Re-measure with ``python -m pytest -m "not slow" tests --durations=30`` when the lane grows.
@@ -16,6 +17,7 @@ SLOW_TESTS = frozenset({
     "tests/test_benchmarks_smoke.py::test_quick_benchmark_result_structure_and_report",
     "tests/test_benchmarks_smoke.py::test_toyworld_eval_records_a_run_that_stopped_on_nan_instead_of_crashing",
     "tests/test_benchmarks_smoke.py::test_toyworld_eval_smoke",
+    "tests/test_bd_vs_bld.py::test_a_one_edit_run_writes_a_report_of_the_same_shape",
     "tests/test_build_lesson.py::test_one_wrong_line_fails_the_check_where_it_matters",
     "tests/test_build_lesson.py::test_the_lessons_step_matches_the_library",
     "tests/test_cli.py::test_console_script_runs",
@@ -60,7 +62,6 @@ SLOW_TESTS = frozenset({
     "tests/test_sweep.py::test_grid_and_metric_plot",
     "tests/test_sweep.py::test_local_run_records_resumes_and_keeps_failed_rows",
     "tests/test_threads.py::test_import_blendlab_asks_openmp_to_sleep_before_torch_loads",
-    "tests/test_toy_semantics.py::test_the_prompt_decides_the_colour_in_the_mask",
     "tests/test_trajectory.py::test_recorder_keeps_the_context_of_the_run",
     "tests/test_typography.py::test_anti_typography_lowers_textness_from_the_same_seed",
     "tests/test_viz.py::test_figures_are_legible_in_a_notebook_column",
