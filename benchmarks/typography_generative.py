@@ -4,13 +4,15 @@ The paper's failure: asked for "rubber toy", Blended Diffusion may paint the wor
 toy world's independent text judge (:func:`blendlab.toyworld.judge.read_text`: template matching on
 the 3×5 font, nothing learned) reads every edited region; a sample *wrote the prompt* when it reads a
 word of the prompt. For each prompt family (a plain caption, a bare colour word, a small sign-sized
-mask, a word with no object in the toy world) the same seeded edits run guided (the paper's defaults) and unguided (``clip_guidance_lambda=0``),
+mask, a word with no object in the toy world; and the caption, the word and "zoo" on a blank card,
+where a UNet trained on signs writes by itself) the same seeded edits run guided (the paper's defaults) and unguided (``clip_guidance_lambda=0``),
 and the share of samples that wrote a prompt word is printed with its Wilson interval, beside the
 colour/shape judge's success.
 
     python benchmarks/typography_generative.py                                  # the shipped toy models
     python benchmarks/typography_generative.py --unet U.pt --clip C.pt --samples 16
     python benchmarks/typography_generative.py --quick                           # structure only
+    python benchmarks/typography_generative.py --unet U.pt --clip C.pt --families card   # the card families
 
 May import: blendlab.
 """
@@ -35,10 +37,30 @@ from blendlab.masks import box_mask  # noqa: E402
 from blendlab.speed import wilson  # noqa: E402
 from blendlab.toyworld.judge import judge, read_text  # noqa: E402
 
-#: (family, prompt, mask box): a plain caption, a bare colour word, a sign-sized box, and the paper's
+#: (family, prompt, where): a plain caption, a bare colour word, a sign-sized box, and the paper's
 #: "rubber toy" case: a word the toy world has no object for ("zoo": CLIP saw it only written on signs).
+#: ``where`` is a mask box on the toy example's scene, or "card": a blank light card (26 × 14 px) under
+#: a blue square, its inside masked — a place where the toy UNet, trained on signs, writes by itself.
 FAMILIES = (("caption", "a red circle", TOY_EMPTY_BOX), ("word", "red", TOY_EMPTY_BOX),
-            ("small mask", "a red circle", (0.55, 0.72, 0.95, 0.9)), ("no object", "zoo", TOY_EMPTY_BOX))
+            ("small mask", "a red circle", (0.55, 0.72, 0.95, 0.9)), ("no object", "zoo", TOY_EMPTY_BOX),
+            ("card: caption", "a red circle", "card"), ("card: word", "red", "card"),
+            ("card: no object", "zoo", "card"))
+#: The blank card's box in pixels of the toy canvas (x0, y0, x1, y1; the mask is its inside, 1 px in).
+CARD_BOX = (3, 17, 29, 31)
+
+
+def card_scene(size: int):
+    """``(image, mask)``: a blue square above a blank light card; the mask is the card's inside."""
+    from blendlab.toyworld.world import CARD, ToyObject, render_scene
+
+    if size != 32:
+        raise ValueError(f"the card scene is drawn for the toy world's 32 px canvas, not {size} px")
+    image = render_scene([ToyObject("blue", "square", 0.5, 0.25, 0.35)], size, "sand")
+    x0, y0, x1, y1 = CARD_BOX
+    image[:, :, y0:y1, x0:x1] = torch.tensor(CARD, dtype=image.dtype).view(1, 3, 1, 1) / 127.5 - 1
+    mask = torch.zeros(1, 1, size, size)
+    mask[:, :, y0 + 1:y1 - 1, x0 + 1:x1 - 1] = 1
+    return image, mask
 
 
 def _words(prompt: str) -> set[str]:
@@ -48,14 +70,17 @@ def _words(prompt: str) -> set[str]:
 def measure(models, samples: int, seed: int, steps: str, skip: int) -> list[dict]:
     ex = example("insert", models)
     rows = []
-    for family, prompt, box in FAMILIES:
-        mask = box_mask(models.image_size, box)
+    for family, prompt, where in FAMILIES:
+        if where == "card":
+            image, mask = card_scene(models.image_size)
+        else:
+            image, mask = ex.image, box_mask(models.image_size, where)
         for guided in (True, False):
             cfg = EditConfig(prompt=prompt, batch_size=min(4, samples), iterations_num=max(1, samples // 4),
                              seed=seed, timestep_respacing=steps, skip_timesteps=skip,
                              clip_guidance_lambda=1000 if guided else 0)
             t0 = time.time()
-            result = bl.edit(models, ex.image, mask, cfg, progress=False)
+            result = bl.edit(models, image, mask, cfg, progress=False)
             readings = read_text(result.images, mask, tolerance=1)
             wrote = sum(bool(r.word) and bool(_words(prompt) & set(r.word.split())) for r in readings)
             any_text = sum(r.word is not None for r in readings)
@@ -66,7 +91,7 @@ def measure(models, samples: int, seed: int, steps: str, skip: int) -> list[dict
             rows.append(dict(family=family, prompt=prompt, guided=guided, n=n, wrote_prompt_word=wrote,
                              wrote_share=wrote / n, wilson=[lo, hi], any_text=any_text, red=red,
                              words=[r.word for r in readings if r.word], seconds=round(time.time() - t0, 1)))
-            print(f"[generative] {family:>10} {'guided' if guided else 'unguided':>8}: wrote a prompt word in "
+            print(f"[generative] {family:>15} {'guided' if guided else 'unguided':>8}: wrote a prompt word in "
                   f"{wrote}/{n}, any text {any_text}/{n}, red {red}/{n}", file=sys.stderr)
     return rows
 
@@ -80,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="4 samples, 20 steps: structure only")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
+    p.add_argument("--families", nargs="+", default=None,
+                   help="run only the families whose name starts with one of these (e.g. card)")
     args = p.parse_args(argv)
     from blendlab.threads import apply_thread_policy
 
@@ -87,14 +114,19 @@ def main(argv=None) -> int:
     steps, skip = ("20", 5) if args.quick else ("100", 25)
     samples = 4 if args.quick else args.samples
     models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)
+    global FAMILIES
+    if args.families:
+        FAMILIES = tuple(f for f in FAMILIES if f[0].startswith(tuple(args.families)))
+        if not FAMILIES:
+            p.error(f"no family starts with {' or '.join(args.families)}")
     rows = measure(models, samples, args.seed, steps, skip)
     print(f"typographic attack, generative (toy world; UNet {args.unet or 'shipped'}, CLIP {args.clip or 'shipped'}; "
           f"{steps} steps, {skip} skipped; read_text with tolerance 1)")
-    print(f"  {'family':<11}{'prompt':<15}{'arm':<10}{'wrote a prompt word':<28}{'any text':<10}red")
+    print(f"  {'family':<17}{'prompt':<15}{'arm':<10}{'wrote a prompt word':<28}{'any text':<10}red")
     for r in rows:
         arm = "guided" if r["guided"] else "unguided"
         share = f"{r['wrote_prompt_word']}/{r['n']} ({100 * r['wrote_share']:.0f} %, {100 * r['wilson'][0]:.0f}-{100 * r['wilson'][1]:.0f})"
-        print(f"  {r['family']:<11}{r['prompt']!r:<15}{arm:<10}{share:<28}{r['any_text']}/{r['n']:<8}{r['red']}/{r['n']}")
+        print(f"  {r['family']:<17}{r['prompt']!r:<15}{arm:<10}{share:<28}{r['any_text']}/{r['n']:<8}{r['red']}/{r['n']}")
     if args.out:
         Path(args.out).write_text(json.dumps(dict(unet=args.unet, clip=args.clip, steps=steps, skip=skip,
                                                   rows=rows), indent=1))

@@ -252,3 +252,19 @@ def test_the_oracle_lives_in_the_package_and_the_benchmarks_name_still_works():
     for name in oracle.__all__:
         assert getattr(old, name) is getattr(oracle, name)
     assert not hasattr(oracle, "BlendedSampler")  # its own loop, not the sampler it checks
+
+
+def test_the_card_scene_masks_the_inside_of_a_blank_card_that_a_word_fits():
+    from benchmarks import typography_generative as tg
+    from blendlab.toyworld import judge as toy_judge
+    from blendlab.toyworld import write_word
+
+    image, mask = tg.card_scene(32)
+    x0, y0, x1, y1 = tg.CARD_BOX
+    assert mask.sum() == (x1 - x0 - 2) * (y1 - y0 - 2) and mask[..., y0, :].sum() == 0
+    assert toy_judge.read_text(image, mask)[0].word is None  # blank: nothing written
+    box = ((x0 + 1) / 32, (y0 + 1) / 32, (x1 - 1) / 32, (y1 - 1) / 32)
+    for word in ("RED", "ZOO"):  # a scale-2 word of three letters fits the masked inside and is read
+        assert toy_judge.read_text(write_word(image, word, box=box, scale=2), mask)[0].word == word
+    with pytest.raises(ValueError, match="32 px"):
+        tg.card_scene(64)
