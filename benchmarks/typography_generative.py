@@ -67,10 +67,11 @@ def _words(prompt: str) -> set[str]:
     return {w.upper() for w in prompt.split() if w not in ("a", "an", "the")}
 
 
-def measure(models, samples: int, seed: int, steps: str, skip: int) -> list[dict]:
+def measure(models, samples: int, seed: int, steps: str, skip: int, families=None) -> list[dict]:
+    """One guided and one unguided row per family of ``families`` (default :data:`FAMILIES`)."""
     ex = example("insert", models)
     rows = []
-    for family, prompt, where in FAMILIES:
+    for family, prompt, where in FAMILIES if families is None else families:
         if where == "card":
             image, mask = card_scene(models.image_size)
         else:
@@ -114,12 +115,12 @@ def main(argv=None) -> int:
     steps, skip = ("20", 5) if args.quick else ("100", 25)
     samples = 4 if args.quick else args.samples
     models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)
-    global FAMILIES
+    families = FAMILIES
     if args.families:
-        FAMILIES = tuple(f for f in FAMILIES if f[0].startswith(tuple(args.families)))
-        if not FAMILIES:
+        families = tuple(f for f in FAMILIES if f[0].startswith(tuple(args.families)))
+        if not families:
             p.error(f"no family starts with {' or '.join(args.families)}")
-    rows = measure(models, samples, args.seed, steps, skip)
+    rows = measure(models, samples, args.seed, steps, skip, families)
     print(f"typographic attack, generative (toy world; UNet {args.unet or 'shipped'}, CLIP {args.clip or 'shipped'}; "
           f"{steps} steps, {skip} skipped; read_text with tolerance 1)")
     print(f"  {'family':<17}{'prompt':<15}{'arm':<10}{'wrote a prompt word':<28}{'any text':<10}red")

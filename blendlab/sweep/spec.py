@@ -269,30 +269,36 @@ def row_sources(row: Row, size: int):
     return inp["image"], inp.get("mask") or None
 
 
+def _prepared(models, row: Row, cfg: EditConfig | None = None):
+    """The row through the front door (:func:`blendlab.inputs.prepare`), nothing refused yet."""
+    from ..inputs import prepare
+    from ..presets import image_size
+
+    size = image_size(models) if isinstance(models, str) else int(models.image_size)
+    return prepare(models, *row_sources(row, size), cfg or row_config(row))
+
+
 def prepare_row(models, row: Row, cfg: EditConfig | None = None):
     """The row's :class:`~blendlab.inputs.EditInputs` through the front door
     (:func:`blendlab.inputs.prepare`), for ``models`` or the row's preset's name, with the row's
     config (or ``cfg`` in its place). A sweep refuses an empty prompt with guidance on (the words the
     edit would warn with)."""
     from ..errors import UnguidedWarning
-    from ..inputs import prepare
-    from ..presets import image_size
 
-    size = image_size(models) if isinstance(models, str) else int(models.image_size)
-    return prepare(models, *row_sources(row, size), cfg or row_config(row)).refusing(UnguidedWarning)
+    return _prepared(models, row, cfg).refusing(UnguidedWarning)
 
 
 def row_inputs(row: Row, size: int):
     """``(image (1, 3, S, S), mask (1, 1, S, S))`` of a row at its preset's size S (``size`` must be
     it), checked by the front door (:func:`blendlab.inputs.prepare`: the same checks and words as
     :func:`prepare_row`, except that an empty prompt is not refused: the tensors do not need one)."""
-    from ..inputs import prepare
     from ..presets import image_size
 
-    if image_size(row["preset"]) != size:
-        raise InputError(f"row {row['id']}: its preset {row['preset']!r} works at "
-                         f"{image_size(row['preset'])} px, not {size}; pass that size")
-    inputs = prepare(row["preset"], *row_sources(row, size), row_config(row))
+    works_at = image_size(row["preset"])
+    if works_at != size:
+        raise InputError(f"row {row['id']}: its preset {row['preset']!r} works at {works_at} px, not {size}; "
+                         "pass that size")
+    inputs = _prepared(row["preset"], row)
     return inputs.image, inputs.mask
 
 
