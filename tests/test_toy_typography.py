@@ -75,6 +75,46 @@ def test_signs_restricted_to_scale_one_keep_the_stream_and_change_only_the_scale
     assert not torch.equal(scene_batch(0, 7, 6, signs=1.0), scene_batch(0, 7, 6, signs=1.0, sign_scales=(1,)))
 
 
+def test_notice_scenes_hold_a_full_size_card_with_a_legible_word_or_nothing():
+    import numpy as np
+    from blendlab.toyworld.judge import read_text
+    from blendlab.toyworld.train_unet import NOTICE_SIZE, NOTICE_WORDS, notice_scene, scene_batch
+    from blendlab.toyworld.world import CARD
+
+    card = torch.tensor(CARD, dtype=torch.float32).view(3, 1) / 127.5 - 1
+    w, h = NOTICE_SIZE
+    seen, blanks = set(), 0
+    for seed in range(60):
+        image = notice_scene(np.random.default_rng(seed))
+        assert torch.equal(image, notice_scene(np.random.default_rng(seed)))  # seeded
+        assert image.shape == (1, 3, 32, 32) and image.min() >= -1 and image.max() <= 1
+        # the card: the one w x h block of card colour, whatever word it holds
+        is_card = (image[0] - card.view(3, 1, 1)).abs().amax(0) < 1e-6
+        ys, xs = np.nonzero(is_card.numpy())
+        assert (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) == (w, h)
+        y0, x0 = int(ys.min()), int(xs.min())
+        inside = torch.zeros(1, 1, 32, 32)
+        inside[..., y0:y0 + h, x0:x0 + w] = 1
+        reading = read_text(image, inside)[0]
+        if reading.word is None:
+            blanks += 1
+            assert int(is_card.sum()) == w * h  # nothing written: the whole card is card
+        else:
+            assert reading.word in NOTICE_WORDS and reading.scale == 2 and reading.colour == "black"
+            seen.add(reading.word)
+    assert 15 <= blanks <= 45 and len(seen) >= 8
+    assert all(read_text(notice_scene(np.random.default_rng(s), blank=1.0), torch.ones(1, 1, 32, 32))[0].word
+               is None for s in range(5))
+    # every notice word fits the card in one scale-2 line
+    from blendlab.toyworld.font import text_size
+    assert all(text_size([wd], 2)[0] + 4 <= w for wd in NOTICE_WORDS) and "RED" in NOTICE_WORDS
+    # notices leave the old stream alone when off, and take their share when on
+    assert torch.equal(scene_batch(0, 7, 6, signs=0.6), scene_batch(0, 7, 6, signs=0.6, notices=0.0))
+    assert not torch.equal(scene_batch(0, 7, 6), scene_batch(0, 7, 6, notices=1.0))
+    with pytest.raises(ValueError, match="canvas of at least"):
+        notice_scene(np.random.default_rng(0), size=16)
+
+
 def test_random_scenes_with_signs_are_seeded_and_the_sign_is_clear_of_objects():
     a = random_scene(5, sign=1.0)
     b = random_scene(5, sign=1.0)

@@ -17,20 +17,52 @@ import numpy as np
 import torch
 
 from .training import TrainingRun, add_common_args, load_init, step_generator
-from .world import DEFAULT_SIZE, random_layout, random_signed_layout, render_scene
+from .world import (CARD, DEFAULT_SIZE, SIGN_WORDS, random_layout, random_signed_layout, render_scene,
+                    write_word)
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
 
+#: Words a *notice* may carry: the sign words short enough for one scale-2 line on a notice card,
+#: and neutral three-letter words, so that an unguided UNet that learned notices writes any one
+#: word (the prompt's, say) on only a small share of its cards.
+NOTICE_WORDS: tuple[str, ...] = tuple(w for w in SIGN_WORDS if len(w) <= 3) + (
+    "CAT", "DOG", "SKY", "MAP", "PEN", "CUP", "HAT", "KEY", "FOX", "JAM", "OWL", "BUS", "ANT", "EGG")
+
+#: A notice card's size in pixels (w, h): a three-letter word at font scale 2 with a 2 px margin.
+NOTICE_SIZE = (26, 14)
+
+
+def notice_scene(rng: np.random.Generator, size: int = DEFAULT_SIZE, words=NOTICE_WORDS,
+                 blank: float = 0.5) -> torch.Tensor:
+    """A scene with a *notice*: a light card at a random pixel-aligned place, a black scale-2 word of
+    ``words`` on it (blank in ``blank`` of the scenes), objects around it. (1, 3, S, S) in [-1, 1]."""
+    w, h = NOTICE_SIZE
+    if size < w + 2:
+        raise ValueError(f"a notice card is {w}x{h} px and needs a canvas of at least {w + 2} px, not {size}")
+    x0, y0 = int(rng.integers(1, size - w)), int(rng.integers(1, size - h))
+    box = (x0 / size, y0 / size, (x0 + w) / size, (y0 + h) / size)
+    objects, background = random_layout(rng, keep_free=box)
+    image = render_scene(objects, size, background)
+    image[:, :, y0:y0 + h, x0:x0 + w] = torch.tensor(CARD, dtype=image.dtype).view(1, 3, 1, 1) / 127.5 - 1
+    if rng.random() < blank:
+        return image
+    return write_word(image, str(rng.choice(list(words))), box=box, colour="black", scale=2)
+
 
 def scene_batch(seed: int, step: int, batch: int, size: int = DEFAULT_SIZE, signs: float = 0.0,
-                sign_scales: tuple[int, ...] = (1, 2)) -> torch.Tensor:
+                sign_scales: tuple[int, ...] = (1, 2), notices: float = 0.0,
+                notice_blank: float = 0.5) -> torch.Tensor:
     """The training batch of one step: ``batch`` random scenes, (B, 3, S, S) in [-1, 1]; ``signs`` of
     them carry a sign (:func:`~blendlab.toyworld.world.random_signed_layout`, its letters at one of
-    ``sign_scales``). With ``signs`` 0 the
-    random stream is the one of before signs existed, draw for draw."""
+    ``sign_scales``), and ``notices`` of them a notice card (:func:`notice_scene`, blank in
+    ``notice_blank`` of them). With ``signs`` and ``notices`` 0 the random stream is the one of before
+    signs existed, draw for draw."""
     rng = np.random.default_rng([seed, step, 1])
     images = []
     for _ in range(batch):
+        if notices and rng.random() < notices:
+            images.append(notice_scene(rng, size, blank=notice_blank))
+            continue
         if signs and rng.random() < signs:
             objects, background, sign = random_signed_layout(rng, size, scales=sign_scales)
             images.append(render_scene(objects, size, background, sign))
@@ -49,6 +81,9 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
     p.add_argument("--sign-scales", type=int, nargs="+", default=[1, 2], choices=[1, 2],
                    help="font scales a training sign may have (1: 3x5 px letters, 2: 6x10 px)")
+    p.add_argument("--notices", type=float, default=0.0,
+                   help="share of training scenes with a notice card (a black scale-2 word or blank)")
+    p.add_argument("--notice-blank", type=float, default=0.5, help="share of notice cards left blank")
     args = p.parse_args(argv)
     sign_scales = tuple(sorted(set(args.sign_scales)))
     if args.threads:
@@ -64,13 +99,16 @@ def main(argv=None) -> None:
         diffusion=diffusion_config(), loss="guided_diffusion training_losses (hybrid: mse + vb)",
         data="blendlab.toyworld random_layout scenes, one fresh batch per step"
              + (f"; {args.signs:.0%} of them carry a sign (random_signed_layout, font scales "
-                f"{', '.join(map(str, sign_scales))})" if args.signs else ""),
+                f"{', '.join(map(str, sign_scales))})" if args.signs else "")
+             + (f"; {args.notices:.0%} a notice card (notice_scene: {NOTICE_SIZE[0]}x{NOTICE_SIZE[1]} px, "
+                f"{args.notice_blank:.0%} blank, else a black scale-2 word of NOTICE_WORDS)" if args.notices else ""),
         **phase,
     ))
     while run.should_continue():
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, (run.step + 1) / args.warmup)
-        x0 = scene_batch(args.seed, run.step, args.batch, config["image_size"], args.signs, sign_scales)
+        x0 = scene_batch(args.seed, run.step, args.batch, config["image_size"], args.signs, sign_scales,
+                         args.notices, args.notice_blank)
         g = step_generator(args.seed, run.step, salt=2)
         t = torch.randint(0, diffusion.num_timesteps, (x0.shape[0],), generator=g)
         noise = torch.randn(x0.shape, generator=g)
