@@ -214,6 +214,27 @@ def test_stop_at_ends_a_run_early_and_the_next_run_resumes(tmp_path):
     assert card["steps"] == 3 and [r["end_step"] for r in card["run_log"]] == [1, 3]
 
 
+def test_half_weights_are_float16_load_into_the_toy_unet_and_say_so_on_the_card(tmp_path):
+    from blendlab.toyworld import train_unet
+
+    train_unet.main(["--steps", "1", "--batch", "2", "--notices", "0.5", "--out", str(tmp_path)])
+    full = torch.load(tmp_path / "toy_unet.pt", weights_only=True)
+    train_unet.main(["--steps", "2", "--batch", "2", "--notices", "0.5", "--half", "--out", str(tmp_path)])
+    half = torch.load(tmp_path / "toy_unet.pt", weights_only=True)
+    card = json.loads((tmp_path / "toy_unet.json").read_text())
+    assert card["weights_dtype"] == "float16" and "notice card" in card["data"]
+    assert all(v.dtype == torch.float16 for v in half.values() if v.is_floating_point())
+    assert all(v.dtype == torch.float32 for v in full.values() if v.is_floating_point())
+    assert (tmp_path / "toy_unet.pt").stat().st_size < 0.6 * 5.6e6
+    import blendlab as bl
+
+    models = bl.load_models("toy", device="cpu", unet_path=tmp_path / "toy_unet.pt", progress=False)
+    p = next(models.unet.parameters())
+    assert p.dtype == torch.float32
+    k, v = next((k, v) for k, v in half.items() if v.is_floating_point())
+    assert torch.equal(models.unet.state_dict()[k], v.float())
+
+
 def test_a_nan_loss_stops_training_and_leaves_the_last_checkpoint_untouched(tmp_path, monkeypatch):
     from blendlab.toyworld import train_clip
 

@@ -84,6 +84,8 @@ def main(argv=None) -> None:
     p.add_argument("--notices", type=float, default=0.0,
                    help="share of training scenes with a notice card (a black scale-2 word or blank)")
     p.add_argument("--notice-blank", type=float, default=0.5, help="share of notice cards left blank")
+    p.add_argument("--half", action="store_true",
+                   help="write the EMA weights as float16 (half the file; they load into the float32 UNet)")
     args = p.parse_args(argv)
     sign_scales = tuple(sorted(set(args.sign_scales)))
     if args.threads:
@@ -94,7 +96,9 @@ def main(argv=None) -> None:
     phase = load_init(unet, args.init)
     diffusion = create_gaussian_diffusion(**diffusion_config(), timestep_respacing="")
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
-    run = TrainingRun("toy_unet", unet, opt, args, extra_card=dict(
+    export = (lambda m: {k: v.half() for k, v in m.state_dict().items()}) if args.half else None
+    run = TrainingRun("toy_unet", unet, opt, args, export=export, extra_card=dict(
+        weights_dtype="float16" if args.half else "float32",
         preset="toy", unet_config={k: v for k, v in config.items()},
         diffusion=diffusion_config(), loss="guided_diffusion training_losses (hybrid: mse + vb)",
         data="blendlab.toyworld random_layout scenes, one fresh batch per step"
