@@ -13,6 +13,7 @@ colour/shape judge's success.
     python benchmarks/typography_generative.py --unet U.pt --clip C.pt --samples 16
     python benchmarks/typography_generative.py --quick                           # structure only
     python benchmarks/typography_generative.py --unet U.pt --clip C.pt --families card   # the card families
+    python benchmarks/typography_generative.py --clip C.pt --reading            # what CLIP reads on the card
 
 May import: blendlab.
 """
@@ -63,6 +64,39 @@ def card_scene(size: int):
     return image, mask
 
 
+INKS = ("black", "red", "green", "blue", "yellow")
+
+
+def reading(models) -> list[dict]:
+    """What the guiding CLIP reads on the card, in the view guidance gives it (the masked card, pooled
+    to CLIP's input, unaugmented): for every sign word, font scale that fits and ink, the bare-word
+    caption (of :data:`~blendlab.toyworld.world.SIGN_WORDS`) CLIP puts closest."""
+    import torch.nn.functional as F
+
+    from blendlab.embeddings import encode_text
+    from blendlab.guidance import GuidanceLoss
+    from blendlab.toyworld.world import SIGN_WORDS, write_word
+
+    image, mask = card_scene(models.image_size)
+    x0, y0, x1, y1 = (v / models.image_size for v in CARD_BOX)
+    captions = [w.lower() for w in SIGN_WORDS]
+    with torch.no_grad():
+        texts = F.normalize(encode_text(models.clip, captions).float(), dim=-1)
+        loss = GuidanceLoss(models, EditConfig(prompt="red"), image, mask, texts[:1])
+        rows = []
+        for word in SIGN_WORDS:
+            for scale in (1, 2):
+                for ink in INKS:
+                    try:
+                        x = write_word(image, word, box=(x0, y0, x1, y1), colour=ink, scale=scale)
+                    except ValueError:  # does not fit the card at this scale
+                        continue
+                    view = F.normalize(loss.view_embeddings(x, seed=0, aug_num=1)[0], dim=-1)
+                    read = captions[int((view @ texts.T).argmax())]
+                    rows.append(dict(word=word, scale=scale, ink=ink, read=read, right=read == word.lower()))
+    return rows
+
+
 def _words(prompt: str) -> set[str]:
     return {w.upper() for w in prompt.split() if w not in ("a", "an", "the")}
 
@@ -108,10 +142,29 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     p.add_argument("--families", nargs="+", default=None,
                    help="run only the families whose name starts with one of these (e.g. card)")
+    p.add_argument("--reading", action="store_true",
+                   help="only print what the guiding CLIP reads on the card (every sign word, scale, ink)")
     args = p.parse_args(argv)
     from blendlab.threads import apply_thread_policy
 
     apply_thread_policy("toy", args.threads)
+    if args.reading:
+        from blendlab.toyworld.world import SIGN_WORDS
+
+        models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)
+        rows = reading(models)
+        print(f"what the guiding CLIP ({args.clip or 'shipped'}) reads on the card, in guidance's view")
+        for word in dict.fromkeys(r["word"] for r in rows):
+            mine = [r for r in rows if r["word"] == word]
+            print(f"  {word:<9} read right {sum(r['right'] for r in mine)}/{len(mine)}: "
+                  + " ".join(f"x{r['scale']} {r['ink']}->{r['read']}" for r in mine))
+        for scale in (1, 2):
+            mine = [r for r in rows if r["scale"] == scale]
+            print(f"  scale {scale}: read right {sum(r['right'] for r in mine)}/{len(mine)}")
+        print(f"  all: read right {sum(r['right'] for r in rows)}/{len(rows)} (chance 1/{len(SIGN_WORDS)})")
+        if args.out:
+            Path(args.out).write_text(json.dumps(dict(clip=args.clip, rows=rows), indent=1))
+        return 0
     steps, skip = ("20", 5) if args.quick else ("100", 25)
     samples = 4 if args.quick else args.samples
     models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)

@@ -268,3 +268,17 @@ def test_the_card_scene_masks_the_inside_of_a_blank_card_that_a_word_fits():
         assert toy_judge.read_text(write_word(image, word, box=box, scale=2), mask)[0].word == word
     with pytest.raises(ValueError, match="32 px"):
         tg.card_scene(64)
+
+
+def test_the_card_reading_covers_every_word_scale_and_ink_that_fits(monkeypatch):
+    from benchmarks import typography_generative as tg
+    from blendlab.toyworld.world import SIGN_WORDS
+
+    models = bl.load_models("toy", device="cpu", progress=False)
+    rows = tg.reading(models)
+    # TRIANGLE fits the card at neither scale; words of four letters or more only at scale 1
+    assert {r["word"] for r in rows} == set(SIGN_WORDS) - {"TRIANGLE"}
+    assert {(r["word"], r["scale"]) for r in rows if r["scale"] == 2} == {(w, 2) for w in ("RED", "TOY", "SUN", "BOX", "HI", "ZOO")}
+    assert len(rows) == 5 * (6 * 2 + 5) and {r["ink"] for r in rows} == set(tg.INKS)
+    assert all(r["read"] in {w.lower() for w in SIGN_WORDS} and r["right"] == (r["read"] == r["word"].lower()) for r in rows)
+    assert tg.main(["--reading", "--threads", "1"]) == 0
