@@ -52,13 +52,13 @@ CARD_BOX = (3, 17, 29, 31)
 
 def card_scene(size: int):
     """``(image, mask)``: a blue square above a blank light card; the mask is the card's inside."""
-    from blendlab.toyworld.world import CARD, ToyObject, render_scene
+    from blendlab.toyworld.sign_views import paint_card
+    from blendlab.toyworld.world import ToyObject, render_scene
 
     if size != 32:
         raise ValueError(f"the card scene is drawn for the toy world's 32 px canvas, not {size} px")
-    image = render_scene([ToyObject("blue", "square", 0.5, 0.25, 0.35)], size, "sand")
+    image = paint_card(render_scene([ToyObject("blue", "square", 0.5, 0.25, 0.35)], size, "sand")[0], CARD_BOX)[None]
     x0, y0, x1, y1 = CARD_BOX
-    image[:, :, y0:y1, x0:x1] = torch.tensor(CARD, dtype=image.dtype).view(1, 3, 1, 1) / 127.5 - 1
     mask = torch.zeros(1, 1, size, size)
     mask[:, :, y0 + 1:y1 - 1, x0 + 1:x1 - 1] = 1
     return image, mask

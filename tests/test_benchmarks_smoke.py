@@ -270,7 +270,7 @@ def test_the_card_scene_masks_the_inside_of_a_blank_card_that_a_word_fits():
         tg.card_scene(64)
 
 
-def test_the_card_reading_covers_every_word_scale_and_ink_that_fits(monkeypatch):
+def test_the_card_reading_covers_every_word_scale_and_ink_that_fits():
     from benchmarks import typography_generative as tg
     from blendlab.toyworld.world import SIGN_WORDS
 

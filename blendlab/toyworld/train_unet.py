@@ -6,7 +6,7 @@ guided_diffusion's own ``training_losses`` (MSE on ε plus the variational bound
 drawn uniformly. Data: :func:`blendlab.toyworld.world.random_layout` scenes, a fresh seeded batch at
 every step. The shipped file holds the EMA weights. Resumable (see :mod:`.training`).
 
-May import: presets, toyworld.training, toyworld.world.
+May import: presets, toyworld.training, toyworld.world, toyworld.sign_views.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .training import TrainingRun, add_common_args, load_init, step_generator
-from .world import (CARD, DEFAULT_SIZE, SIGN_WORDS, random_layout, random_signed_layout, render_scene,
-                    write_word)
+from .sign_views import paint_card
+from .world import DEFAULT_SIZE, SIGN_WORDS, random_layout, random_signed_layout, render_scene, write_word
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
 
@@ -42,8 +42,7 @@ def notice_scene(rng: np.random.Generator, size: int = DEFAULT_SIZE, words=NOTIC
     x0, y0 = int(rng.integers(1, size - w)), int(rng.integers(1, size - h))
     box = (x0 / size, y0 / size, (x0 + w) / size, (y0 + h) / size)
     objects, background = random_layout(rng, keep_free=box)
-    image = render_scene(objects, size, background)
-    image[:, :, y0:y0 + h, x0:x0 + w] = torch.tensor(CARD, dtype=image.dtype).view(1, 3, 1, 1) / 127.5 - 1
+    image = paint_card(render_scene(objects, size, background)[0], (x0, y0, x0 + w, y0 + h))[None]
     if rng.random() < blank:
         return image
     return write_word(image, str(rng.choice(list(words))), box=box, colour="black", scale=2)
