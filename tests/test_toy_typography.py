@@ -300,11 +300,12 @@ def test_fine_tune_from_shipped_weights_with_signs_records_the_phase(kind, tmp_p
     from blendlab.checkpoints import toy_card, toy_weights
 
     mod = importlib.import_module(f"blendlab.toyworld.train_{kind}")
-    mod.main(["--steps", "1", "--batch", "4", "--out", str(tmp_path), "--signs", "0.5",
+    mod.main(["--steps", "1", "--batch", "4", "--out", str(tmp_path), "--signs", "0.5", "--notices", "0.25",
               "--init", str(toy_weights(kind)), "--lr", "1e-5"])
     card = json.loads((tmp_path / f"toy_{kind}.json").read_text())
     assert card["phase"] == "fine-tune" and card["init"]["sha256"] == toy_card(kind)["sha256"]
     assert card["args"]["signs"] == 0.5 and "sign" in card["data"]
+    assert card["args"]["notices"] == 0.25 and "25% " in card["data"] and "notice" in card["data"]
     with pytest.raises(FileNotFoundError, match="--init"):
         mod.main(["--steps", "1", "--out", str(tmp_path / "x"), "--init", str(tmp_path / "missing.pt")])
 
@@ -400,3 +401,45 @@ def test_blank_cards_keep_a_views_captions_and_sit_clear_of_objects():
     x0_, t0 = view_batch(0, 4, 12, meanings, 28)
     x1_, t1 = view_batch(0, 4, 12, meanings, 28, cards=1.0)
     assert x1_.shape == x0_.shape and not t1.isnan().any() and (t1.sum(1) > 0).all()
+
+
+def test_notice_views_show_the_captioned_word_on_a_full_size_card_through_its_inside():
+    from blendlab.toyworld.sign_views import NOTICE_SIZE, notice_view, sign_words, spelled_out
+    from blendlab.toyworld.train_clip import view_batch, vocabulary
+    from blendlab.toyworld.world import CARD
+
+    rng = np.random.default_rng(7)
+    card = torch.tensor(CARD, dtype=torch.float32) / 127.5 - 1
+    w, h = NOTICE_SIZE
+    scales, inks = set(), set()
+    for _ in range(60):
+        image, mask, fill, word = notice_view(rng)
+        ys, xs = torch.nonzero(mask[0], as_tuple=True)
+        assert (int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1) == (h - 2, w - 2)
+        assert int(mask.sum()) == (w - 2) * (h - 2), "the mask is a rectangle: the card's inside"
+        y0, x0 = int(ys.min()) - 1, int(xs.min()) - 1
+        border = torch.cat([image[:, y0, x0:x0 + w], image[:, y0 + h - 1, x0:x0 + w]], 1)
+        assert torch.allclose(border, card.view(3, 1).expand_as(border)), "a light card's edge around the mask"
+        reading = read_text(image[None], mask[None])[0]
+        assert reading.word == word, (word, reading.word)
+        inside = image[:, mask[0] > 0].view(3, h - 2, w - 2)
+        ink = ~torch.isclose(inside, card.view(3, 1, 1).expand_as(inside)).all(0)
+        rows = torch.nonzero(ink.any(1)).flatten()
+        if " " not in word:
+            scales.add((int(rows.max() - rows.min()) + 1) // 5)  # a line of 3x5 glyphs is 5 rows per scale
+        inks.add(tuple(inside[:, ink][:, 0].tolist()))
+        assert fill in ("grey", "black")
+    assert scales == {1, 2} and len(inks) == 1 + len(COLORS), (scales, len(inks))
+    vocab = vocabulary(signs=True)
+    meanings = [m for _, m in vocab]
+    plain_x, plain_t = view_batch(0, 6, 10, meanings, 28)
+    again_x, again_t = view_batch(0, 6, 10, meanings, 28, notices=0.0)
+    assert torch.equal(plain_x, again_x) and torch.equal(plain_t, again_t), "notices 0: the stream is unchanged"
+    x, truth = view_batch(0, 6, 10, meanings, 28, notices=1.0)
+    assert x.shape == (10, 3, 28, 28) and not truth.isnan().any()
+    rng = np.random.default_rng([0, 6, 3])  # view_batch's own stream: the same notices again
+    for row in truth:
+        rng.random()
+        _, _, _, word = notice_view(rng)
+        rng.random()
+        assert row.tolist() == [float(spelled_out(m, sign_words(word))) for m in meanings]

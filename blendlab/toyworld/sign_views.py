@@ -14,6 +14,8 @@ out, and the captions true of its objects and background are left out of the los
 (neither positives nor negatives: a caption that transcribes a sign says nothing about the rest).
 A *blank card* (:func:`blank_card_box`, :func:`paint_card`) on an ordinary view keeps that view's
 captions: a card says nothing until something is written on it, so only letters can carry a word.
+A *notice view* (:func:`notice_view`) is a card of :data:`NOTICE_SIZE` with a word written on it, seen
+as an edit's guidance sees an inpainted card: only the card's inside, the rest filled.
 
 May import: toyworld.world.
 """
@@ -23,9 +25,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .world import CARD, COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_sign, random_signed_layout, render_scene
+from .world import (CARD, COLORS, DEFAULT_SIZE, SHAPES, SIGN_WORDS, _box, random_layout, random_sign,
+                    random_signed_layout, render_scene, write_word)
 
-__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view", "sign_scene_view", "blank_card_box", "paint_card"]
+__all__ = ["word_vocabulary", "spelled_out", "sign_words", "sign_view", "sign_scene_view", "blank_card_box", "paint_card",
+           "NOTICE_SIZE", "notice_view"]
+
+#: A notice card's size in pixels (w, h): a three-letter word at font scale 2 with a 2 px margin.
+NOTICE_SIZE = (26, 14)
 
 
 def word_vocabulary() -> list[tuple[str, dict]]:
@@ -98,3 +105,34 @@ def paint_card(image: torch.Tensor, box) -> torch.Tensor:
     x0, y0, x1, y1 = box
     out[:, y0:y1, x0:x1] = torch.tensor(CARD, dtype=out.dtype).view(3, 1, 1) / 127.5 - 1
     return out
+
+
+def notice_view(rng: np.random.Generator, size: int = DEFAULT_SIZE, pairs: float = 0.3):
+    """One notice view: ``(image (3, S, S) in [-1, 1], mask (1, S, S), fill, word)``. A light card of
+    :data:`NOTICE_SIZE` at a random pixel-aligned place, objects around it, a word written on it (as
+    :func:`sign_view` draws them; redrawn until one fits the card), at scale 2 when it fits and a coin
+    says so, else scale 1, black or a toy colour. The mask is the card's inside (1 px in from its edge),
+    as an edit that inpaints the card masks it."""
+    w, h = NOTICE_SIZE
+    if size < w + 2:
+        raise ValueError(f"a notice card is {w}x{h} px and needs a canvas of at least {w + 2} px, not {size}")
+    x0, y0 = int(rng.integers(1, size - w)), int(rng.integers(1, size - h))
+    box = (x0 / size, y0 / size, (x0 + w) / size, (y0 + h) / size)
+    objects, background = random_layout(rng, keep_free=box)
+    card = paint_card(render_scene(objects, size, background)[0], (x0, y0, x0 + w, y0 + h))[None]
+    ink = "black" if rng.random() < 0.5 else str(rng.choice(list(COLORS)))
+    scales = (2, 1) if rng.random() < 0.7 else (1,)
+    inside = ((x0 + 1) / size, (y0 + 1) / size, (x0 + w - 1) / size, (y0 + h - 1) / size)
+    image = None
+    while image is None:  # "TRIANGLE" fits no notice card: draw another word
+        word = str(rng.choice(_words_to_sign(rng, pairs)))
+        for scale in scales:
+            try:
+                image = write_word(card, word, box=inside, colour=ink, scale=scale)
+                break
+            except ValueError:  # too wide at this scale
+                continue
+    mask = torch.zeros(1, size, size)
+    mask[:, y0 + 1:y0 + h - 1, x0 + 1:x0 + w - 1] = 1
+    fill = "grey" if rng.random() < 0.7 else "black"
+    return image[0], mask, fill, word

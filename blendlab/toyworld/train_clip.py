@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .blob_views import _blob_view, _object_fraction, _rect, _split_view
-from .sign_views import blank_card_box, paint_card, sign_scene_view, sign_view, sign_words, spelled_out, word_vocabulary
+from .sign_views import (blank_card_box, notice_view, paint_card, sign_scene_view, sign_view, sign_words, spelled_out,
+                         word_vocabulary)
 from .training import TrainingRun, add_common_args, load_init, step_generator
 from .world import BACKGROUNDS, COLORS, SHAPES, DEFAULT_SIZE, _grid, random_layout, render_scene, shape_coverage
 
@@ -174,20 +175,31 @@ def degrade(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out_size: int,
                size: int = DEFAULT_SIZE, twins: float = 0.0, blobs: float = 0.0, splits: float = 0.0,
-               signs: float = 0.0, sign_scenes: float = 0.0, cards: float = 0.0):
+               signs: float = 0.0, sign_scenes: float = 0.0, cards: float = 0.0, notices: float = 0.0):
     """One step's data: CLIP-ready views (B, 3, R, R) and the (B, len(vocab)) truth matrix (1 true,
     0 false, NaN left out of the loss); ``signs`` of the views are :func:`~.sign_views.sign_view`,
     neither degraded nor augmented (measured: letters do not survive either in short fine-tunes),
     only resized; ``sign_scenes`` of those are whole :func:`~.sign_views.sign_scene_view` instead,
     whose captions true of the objects and background are NaN; ``cards`` of the other views are laid
-    out around a blank card (their captions unchanged: only letters say a word; no twin).
+    out around a blank card (their captions unchanged: only letters say a word; no twin). ``notices``
+    of all views are :func:`~.sign_views.notice_view` (a written card seen through its inside, as an
+    edit's guidance sees it), captioned as sign views are, not degraded, and half of them augmented
+    as guidance augments (scale-2 letters are 6 x 10 px). With ``notices`` 0 the stream is unchanged.
     With ``twins`` > 0, that share of object views is followed by its :func:`twin_view`."""
     from ..embeddings import augment_views, clip_normalize, extending_augmentations
 
     rng = np.random.default_rng([seed, step, 3])
     g = step_generator(seed, step, salt=4)
-    images, masks, fills, truth, sharp = [], [], [], [], []
+    images, masks, fills, truth, sharp, augmented_notices = [], [], [], [], [], []
     while len(images) < batch:
+        if notices and rng.random() < notices:
+            image, mask, fill, word = notice_view(rng, size)
+            truth.append([spelled_out(m, sign_words(word)) for m in vocab_meanings])
+            images.append(image), masks.append(mask), fills.append(fill)
+            sharp.append(len(images) - 1)
+            if rng.random() < 0.5:
+                augmented_notices.append(len(images) - 1)
+            continue
         if signs and rng.random() < signs:  # truth: only what the sign spells out
             if sign_scenes and rng.random() < sign_scenes:
                 image, mask, fill, word, visible, bg = sign_scene_view(rng, size)
@@ -219,7 +231,8 @@ def view_batch(seed: int, step: int, batch: int, vocab_meanings: list[dict], out
     # guidance: (x · m) in [-1, 1] then to [0, 1] -> grey outside; ranking: to [0, 1] then · m -> black
     x01 = torch.where(grey, (x * m).add(1).div(2), x.add(1).div(2).clamp(0, 1) * m)
     augmented = augment_views(extending_augmentations(), x01, int(torch.randint(0, 2**62, (1,), generator=g)))
-    augmented[sharp] = x01[sharp]  # nor the zooms and warps that shrink 3x5 letters to a smudge
+    unaugmented = [i for i in sharp if i not in augmented_notices]
+    augmented[unaugmented] = x01[unaugmented]  # nor the zooms and warps that shrink 3x5 letters to a smudge
     x01 = augmented
     if torch.rand(1, generator=g) < 0.5:
         x01 = F.adaptive_avg_pool2d(x01, out_size)
@@ -273,6 +286,8 @@ def main(argv=None) -> None:
     p.add_argument("--splits", type=float, default=0.0, help="share of views showing a region cut into two colours")
     p.add_argument("--cards", type=float, default=0.0,
                    help="share of ordinary views carrying a blank card (captions unchanged)")
+    p.add_argument("--notices", type=float, default=0.0,
+                   help="share of all views showing a written notice card through its inside (captions: what it spells)")
     p.add_argument("--sign-scenes", type=float, default=0.0,
                    help="share of sign views seen whole, the sign among objects (captions: only what it spells)")
     args = p.parse_args(argv)
@@ -280,7 +295,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     model = build_toy_clip(args.seed).train()
     phase = load_init(model, args.init)
-    vocab = vocabulary(signs=args.signs > 0)
+    vocab = vocabulary(signs=args.signs > 0 or args.notices > 0)
     tokens = clip.tokenize([text for text, _ in vocab])
     meanings = [m for _, m in vocab]
     decay, no_decay = [], []
@@ -296,7 +311,9 @@ def main(argv=None) -> None:
              + (f"; {args.signs:.0%} sign views captioned with what they spell (sign_views)" if args.signs else "")
              + (f", {args.sign_scenes:.0%} of them whole scenes with objects (object captions left out)"
                 if args.signs and args.sign_scenes else "")
-             + (f"; {args.cards:.0%} of the other views with a blank card" if args.cards else ""),
+             + (f"; {args.cards:.0%} of the other views with a blank card" if args.cards else "")
+             + (f"; {args.notices:.0%} of all views a written notice card seen through its inside (notice_view), "
+                "half of them augmented" if args.notices else ""),
         **phase,
     ))
     out_size = TOY_CLIP["image_resolution"]
@@ -308,7 +325,8 @@ def main(argv=None) -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         x, truth = view_batch(args.seed, run.step, args.batch, meanings, out_size, twins=args.twins, blobs=args.blobs,
-                              splits=args.splits, signs=args.signs, sign_scenes=args.sign_scenes, cards=args.cards)
+                              splits=args.splits, signs=args.signs, sign_scenes=args.sign_scenes, cards=args.cards,
+                              notices=args.notices)
         image_embed = model.encode_image(x)
         text_embed = model.encode_text(tokens)
         loss = contrastive_loss(image_embed, text_embed, truth, model.logit_scale.exp().clamp(max=100))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .training import TrainingRun, add_common_args, load_init, step_generator
-from .sign_views import paint_card
+from .sign_views import NOTICE_SIZE, paint_card
 from .world import DEFAULT_SIZE, SIGN_WORDS, random_layout, random_signed_layout, render_scene, write_word
 
 DEFAULT_OUT = "blendlab/toyworld/weights"
@@ -27,9 +27,6 @@ DEFAULT_OUT = "blendlab/toyworld/weights"
 #: word (the prompt's, say) on only a small share of its cards.
 NOTICE_WORDS: tuple[str, ...] = tuple(w for w in SIGN_WORDS if len(w) <= 3) + (
     "CAT", "DOG", "SKY", "MAP", "PEN", "CUP", "HAT", "KEY", "FOX", "JAM", "OWL", "BUS", "ANT", "EGG")
-
-#: A notice card's size in pixels (w, h): a three-letter word at font scale 2 with a 2 px margin.
-NOTICE_SIZE = (26, 14)
 
 
 def notice_scene(rng: np.random.Generator, size: int = DEFAULT_SIZE, words=NOTICE_WORDS,
