@@ -67,10 +67,12 @@ def card_scene(size: int):
 INKS = ("black", "red", "green", "blue", "yellow")
 
 
-def reading(models) -> list[dict]:
+def reading(models, aug_num: int = 1) -> list[dict]:
     """What the guiding CLIP reads on the card, in the view guidance gives it (the masked card, pooled
     to CLIP's input, unaugmented): for every sign word, font scale that fits and ink, the bare-word
-    caption (of :data:`~blendlab.toyworld.world.SIGN_WORDS`) CLIP puts closest."""
+    caption (of :data:`~blendlab.toyworld.world.SIGN_WORDS`) CLIP puts closest. With ``aug_num`` > 1
+    each row also holds ``views_right``, the share of guidance's ``aug_num`` views (the unaugmented one
+    and ``aug_num`` - 1 extending augmentations, seeded) in which CLIP reads the word right."""
     import torch.nn.functional as F
 
     from blendlab.embeddings import encode_text
@@ -91,9 +93,12 @@ def reading(models) -> list[dict]:
                         x = write_word(image, word, box=(x0, y0, x1, y1), colour=ink, scale=scale)
                     except ValueError:  # does not fit the card at this scale
                         continue
-                    view = F.normalize(loss.view_embeddings(x, seed=0, aug_num=1)[0], dim=-1)
-                    read = captions[int((view @ texts.T).argmax())]
-                    rows.append(dict(word=word, scale=scale, ink=ink, read=read, right=read == word.lower()))
+                    views = F.normalize(loss.view_embeddings(x, seed=0, aug_num=aug_num)[:, 0], dim=-1)
+                    reads = [captions[int(i)] for i in (views @ texts.T).argmax(1)]
+                    row = dict(word=word, scale=scale, ink=ink, read=reads[0], right=reads[0] == word.lower())
+                    if aug_num > 1:
+                        row["views_right"] = sum(r == word.lower() for r in reads) / len(reads)
+                    rows.append(row)
     return rows
 
 
@@ -144,6 +149,8 @@ def main(argv=None) -> int:
                    help="run only the families whose name starts with one of these (e.g. card)")
     p.add_argument("--reading", action="store_true",
                    help="only print what the guiding CLIP reads on the card (every sign word, scale, ink)")
+    p.add_argument("--reading-views", type=int, default=1,
+                   help="with --reading: also read the card in this many of guidance's views (augmented)")
     args = p.parse_args(argv)
     from blendlab.threads import apply_thread_policy
 
@@ -152,7 +159,7 @@ def main(argv=None) -> int:
         from blendlab.toyworld.world import SIGN_WORDS
 
         models = bl.load_models("toy", device="cpu", unet_path=args.unet, clip_path=args.clip)
-        rows = reading(models)
+        rows = reading(models, args.reading_views)
         print(f"what the guiding CLIP ({args.clip or 'shipped'}) reads on the card, in guidance's view")
         for word in dict.fromkeys(r["word"] for r in rows):
             mine = [r for r in rows if r["word"] == word]
@@ -162,6 +169,9 @@ def main(argv=None) -> int:
             mine = [r for r in rows if r["scale"] == scale]
             print(f"  scale {scale}: read right {sum(r['right'] for r in mine)}/{len(mine)}")
         print(f"  all: read right {sum(r['right'] for r in rows)}/{len(rows)} (chance 1/{len(SIGN_WORDS)})")
+        if args.reading_views > 1:
+            share = sum(r["views_right"] for r in rows) / len(rows)
+            print(f"  in {args.reading_views} of guidance's views (1 unaugmented): read right {100 * share:.0f} %")
         if args.out:
             Path(args.out).write_text(json.dumps(dict(clip=args.clip, rows=rows), indent=1))
         return 0

@@ -281,4 +281,10 @@ def test_the_card_reading_covers_every_word_scale_and_ink_that_fits():
     assert {(r["word"], r["scale"]) for r in rows if r["scale"] == 2} == {(w, 2) for w in ("RED", "TOY", "SUN", "BOX", "HI", "ZOO")}
     assert len(rows) == 5 * (6 * 2 + 5) and {r["ink"] for r in rows} == set(tg.INKS)
     assert all(r["read"] in {w.lower() for w in SIGN_WORDS} and r["right"] == (r["read"] == r["word"].lower()) for r in rows)
-    assert tg.main(["--reading", "--threads", "1"]) == 0
+    assert "views_right" not in rows[0]
+    many = tg.reading(models, aug_num=4)
+    assert [(r["word"], r["scale"], r["ink"], r["read"]) for r in many] == [
+        (r["word"], r["scale"], r["ink"], r["read"]) for r in rows], "view 0 is the unaugmented view read alone"
+    assert all(r["views_right"] in (0, 0.25, 0.5, 0.75, 1) for r in many)
+    assert all(r["views_right"] >= 0.25 for r in many if r["right"])
+    assert tg.main(["--reading", "--reading-views", "2", "--threads", "1"]) == 0
