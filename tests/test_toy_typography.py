@@ -181,6 +181,25 @@ def test_no_text_reads_none():
     assert [r.word for r in read_text(s.signed, FULL)] == s.words
 
 
+def test_dark_grey_ink_reads_on_a_light_card_and_light_grey_or_dark_on_black_does_not():
+    """A generated letter's ink is rarely exactly INK: dark grey on a light card is ink to a reader (and to
+    the judge); a light grey mark is not, and on the black background only near-black ink counts."""
+    def regrey(image, grey):
+        out = image.clone()
+        ink = (image + 1).div(2).amax(1, keepdim=True) < 0.078
+        return torch.where(ink.expand_as(out), torch.full_like(out, grey / 127.5 - 1), out)
+
+    inside = torch.zeros(1, 1, 32, 32)
+    inside[..., 8:24, 1:31] = 1
+    for scale in (1, 2):
+        carded = _written("ZOO", "black", "sand", True, scale, box=(0.05, 0.25, 0.95, 0.75))
+        assert read_text(regrey(carded, 20), inside)[0].word == "ZOO"  # 0.078: the old threshold
+        assert read_text(regrey(carded, 50), inside)[0].word == "ZOO", "dark grey on a light card is ink"
+        assert read_text(regrey(carded, 110), inside)[0].word is None, "light grey is not ink"
+    on_black = regrey(_written("ZOO", "black", "black", False, 2), 50)
+    assert read_text(on_black, FULL)[0].word is None, "on the black background dark grey is background"
+
+
 def test_a_glyph_with_one_wrong_column_is_not_that_letter():
     base = render_scene(background="white")
     ink_colour = torch.tensor(INK, dtype=torch.float32) / 127.5 - 1

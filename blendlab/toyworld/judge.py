@@ -13,6 +13,8 @@ benchmarks can say "the edit worked" without trusting the model being steered:
 A region with less than ``min_coverage`` of any colour holds nothing (colour and shape None).
 
 3. **text** (:func:`read_text`): ink pixels (black, or one toy colour) in glyph-sized 8-connected pieces
+   (black ink: brightest channel below 20/255, or below 0.3 of the masked region's median brightness,
+   so a generated letter in dark grey on a light card is ink as a reader would take it)
    are cut into lines and 3-wide cells on the font's grid (at scale 1, 2 or 3) and each cell is
    matched against the 3×5 templates of :mod:`.font`; a reading is a word only when every cell is a
    letter (or an inner space). ``coverage`` is the share of the region the read glyphs' pixels fill.
@@ -157,6 +159,7 @@ class TextReading:
 _LETTERS = [ch for ch in GLYPHS if ch != " "]
 _TEMPLATES = np.stack([GLYPHS[ch] for ch in _LETTERS])  # (26, 5, 3)
 _BLACK_INK = 0.078  # black ink: brightest channel below 20/255, darker than any background (the black one: 22/255)
+_INK_CONTRAST = 0.3  # ... or below 0.3 of the region's median brightness: dark grey ink on a light card
 
 
 def _components(binary: np.ndarray) -> list[np.ndarray]:
@@ -235,7 +238,10 @@ def read_text(images: torch.Tensor, mask: torch.Tensor, scales: tuple[int, ...] 
     for img, m in zip(rgb, masks):
         area = max(int(m.sum()), 1)
         labels = _object_colours(img)
-        inks = {"black": img.max(-1) < _BLACK_INK, **{n: labels == i for i, n in enumerate(_NAMES)}}
+        value = img.max(-1)
+        page = float(np.median(value[m])) if m.any() else 0.0
+        black = value < max(_BLACK_INK, _INK_CONTRAST * page)
+        inks = {"black": black, **{n: labels == i for i, n in enumerate(_NAMES)}}
         best = TextReading(None, 0.0)
         for name, ink in inks.items():
             comps = _components(ink & m)
